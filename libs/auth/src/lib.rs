@@ -1,0 +1,14 @@
+//! Who is calling and what they may see. Tokens are JWTs signed with Ed25519 (EdDSA); a
+//! verified token becomes a [`Principal`] in the request's extensions, and
+//! [`Principal::check_property`] is the one object-level check every handler makes: an
+//! object outside the caller's scope answers NOT_FOUND, never its data.
+
+mod interceptor;
+mod keys;
+mod principal;
+mod token;
+
+pub use interceptor::{AuthInterceptor, principal};
+pub use keys::{KeyError, SigningKey, VerifyingKey, generate_key_pair_pem};
+pub use principal::{Principal, Role, Scope};
+pub use token::{Claims, TokenError, TokenSigner, TokenVerifier};

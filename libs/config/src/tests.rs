@@ -1,0 +1,102 @@
+//! Loading order, validation messages and standards resolution.
+
+use super::*;
+
+#[derive(Debug, serde::Deserialize)]
+struct Settings {
+    #[serde(flatten)]
+    common: CommonSettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()
+    }
+}
+
+const CHAIN: &str = r#"
+[database]
+url = "postgres://x@localhost/db"
+schema = "guest_profile"
+[auth]
+public_key_path = "/keys/pub.pem"
+[[chain.regions]]
+id = "east"
+name = "East"
+[[chain.properties]]
+id = "sh-bund"
+name = "Bund"
+region = "east"
+time_zone = "Asia/Shanghai"
+default_language = "zh-CN"
+[standards.regions.east]
+resolution = "36h"
+[standards.properties.sh-bund]
+first_response_urgent = "5s"
+"#;
+
+fn load_with(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let defaults = format!("{COMMON_DEFAULTS}\n{CHAIN}");
+    load_from_env(
+        &defaults,
+        None,
+        env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+#[test]
+fn env_overrides_defaults() {
+    let s = load_with(&[("GUESTLOOP__GRPC__LISTEN_ADDR", "0.0.0.0:7000")]).unwrap();
+    assert_eq!(s.common.grpc.listen_addr, "0.0.0.0:7000");
+    assert_eq!(s.common.grpc.concurrency_limit, 256);
+}
+
+#[test]
+fn bad_value_names_the_key() {
+    let err = load_with(&[("GUESTLOOP__GRPC__LISTEN_ADDR", "nowhere")]).unwrap_err();
+    assert!(err.to_string().contains("grpc.listen_addr"), "{err}");
+    let err = load_with(&[("GUESTLOOP__DATABASE__URL", "mysql://x")]).unwrap_err();
+    assert!(err.to_string().contains("database.url"), "{err}");
+    let err = load_with(&[("GUESTLOOP__OUTBOX__SUBSCRIBERS", "metrics")]).unwrap_err();
+    assert!(err.to_string().contains("outbox.subscribers[0]"), "{err}");
+}
+
+#[test]
+fn missing_file_is_reported() {
+    let err = load_with(&[("GUESTLOOP_CONFIG", "/does/not/exist.toml")]).unwrap_err();
+    assert!(err.to_string().contains("GUESTLOOP_CONFIG"), "{err}");
+}
+
+#[test]
+fn standards_resolve_chain_region_property() {
+    let s = load_with(&[]).unwrap();
+    let c = &s.common;
+    let p = c.standards.for_property(&c.chain, "sh-bund");
+    assert_eq!(p.resolution.as_duration().as_secs(), 36 * 3600);
+    assert_eq!(p.first_response_urgent.as_duration().as_secs(), 5);
+    assert_eq!(p.first_response_normal.as_duration().as_secs(), 24 * 3600);
+    let other = c.standards.for_property(&c.chain, "unknown");
+    assert_eq!(other.resolution.as_duration().as_secs(), 48 * 3600);
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(Seconds::parse("15m").unwrap().0.as_secs(), 900);
+    assert_eq!(Seconds::parse("7d").unwrap().0.as_secs(), 604_800);
+    assert_eq!(Seconds::parse("250ms").unwrap().0.as_millis(), 250);
+    assert!(Seconds::parse("soon").is_err());
+    assert!(Seconds::parse("5y").is_err());
+}
+
+#[test]
+fn bad_time_zone_names_the_property() {
+    let defaults = format!(
+        "{COMMON_DEFAULTS}\n{}",
+        CHAIN.replace("Asia/Shanghai", "Mars/Olympus")
+    );
+    let err = load_from_env::<Settings>(&defaults, None, std::iter::empty()).unwrap_err();
+    assert!(
+        err.to_string().contains("chain.properties[0].time_zone"),
+        "{err}"
+    );
+}

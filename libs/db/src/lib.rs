@@ -1,0 +1,65 @@
+//! The database side every service shares: a pool bound to the service's own schema (its
+//! `search_path`), embedded migrations whose history table lives in that schema too, and
+//! the bootstrap SQL an operator (or the local runner and tests) uses to create a
+//! service's role and schema.
+
+use guestloop_config::DatabaseSettings;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, migrate::Migrator};
+use std::str::FromStr;
+
+pub use sqlx;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database.url is not a valid Postgres URL")]
+    Url(#[source] sqlx::Error),
+    #[error("cannot reach the database")]
+    Connect(#[source] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// A pool whose connections see only `settings.schema` (plus pg_catalog). Connects lazily,
+/// so a service can start, report NOT_SERVING, and recover when the database comes back.
+pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
+    let options = PgConnectOptions::from_str(&settings.url)
+        .map_err(DbError::Url)?
+        .options([("search_path", settings.schema.as_str())])
+        .application_name("guestloop");
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout.as_duration())
+        .connect_lazy_with(options))
+}
+
+/// Applies the service's embedded migrations. The history table is created unqualified, so
+/// it lands in the service's schema (first on the search_path).
+pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), DbError> {
+    migrator.run(pool).await.map_err(DbError::Migrate)?;
+    tracing::info!(migrations = migrator.iter().count(), "database migrated");
+    Ok(())
+}
+
+/// True when the database answers a trivial query; used by health reporting.
+pub async fn ping(pool: &PgPool) -> bool {
+    sqlx::query("SELECT 1").execute(pool).await.is_ok()
+}
+
+/// SQL, run as a superuser in the service's database, that creates the service's login role
+/// and its schema owned by that role, with no rights anywhere else. Idempotent.
+/// `role` and `schema` must be lower-case identifiers (checked by config validation).
+pub fn bootstrap_sql(schema: &str, role: &str, password: Option<&str>) -> Vec<String> {
+    let password = password
+        .map(|p| format!(" PASSWORD '{}'", p.replace('\'', "''")))
+        .unwrap_or_default();
+    vec![
+        format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') \
+             THEN CREATE ROLE {role} LOGIN{password}; END IF; END $$"
+        ),
+        format!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {role}"),
+        format!("ALTER ROLE {role} SET search_path = {schema}"),
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC".to_string(),
+    ]
+}

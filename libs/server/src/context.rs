@@ -1,0 +1,136 @@
+//! The outermost request layer: a span per call that continues the caller's W3C trace and
+//! carries the trace id into every log line, and the per-RPC Prometheus series (rate,
+//! errors by gRPC code, latency histogram). Labels are service, method and code only:
+//! never anything about a guest.
+
+use futures::future::BoxFuture;
+use guestloop_telemetry::propagation;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tracing::Instrument;
+use tracing_opentelemetry_ext::set_parent;
+
+mod tracing_opentelemetry_ext {
+    pub fn set_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+        if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+            guestloop_telemetry::propagation::set_parent_from_traceparent(span, tp);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContextLayer {
+    service_name: &'static str,
+}
+
+impl RequestContextLayer {
+    pub fn new(service_name: &'static str) -> Self {
+        Self { service_name }
+    }
+}
+
+impl<S> tower::Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext {
+            inner,
+            service_name: self.service_name,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestContext<S> {
+    inner: S,
+    service_name: &'static str,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RequestContext<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let path = request.uri().path().to_string();
+        let (service, method) = split_path(&path);
+        let (service, method) = (service.to_string(), method.to_string());
+        let infrastructure = service.starts_with("grpc.");
+        let span = if infrastructure {
+            tracing::Span::none()
+        } else {
+            let span = tracing::info_span!(
+                "grpc",
+                otel.name = %path,
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                guestloop.service = self.service_name,
+                property_id = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+                rpc.grpc.status_code = tracing::field::Empty,
+            );
+            set_parent(&span, request.headers());
+            if let Some(id) = propagation::trace_id(&span) {
+                span.record("trace_id", id.as_str());
+            }
+            span
+        };
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(
+            async move {
+                let result = future.await;
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .unwrap_or(0),
+                    Err(_) => 2,
+                };
+                let code_name = format!("{:?}", tonic::Code::from_i32(code));
+                tracing::Span::current().record("rpc.grpc.status_code", code);
+                let labels = [
+                    ("service", service),
+                    ("method", method),
+                    ("code", code_name),
+                ];
+                metrics::counter!("grpc_server_requests_total", &labels).increment(1);
+                metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2])
+                    .record(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// "/pkg.Service/Method" → ("pkg.Service", "Method").
+fn split_path(path: &str) -> (&str, &str) {
+    let trimmed = path.trim_start_matches('/');
+    trimmed.split_once('/').unwrap_or((trimmed, ""))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn splits_grpc_paths() {
+        assert_eq!(
+            super::split_path("/guestloop.guestprofile.v1.GuestProfileService/GetGuest"),
+            ("guestloop.guestprofile.v1.GuestProfileService", "GetGuest")
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The one way a Guestloop service serves gRPC: bound listeners in, a shutdown future in
+//! (mini-redis style). Every service gets grpc.health.v1 and reflection, the request layers
+//! (trace context, per-RPC metrics, deadlines, load shedding), a message size limit,
+//! Prometheus `/metrics` on the admin port, and a graceful drain on shutdown.
+
+mod admin;
+mod context;
+mod deadline;
+mod health;
+mod shed;
+mod shutdown;
+
+pub use context::RequestContextLayer;
+pub use deadline::{Deadline, DeadlineLayer};
+pub use health::{Health, LIVENESS_SERVICE};
+pub use shed::LoadShedLayer;
+pub use shutdown::signal;
+
+use guestloop_config::{AdminSettings, GrpcSettings};
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind {what} on {addr}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("gRPC server failed")]
+    Transport(#[source] tonic::transport::Error),
+    #[error("reflection setup failed")]
+    Reflection(#[source] tonic_reflection::server::Error),
+}
+
+/// The gRPC and admin listeners, bound before serving so tests can ask for port 0 and learn
+/// the real ports.
+#[derive(Debug)]
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(grpc: &GrpcSettings, admin: &AdminSettings) -> Result<Self, ServerError> {
+        let bind = |what: &'static str, addr: String| async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ServerError::Bind { what, addr, source })
+        };
+        Ok(Self {
+            grpc: bind("grpc.listen_addr", grpc.listen_addr.clone()).await?,
+            admin: bind("admin.listen_addr", admin.listen_addr.clone()).await?,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+}
+
+/// Serves `routes` (the service's own gRPC services, already wrapped in their auth
+/// interceptor) until `shutdown` completes, then reports NOT_SERVING and lets in-flight
+/// calls finish for up to `settings.shutdown_grace`.
+pub async fn serve(
+    listeners: Listeners,
+    settings: &GrpcSettings,
+    service_name: &'static str,
+    routes: tonic::service::Routes,
+    health: Health,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(guestloop_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(ServerError::Reflection)?;
+    let routes = routes.add_service(health.server()).add_service(reflection);
+
+    let admin = tokio::spawn(admin::serve(listeners.admin, admin::prometheus()));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain_health = health.clone();
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: NOT_SERVING, draining in-flight calls");
+        drain_health.draining().await;
+        let _ = stop_tx.send(());
+    };
+    tokio::spawn(shutdown);
+    let stopped = async move {
+        let _ = stop_rx.await;
+    };
+
+    let layers = tower::ServiceBuilder::new()
+        .layer(RequestContextLayer::new(service_name))
+        .layer(LoadShedLayer::new(settings.concurrency_limit))
+        .layer(DeadlineLayer::new(settings.request_timeout.as_duration()))
+        .into_inner();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc);
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .layer(layers)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, stopped);
+
+    // The drain is bounded: a call that outlives the grace period is cut off.
+    let grace = settings.shutdown_grace.as_duration();
+    let result = tokio::select! {
+        r = server => r.map_err(ServerError::Transport),
+        () = async {
+            health.wait_draining().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "calls still in flight after the grace period");
+            Ok(())
+        }
+    };
+    admin.abort();
+    result
+}

@@ -1,0 +1,98 @@
+//! Logs and traces for every Guestloop process: JSON logs to stdout carrying the trace id,
+//! spans exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and W3C trace
+//! context carried across gRPC calls and outbox events.
+
+mod client_layer;
+pub mod propagation;
+
+pub use client_layer::{TraceContextLayer, TraceContextService};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Flushes buffered spans when dropped; keep it alive for the life of `main`.
+#[must_use = "spans are lost unless the guard lives until shutdown"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl std::fmt::Debug for TelemetryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryGuard")
+            .field("exporting", &self.provider.is_some())
+            .finish()
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown_with_timeout(std::time::Duration::from_secs(5));
+        }
+    }
+}
+
+/// Installs the process-wide subscriber: JSON logs filtered by `RUST_LOG` (default `info`),
+/// and an OpenTelemetry layer exporting to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set.
+/// Must run inside a Tokio runtime (the exporter's batch worker lives there).
+pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .boxed();
+
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.trim().is_empty());
+    let (otel, provider) = match endpoint {
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()
+                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(
+                    opentelemetry_sdk::Resource::builder()
+                        .with_service_name(service_name.to_string())
+                        .build(),
+                )
+                .build();
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            let tracer = provider.tracer(service_name.to_string());
+            (
+                Some(tracing_opentelemetry::layer().with_tracer(tracer).boxed()),
+                Some(provider),
+            )
+        }
+        None => (None, None),
+    };
+
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(json)
+        .with(otel)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)?;
+    Ok(TelemetryGuard { provider })
+}
