@@ -6,9 +6,11 @@
 mod interceptor;
 mod keys;
 mod principal;
+mod service_tokens;
 mod token;
 
 pub use interceptor::{AuthInterceptor, principal};
 pub use keys::{KeyError, SigningKey, VerifyingKey, generate_key_pair_pem};
 pub use principal::{Principal, Role, Scope};
+pub use service_tokens::ServiceTokens;
 pub use token::{Claims, TokenError, TokenSigner, TokenVerifier};

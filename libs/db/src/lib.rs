@@ -33,9 +33,13 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
         .connect_lazy_with(options))
 }
 
-/// Applies the service's embedded migrations. The history table is created unqualified, so
-/// it lands in the service's schema (first on the search_path).
-pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), DbError> {
+/// Applies the embedded migrations of the service and of the shared libraries it uses (the
+/// outbox), as one ordered history. The history table is created unqualified, so it lands
+/// in the service's schema (first on the search_path).
+pub async fn migrate(pool: &PgPool, migrators: &[&Migrator]) -> Result<(), DbError> {
+    let mut all: Vec<_> = migrators.iter().flat_map(|m| m.iter().cloned()).collect();
+    all.sort_by_key(|m| m.version);
+    let migrator = Migrator::with_migrations(all);
     migrator.run(pool).await.map_err(DbError::Migrate)?;
     tracing::info!(migrations = migrator.iter().count(), "database migrated");
     Ok(())

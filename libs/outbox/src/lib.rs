@@ -1,1 +1,132 @@
-//! placeholder
+//! The transactional outbox (ARCHITECTURE.md, "How services talk"). A service writes its
+//! change and the event in one transaction ([`enqueue`]); the [`Relay`] delivers each
+//! subscriber's stream in outbox order (so in order per aggregate), retrying with backoff
+//! until the subscriber acknowledges. Consumers record applied event ids ([`inbox`]) so a
+//! redelivery changes nothing: at-least-once on the wire, exactly-once in effect.
+
+pub mod inbox;
+mod relay;
+
+pub use relay::{Relay, Subscriber};
+
+use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use prost::Message;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The outbox and inbox tables; services run these with their own migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An event to write with the change that caused it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// "stay", "guest", "case", …
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    /// Empty for chain-wide aggregates (a guest).
+    pub property_id: String,
+    pub payload: Payload,
+}
+
+/// Writes `event` into the outbox on `conn`, which must be inside the transaction that makes
+/// the change. Returns the event id.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    source: &str,
+    event: NewEvent,
+) -> Result<Uuid, sqlx::Error> {
+    let event_id = Uuid::now_v7();
+    let now = chrono::Utc::now();
+    // Serialises writers of one aggregate so sequences never collide.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("{}:{}", event.aggregate_type, event.aggregate_id))
+        .execute(&mut *conn)
+        .await?;
+    let sequence: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox
+         WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let event_type = payload_name(&event.payload);
+    let envelope = EventEnvelope {
+        event_id: event_id.to_string(),
+        source: source.to_string(),
+        aggregate_type: event.aggregate_type.to_string(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence,
+        occur_time: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: now.timestamp_subsec_nanos() as i32,
+        }),
+        property_id: event.property_id.clone(),
+        traceparent: guestloop_telemetry::propagation::current_traceparent().unwrap_or_default(),
+        payload: Some(event.payload),
+    };
+    sqlx::query(
+        "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, sequence, property_id,
+                             event_type, occur_time, envelope)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event_id)
+    .bind(event.aggregate_type)
+    .bind(&event.aggregate_id)
+    .bind(sequence)
+    .bind(&event.property_id)
+    .bind(event_type)
+    .bind(now)
+    .bind(envelope.encode_to_vec())
+    .execute(&mut *conn)
+    .await?;
+    Ok(event_id)
+}
+
+/// The payload's kind as a stable snake_case name, for queries and metrics labels.
+pub fn payload_name(payload: &Payload) -> String {
+    let debug = format!("{payload:?}");
+    let variant = debug.split('(').next().unwrap_or("unknown");
+    let mut name = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                name.push('_');
+            }
+            name.push(c.to_ascii_lowercase());
+        } else {
+            name.push(c);
+        }
+    }
+    name
+}
+
+/// Events written but not yet acknowledged by `subscriber`.
+pub async fn pending(pool: &sqlx::PgPool, subscriber: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox
+         WHERE id > COALESCE((SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1), 0)",
+    )
+    .bind(subscriber)
+    .fetch_one(pool)
+    .await
+}
+
+/// Every envelope in the outbox for one aggregate, oldest first (tests and support tools).
+pub async fn envelopes_for(
+    pool: &sqlx::PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<EventEnvelope>, sqlx::Error> {
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT envelope FROM outbox WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY id",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|b| EventEnvelope::decode(b.as_slice()).ok())
+        .collect())
+}

@@ -7,14 +7,20 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/guestloop_descriptor.bin"));
 
-pub mod common {
-    pub mod v1 {
-        tonic::include_proto!("guestloop.common.v1");
-    }
+macro_rules! package {
+    ($area:ident, $package:literal) => {
+        pub mod $area {
+            pub mod v1 {
+                tonic::include_proto!($package);
+            }
+        }
+    };
 }
 
-pub mod guestprofile {
-    pub mod v1 {
-        tonic::include_proto!("guestloop.guestprofile.v1");
-    }
-}
+package!(common, "guestloop.common.v1");
+package!(guestprofile, "guestloop.guestprofile.v1");
+package!(events, "guestloop.events.v1");
+package!(feedback, "guestloop.feedback.v1");
+package!(followup, "guestloop.followup.v1");
+package!(notification, "guestloop.notification.v1");
+package!(metrics, "guestloop.metrics.v1");

@@ -1,1 +1,11 @@
-//! placeholder
+//! What every test needs: a real PostgreSQL (a throwaway cluster started as the `postgres`
+//! user, shared by the tests of one run, with a fresh database per test), the service role
+//! and schema bootstrapped in it, signing keys and tokens, and a small test chain.
+
+mod chain;
+mod keys;
+pub mod postgres;
+
+pub use chain::TEST_CHAIN_TOML;
+pub use keys::{TestKeys, keys};
+pub use postgres::{Cluster, TestDatabase, test_database};
