@@ -58,7 +58,10 @@ pub struct CallInterceptor {
 }
 
 impl tonic::service::Interceptor for CallInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         let value = match &self.token {
             TokenSource::None => None,
             TokenSource::Static(v) => Some(v.clone()),

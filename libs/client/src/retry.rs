@@ -43,7 +43,9 @@ where
     loop {
         attempt += 1;
         match f().await {
-            Err(status) if status.code() == tonic::Code::Unavailable && attempt < policy.attempts => {
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && attempt < policy.attempts =>
+            {
                 tokio::time::sleep(policy.backoff(attempt)).await;
             }
             other => return other,
@@ -57,7 +59,11 @@ mod tests {
 
     #[test]
     fn backoff_is_capped() {
-        let p = RetryPolicy { attempts: 10, base: Duration::from_millis(100), max: Duration::from_millis(800) };
+        let p = RetryPolicy {
+            attempts: 10,
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(800),
+        };
         for n in 1..12 {
             assert!(p.backoff(n) <= Duration::from_millis(800));
         }
@@ -65,7 +71,11 @@ mod tests {
 
     #[tokio::test]
     async fn retries_unavailable_only() {
-        let p = RetryPolicy { attempts: 3, base: Duration::from_millis(1), max: Duration::from_millis(2) };
+        let p = RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        };
         let mut calls = 0;
         let r: Result<(), _> = with_retry(p, || {
             calls += 1;

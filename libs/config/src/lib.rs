@@ -37,9 +37,10 @@ pub trait Validate {
     fn validate(&self) -> Result<(), ConfigError>;
 }
 
-/// Loads `T` from `defaults` (TOML), the optional file, and the environment, then validates.
+/// Loads `T` from `defaults` (TOML layers, later ones win), the optional file, and the
+/// environment, then validates.
 pub fn load<T: DeserializeOwned + Validate>(
-    defaults: &str,
+    defaults: &[&str],
     file: Option<&std::path::Path>,
 ) -> Result<T, ConfigError> {
     load_from_env(defaults, file, std::env::vars())
@@ -47,7 +48,7 @@ pub fn load<T: DeserializeOwned + Validate>(
 
 /// As [`load`], with the environment given explicitly (tests).
 pub fn load_from_env<T: DeserializeOwned + Validate>(
-    defaults: &str,
+    defaults: &[&str],
     file: Option<&std::path::Path>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
@@ -55,8 +56,10 @@ pub fn load_from_env<T: DeserializeOwned + Validate>(
     let file = file
         .map(std::path::Path::to_path_buf)
         .or_else(|| env.get("GUESTLOOP_CONFIG").map(Into::into));
-    let mut builder = config::Config::builder()
-        .add_source(config::File::from_str(defaults, config::FileFormat::Toml));
+    let mut builder = config::Config::builder();
+    for layer in defaults {
+        builder = builder.add_source(config::File::from_str(layer, config::FileFormat::Toml));
+    }
     if let Some(path) = file {
         if !path.exists() {
             return Err(ConfigError::invalid(

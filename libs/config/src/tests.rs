@@ -36,9 +36,8 @@ first_response_urgent = "5s"
 "#;
 
 fn load_with(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-    let defaults = format!("{COMMON_DEFAULTS}\n{CHAIN}");
     load_from_env(
-        &defaults,
+        &[COMMON_DEFAULTS, CHAIN],
         None,
         env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
     )
@@ -90,11 +89,9 @@ fn durations_parse() {
 
 #[test]
 fn bad_time_zone_names_the_property() {
-    let defaults = format!(
-        "{COMMON_DEFAULTS}\n{}",
-        CHAIN.replace("Asia/Shanghai", "Mars/Olympus")
-    );
-    let err = load_from_env::<Settings>(&defaults, None, std::iter::empty()).unwrap_err();
+    let chain = CHAIN.replace("Asia/Shanghai", "Mars/Olympus");
+    let err = load_from_env::<Settings>(&[COMMON_DEFAULTS, &chain], None, std::iter::empty())
+        .unwrap_err();
     assert!(
         err.to_string().contains("chain.properties[0].time_zone"),
         "{err}"

@@ -8,6 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, migrate::Migrator};
 use std::str::FromStr;
 
+pub mod page;
+
 pub use sqlx;
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,8 @@
 //! violations for INVALID_ARGUMENT (as `google.rpc.BadRequest` details), and an internal
 //! error that is logged here and never shown to the caller.
 
+pub mod parse;
+
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 

@@ -36,7 +36,10 @@ enum Outcome {
 
 impl Relay {
     /// Runs one delivery loop per subscriber until `shutdown` resolves.
-    pub fn spawn(self, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn(
+        self,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         self.subscribers
             .iter()
             .cloned()
@@ -89,7 +92,9 @@ impl Relay {
         let cap = Duration::from_millis(200)
             .saturating_mul(1 << failures.min(16))
             .min(self.max_backoff);
-        Duration::from_millis(rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64))
+        Duration::from_millis(
+            rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64),
+        )
     }
 
     /// Leases the subscriber's cursor, sends the next batch, advances past what was
@@ -121,14 +126,13 @@ impl Relay {
             // Another replica holds this stream.
             return Ok(None);
         };
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, envelope FROM outbox WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(last)
-        .bind(i64::from(self.batch_size))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let rows: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT id, envelope FROM outbox WHERE id > $1 ORDER BY id LIMIT $2")
+                .bind(last)
+                .bind(i64::from(self.batch_size))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db)?;
         if rows.is_empty() {
             return Ok(Some(0));
         }

@@ -4,15 +4,18 @@
 //! Prometheus `/metrics` on the admin port, and a graceful drain on shutdown.
 
 mod admin;
+pub mod cli;
 mod context;
 mod deadline;
 mod health;
+mod runtime;
 mod shed;
 mod shutdown;
 
 pub use context::RequestContextLayer;
 pub use deadline::{Deadline, DeadlineLayer};
 pub use health::{Health, LIVENESS_SERVICE};
+pub use runtime::{ServiceRuntime, StartError, migrate_command};
 pub use shed::LoadShedLayer;
 pub use shutdown::signal;
 

@@ -15,7 +15,8 @@ pub struct TestKeys {
 pub fn keys() -> &'static TestKeys {
     static KEYS: OnceLock<TestKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("guestloop-keys-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("guestloop-keys-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("key dir");
         let (private, public) = generate_key_pair_pem();
         let signing_key_path = dir.join("jwt-signing.pem");

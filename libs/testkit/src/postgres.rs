@@ -90,26 +90,48 @@ impl Cluster {
         let data_dir = data_dir.canonicalize()?;
         let dir = data_dir.to_string_lossy().to_string();
         if is_root() {
-            check("chown", Command::new("chown").args(["-R", "postgres:postgres", &dir]).output()?)?;
+            check(
+                "chown",
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres", &dir])
+                    .output()?,
+            )?;
         }
         if !data_dir.join("PG_VERSION").exists() {
             check(
                 "initdb",
-                run_pg("initdb", &["-D", &dir, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions"])?,
+                run_pg(
+                    "initdb",
+                    &[
+                        "-D",
+                        &dir,
+                        "-U",
+                        "postgres",
+                        "-A",
+                        "trust",
+                        "-E",
+                        "UTF8",
+                        "--no-instructions",
+                    ],
+                )?,
             )?;
         }
         let running = run_pg("pg_ctl", &["-D", &dir, "status"])?.status.success();
         if !running {
-            let mut opts = format!(
-                "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c max_connections=400"
-            );
+            let mut opts =
+                format!("-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c max_connections=400");
             if !durable {
                 opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
             }
             let log = format!("{dir}/server.log");
             check(
                 "pg_ctl start",
-                run_pg("pg_ctl", &["-D", &dir, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"])?,
+                run_pg(
+                    "pg_ctl",
+                    &[
+                        "-D", &dir, "-o", &opts, "-l", &log, "-w", "-t", "60", "start",
+                    ],
+                )?,
             )?;
         }
         Ok(Self { port, data_dir })
@@ -117,7 +139,10 @@ impl Cluster {
 
     pub fn stop(&self) -> Result<(), PgError> {
         let dir = self.data_dir.to_string_lossy().to_string();
-        check("pg_ctl stop", run_pg("pg_ctl", &["-D", &dir, "-m", "fast", "-w", "stop"])?)
+        check(
+            "pg_ctl stop",
+            run_pg("pg_ctl", &["-D", &dir, "-m", "fast", "-w", "stop"])?,
+        )
     }
 
     /// URL of `database` as the superuser.
@@ -128,10 +153,11 @@ impl Cluster {
     /// Creates `database` if missing.
     pub async fn create_database(&self, database: &str) -> Result<(), PgError> {
         let mut conn = PgConnection::connect(&self.admin_url("postgres")).await?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(database)
-            .fetch_optional(&mut conn)
-            .await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(database)
+                .fetch_optional(&mut conn)
+                .await?;
         if exists.is_none() {
             conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
                 .await?;
@@ -150,12 +176,21 @@ impl Cluster {
         let mut conn = PgConnection::connect(&self.admin_url(database)).await?;
         // Roles are cluster-wide; concurrent tests may race to create the same one.
         let lock: i64 = 0x6775_6573_746c;
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(lock).execute(&mut conn).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(lock)
+            .execute(&mut conn)
+            .await?;
         for statement in guestloop_db::bootstrap_sql(schema, role, None) {
             conn.execute(sqlx::AssertSqlSafe(statement)).await?;
         }
-        sqlx::query("SELECT pg_advisory_unlock($1)").bind(lock).execute(&mut conn).await?;
-        Ok(format!("postgres://{role}@127.0.0.1:{}/{database}", self.port))
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(lock)
+            .execute(&mut conn)
+            .await?;
+        Ok(format!(
+            "postgres://{role}@127.0.0.1:{}/{database}",
+            self.port
+        ))
     }
 }
 
@@ -193,7 +228,8 @@ fn shared_cluster() -> &'static Cluster {
         let lock_path = dir.with_extension("lock");
         let lock = std::fs::File::create(&lock_path).expect("create lock file");
         lock.lock().expect("lock the test cluster");
-        let cluster = Cluster::ensure(&dir, port, false).expect("start the test PostgreSQL cluster");
+        let cluster =
+            Cluster::ensure(&dir, port, false).expect("start the test PostgreSQL cluster");
         lock.unlock().expect("unlock");
         cluster
     })
@@ -203,6 +239,9 @@ fn shared_cluster() -> &'static Cluster {
 pub async fn test_database() -> TestDatabase {
     let cluster = shared_cluster().clone();
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    cluster.create_database(&name).await.expect("create test database");
+    cluster
+        .create_database(&name)
+        .await
+        .expect("create test database");
     TestDatabase { cluster, name }
 }

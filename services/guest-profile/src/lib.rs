@@ -1,1 +1,79 @@
-//! placeholder
+//! guest-profile: the chain's guest CRM (PRODUCT.md). Guests and their contacts,
+//! preferences and special needs; stays pushed by each hotel's PMS; consent; completeness;
+//! duplicate merge; export and erasure; an access log of every read of contact data.
+
+mod api;
+mod completeness;
+mod domain;
+mod duplicates;
+mod error;
+mod settings;
+mod store;
+
+pub use error::GuestProfileError;
+pub use settings::{SERVICE_DEFAULTS, Settings, default_layers};
+
+use guestloop_proto::guestprofile::v1::guest_profile_service_server::GuestProfileServiceServer;
+use guestloop_server::{ServiceRuntime, StartError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub const SERVICE_NAME: &str = "guest-profile";
+const GRPC_SERVICE: &str = "guestloop.guestprofile.v1.GuestProfileService";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
+    [&guestloop_outbox::MIGRATOR, &MIGRATOR]
+}
+
+/// `guest-profile migrate`: applies the schema and exits.
+pub async fn migrate(file: Option<&std::path::Path>) -> Result<(), StartError> {
+    guestloop_server::migrate_command(&default_layers(), file, &migrators()).await
+}
+
+/// The service, built and bound, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    runtime: ServiceRuntime,
+    state: Arc<api::State>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let runtime =
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
+                .await?;
+        let state = Arc::new(api::State {
+            pool: runtime.pool.clone(),
+            chain: Arc::new(runtime.settings.chain.clone()),
+            standards: Arc::new(runtime.settings.standards.clone()),
+        });
+        Ok(Self { runtime, state })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.runtime.listeners.grpc_addr()
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.runtime.listeners.admin_addr()
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let max = self.runtime.settings.grpc.max_message_bytes;
+        let service = GuestProfileServiceServer::new(api::GuestProfileApi::new(self.state))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let routes =
+            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+                service,
+                self.runtime.auth.clone(),
+            ));
+        self.runtime.serve(routes, shutdown).await
+    }
+}

@@ -1,0 +1,176 @@
+//! What every service builds before it serves: listeners, the database pool (migrated when
+//! configured), the token verifier and the service's own token source, health, and the
+//! outbox relay to its subscribers. A service adds its gRPC services and calls
+//! [`ServiceRuntime::serve`].
+
+use crate::{Health, Listeners, ServerError};
+use guestloop_auth::{
+    AuthInterceptor, ServiceTokens, SigningKey, TokenSigner, TokenVerifier, VerifyingKey,
+};
+use guestloop_client::Connection;
+use guestloop_config::{CommonSettings, DatabaseSettings};
+use guestloop_outbox::{Relay, Subscriber};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("auth.public_key_path: {0}")]
+    PublicKey(#[source] guestloop_auth::KeyError),
+    #[error("auth.signing_key_path: {0}")]
+    SigningKey(#[source] guestloop_auth::KeyError),
+    #[error("peers.{0}: not a valid endpoint")]
+    Peer(String),
+    #[error(transparent)]
+    Db(#[from] guestloop_db::DbError),
+    #[error(transparent)]
+    Config(#[from] guestloop_config::ConfigError),
+}
+
+#[derive(Debug)]
+pub struct ServiceRuntime {
+    pub service_name: &'static str,
+    pub settings: CommonSettings,
+    pub listeners: Listeners,
+    pub pool: PgPool,
+    pub auth: AuthInterceptor,
+    /// Present when a signing key is configured; needed to call other services.
+    pub service_tokens: Option<Arc<ServiceTokens>>,
+    pub health: Health,
+}
+
+/// What `<service> migrate` does (a Kubernetes Job): loads only the database settings from
+/// the service's default layers, the file and the environment, migrates, returns.
+pub async fn migrate_command(
+    default_layers: &[&str],
+    file: Option<&std::path::Path>,
+    migrators: &[&Migrator],
+) -> Result<(), StartError> {
+    let settings: crate::cli::MigrateSettings = guestloop_config::load(default_layers, file)?;
+    migrate_database(&settings.database, migrators).await
+}
+
+async fn migrate_database(
+    database: &DatabaseSettings,
+    migrators: &[&Migrator],
+) -> Result<(), StartError> {
+    let pool = guestloop_db::pool(database)?;
+    guestloop_db::migrate(&pool, migrators).await?;
+    pool.close().await;
+    Ok(())
+}
+
+impl ServiceRuntime {
+    /// Binds, connects and (if `database.migrate_on_start`) migrates. `grpc_services` are
+    /// the fully-qualified names reported in health.
+    pub async fn build(
+        service_name: &'static str,
+        settings: CommonSettings,
+        migrators: &[&Migrator],
+        grpc_services: &[&str],
+    ) -> Result<Self, StartError> {
+        let verifier = TokenVerifier::new(
+            VerifyingKey::from_file(&settings.auth.public_key_path)
+                .map_err(StartError::PublicKey)?,
+            settings.auth.issuer.clone(),
+        );
+        let service_tokens = match &settings.auth.signing_key_path {
+            Some(path) if !path.is_empty() => {
+                let key = SigningKey::from_file(path).map_err(StartError::SigningKey)?;
+                Some(Arc::new(ServiceTokens::new(
+                    TokenSigner::new(key, settings.auth.issuer.clone()),
+                    service_name,
+                )))
+            }
+            _ => None,
+        };
+        let pool = guestloop_db::pool(&settings.database)?;
+        if settings.database.migrate_on_start {
+            guestloop_db::migrate(&pool, migrators).await?;
+        }
+        let listeners = Listeners::bind(&settings.grpc, &settings.admin).await?;
+        let health = Health::new(grpc_services).await;
+        Ok(Self {
+            service_name,
+            settings,
+            listeners,
+            pool,
+            auth: AuthInterceptor::new(verifier),
+            service_tokens,
+            health,
+        })
+    }
+
+    /// A lazy connection to a peer, authenticated as this service.
+    pub fn peer(&self, name: &str) -> Result<Option<Connection>, StartError> {
+        let Some(endpoint) = self.settings.peers.get(name) else {
+            return Ok(None);
+        };
+        let mut builder = Connection::builder(endpoint);
+        if let Some(tokens) = &self.service_tokens {
+            let tokens = tokens.clone();
+            builder = builder.token_fn(move || tokens.token());
+        }
+        builder
+            .connect_lazy()
+            .map(Some)
+            .map_err(|_| StartError::Peer(name.to_string()))
+    }
+
+    fn relay(&self) -> Result<Relay, StartError> {
+        let mut subscribers = Vec::new();
+        for name in &self.settings.outbox.subscribers {
+            if let Some(conn) = self.peer(name)? {
+                subscribers.push(Subscriber {
+                    name: name.clone(),
+                    client: conn.event_ingest(),
+                });
+            }
+        }
+        Ok(Relay {
+            pool: self.pool.clone(),
+            subscribers,
+            poll_interval: self.settings.outbox.poll_interval.as_duration(),
+            batch_size: self.settings.outbox.batch_size,
+            max_backoff: self.settings.outbox.max_backoff.as_duration(),
+        })
+    }
+
+    /// Serves until `shutdown`, with health following the database and the outbox relay
+    /// running beside the server.
+    pub async fn serve(
+        self,
+        routes: tonic::service::Routes,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let relay = self.relay()?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let relay_tasks = relay.spawn(stop_rx);
+        let pool = self.pool.clone();
+        let watcher = self.health.watch(Duration::from_secs(2), move || {
+            let pool = pool.clone();
+            async move { guestloop_db::ping(&pool).await }
+        });
+        let result = crate::serve(
+            self.listeners,
+            &self.settings.grpc,
+            self.service_name,
+            routes,
+            self.health,
+            shutdown,
+        )
+        .await;
+        let _ = stop_tx.send(true);
+        watcher.abort();
+        for task in relay_tasks {
+            let _ = task.await;
+        }
+        self.pool.close().await;
+        result.map_err(StartError::from)
+    }
+}

@@ -1,0 +1,217 @@
+//! Stay RPCs. UpsertStay is what a PMS calls on every reservation change; it is idempotent
+//! by (property, PMS reservation id) and emits check-out, change and cancel events through
+//! the outbox in the same transaction as the change.
+
+use super::{Caller, SOURCE, State, convert, guest_id, page};
+use crate::domain::{StayInput, StayStatus};
+use crate::error::{GuestProfileError, Result, invalid};
+use crate::store::{GuestRecord, StayRecord, stays as store};
+use guestloop_db::page::Cursor;
+use guestloop_outbox::NewEvent;
+use guestloop_proto::events::v1::{
+    StayCancelled, StayChanged, StayCheckedOut, event_envelope::Payload,
+};
+use guestloop_proto::guestprofile::v1 as pb;
+use sqlx::PgConnection;
+
+pub async fn upsert(
+    state: &State,
+    caller: &Caller,
+    req: pb::UpsertStayRequest,
+) -> Result<pb::UpsertStayResponse> {
+    let mut input = StayInput::try_from(req)?;
+    state.writable_property(caller, "stay.property_id", &input.property_id)?;
+    let mut tx = state.pool.begin().await?;
+    let (guest, _) = state
+        .visible_guest(&mut tx, caller, input.guest_id, false)
+        .await?;
+    if guest.erased {
+        return Err(GuestProfileError::FailedPrecondition(
+            "the guest was erased".into(),
+        ));
+    }
+    // Stays always point at the surviving profile.
+    input.guest_id = guest.id;
+
+    let mut existing =
+        store::lock_by_reservation(&mut tx, &input.property_id, &input.pms_reservation_id).await?;
+    let mut created = None;
+    if existing.is_none() {
+        if input.status == StayStatus::CheckedOut && input.checked_out_time.is_none() {
+            input.checked_out_time = Some(chrono::Utc::now());
+        }
+        created = store::insert(&mut tx, &input).await?;
+        if created.is_none() {
+            // A concurrent first push of the same reservation committed first.
+            existing =
+                store::lock_by_reservation(&mut tx, &input.property_id, &input.pms_reservation_id)
+                    .await?;
+        }
+    }
+    let response = match (created, existing) {
+        (Some(stay), _) => {
+            if let Some(payload) = event_for(None, &stay, &guest) {
+                emit(&mut tx, &stay, payload).await?;
+            }
+            pb::UpsertStayResponse {
+                stay: Some(convert::stay(&stay)),
+                created: true,
+                changed: true,
+            }
+        }
+        (None, Some(old)) => {
+            // A check-out pushed again without a time keeps the first one.
+            if input.status == StayStatus::CheckedOut && input.checked_out_time.is_none() {
+                input.checked_out_time = old.checked_out_time.or_else(|| Some(chrono::Utc::now()));
+            }
+            if same(&old, &input) {
+                pb::UpsertStayResponse {
+                    stay: Some(convert::stay(&old)),
+                    created: false,
+                    changed: false,
+                }
+            } else {
+                let stay = store::update(&mut tx, old.id, &input).await?;
+                if let Some(payload) = event_for(Some(&old), &stay, &guest) {
+                    emit(&mut tx, &stay, payload).await?;
+                }
+                pb::UpsertStayResponse {
+                    stay: Some(convert::stay(&stay)),
+                    created: false,
+                    changed: true,
+                }
+            }
+        }
+        (None, None) => {
+            return Err(GuestProfileError::FailedPrecondition(
+                "the reservation changed concurrently; retry".into(),
+            ));
+        }
+    };
+    tx.commit().await?;
+    Ok(response)
+}
+
+/// Whether the stored stay already says what the PMS says now.
+fn same(old: &StayRecord, s: &StayInput) -> bool {
+    old.guest_id == s.guest_id
+        && old.status == s.status as i16
+        && old.arrival_date == s.arrival_date
+        && old.departure_date == s.departure_date
+        && old.room_number == s.room_number
+        && old.rate_code == s.rate_code
+        && old.booking_channel == s.booking_channel
+        && old.spend_currency == s.spend.as_ref().map(|(c, _)| c.clone())
+        && old.spend_minor == s.spend.as_ref().map(|(_, a)| *a)
+        && old.checked_out_time.map(|t| t.timestamp_micros())
+            == s.checked_out_time.map(|t| t.timestamp_micros())
+}
+
+/// The event a stay change means to the other services, if any: the first check-out, a
+/// cancellation, or a change to a stay they already know about.
+fn event_for(old: Option<&StayRecord>, new: &StayRecord, guest: &GuestRecord) -> Option<Payload> {
+    let checked_out = StayStatus::CheckedOut as i16;
+    let cancelled = StayStatus::Cancelled as i16;
+    let was = old.map(|o| o.status);
+    if new.status == checked_out && was != Some(checked_out) {
+        return Some(Payload::StayCheckedOut(StayCheckedOut {
+            stay_id: new.id.to_string(),
+            guest_id: new.guest_id.to_string(),
+            property_id: new.property_id.clone(),
+            checked_out_time: new.checked_out_time.map(convert::timestamp),
+            arrival_date: Some(convert::date(new.arrival_date)),
+            departure_date: Some(convert::date(new.departure_date)),
+            tier: guest.profile.tier,
+            language: guest.profile.language.clone().unwrap_or_default(),
+        }));
+    }
+    if new.status == cancelled && was != Some(cancelled) {
+        return Some(Payload::StayCancelled(StayCancelled {
+            stay_id: new.id.to_string(),
+            guest_id: new.guest_id.to_string(),
+            property_id: new.property_id.clone(),
+        }));
+    }
+    old.map(|_| {
+        Payload::StayChanged(StayChanged {
+            stay_id: new.id.to_string(),
+            guest_id: new.guest_id.to_string(),
+            property_id: new.property_id.clone(),
+            status: i32::from(new.status),
+            arrival_date: Some(convert::date(new.arrival_date)),
+            departure_date: Some(convert::date(new.departure_date)),
+            checked_out_time: new.checked_out_time.map(convert::timestamp),
+        })
+    })
+}
+
+async fn emit(conn: &mut PgConnection, stay: &StayRecord, payload: Payload) -> Result<()> {
+    guestloop_outbox::enqueue(
+        conn,
+        SOURCE,
+        NewEvent {
+            aggregate_type: "stay",
+            aggregate_id: stay.id.to_string(),
+            property_id: stay.property_id.clone(),
+            payload,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn get(
+    state: &State,
+    caller: &Caller,
+    req: pb::GetStayRequest,
+) -> Result<pb::GetStayResponse> {
+    let id = guest_id("stay_id", &req.stay_id)?;
+    let stay = store::get(&state.pool, id)
+        .await?
+        .ok_or(GuestProfileError::NotFound("stay"))?;
+    if !caller.can_see_property(&state.chain, &stay.property_id) {
+        return Err(GuestProfileError::NotFound("stay"));
+    }
+    tracing::Span::current().record("property_id", stay.property_id.as_str());
+    Ok(pb::GetStayResponse {
+        stay: Some(convert::stay(&stay)),
+    })
+}
+
+pub async fn list(
+    state: &State,
+    caller: &Caller,
+    req: pb::ListStaysRequest,
+) -> Result<pb::ListStaysResponse> {
+    let page = page(req.page)?;
+    let guest = if req.guest_id.is_empty() {
+        None
+    } else {
+        Some(guest_id("guest_id", &req.guest_id)?)
+    };
+    let property = (!req.property_id.is_empty()).then_some(req.property_id.as_str());
+    if guest.is_none() && property.is_none() {
+        return Err(invalid("guest_id", "give guest_id or property_id"));
+    }
+    let mut conn = state.pool.acquire().await?;
+    let guest = match guest {
+        // Stays of a guest follow merges, and the guest must be visible.
+        Some(id) => Some(
+            state
+                .visible_guest(&mut conn, caller, id, false)
+                .await?
+                .0
+                .id,
+        ),
+        None => None,
+    };
+    let rows = store::list(&mut *conn, caller.visible(), guest, property, page).await?;
+    let next_page_token = page.next_token(&rows, |s| Cursor {
+        t: s.create_time,
+        id: s.id,
+    });
+    Ok(pb::ListStaysResponse {
+        stays: rows.iter().map(convert::stay).collect(),
+        next_page_token,
+    })
+}

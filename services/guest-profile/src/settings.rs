@@ -1,0 +1,36 @@
+//! guest-profile's settings: the common ones, with this service's defaults.
+
+use guestloop_config::{CommonSettings, ConfigError, Validate};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(flatten)]
+    pub common: CommonSettings,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()
+    }
+}
+
+/// This service's defaults, layered over the common ones.
+pub const SERVICE_DEFAULTS: &str = r#"
+[grpc]
+listen_addr = "127.0.0.1:50051"
+[admin]
+listen_addr = "127.0.0.1:9101"
+[database]
+schema = "guest_profile"
+"#;
+
+pub fn default_layers() -> [&'static str; 2] {
+    [guestloop_config::COMMON_DEFAULTS, SERVICE_DEFAULTS]
+}
+
+impl Settings {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        guestloop_config::load(&default_layers(), file)
+    }
+}
