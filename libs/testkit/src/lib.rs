@@ -5,7 +5,10 @@
 mod chain;
 mod keys;
 pub mod postgres;
+pub mod platform;
+pub mod process;
 
 pub use chain::TEST_CHAIN_TOML;
 pub use keys::{TestKeys, keys};
 pub use postgres::{Cluster, TestDatabase, test_database};
+pub use process::{ServiceProcess, free_port};

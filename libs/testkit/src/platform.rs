@@ -1,0 +1,107 @@
+//! The five services as one platform on this machine: their schemas and roles in one
+//! database, their ports, and the environment each process gets (database URL, keys,
+//! peers). Used by the local runner and by the cross-service tests in tests/.
+
+use crate::process::{ServiceProcess, free_port};
+use crate::postgres::Cluster;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// (binary, schema, peer config key) of every service.
+pub const SERVICES: [(&str, &str, &str); 5] = [
+    ("guest-profile", "guest_profile", "guest_profile"),
+    ("feedback-intake", "feedback", "feedback_intake"),
+    ("follow-up-scheduler", "followup", "follow_up_scheduler"),
+    ("notification", "notification", "notification"),
+    ("metrics", "metrics", "metrics"),
+];
+
+/// How to start the platform.
+#[derive(Debug, Clone)]
+pub struct PlatformSpec {
+    pub bin_dir: PathBuf,
+    pub cluster: Cluster,
+    pub database: String,
+    pub config_file: PathBuf,
+    pub public_key: PathBuf,
+    pub signing_key: PathBuf,
+    pub log_dir: PathBuf,
+    /// First gRPC port; service i listens on base + i (0 = pick free ports).
+    pub base_port: u16,
+    /// Extra environment for every service (e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
+    pub extra_env: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Platform {
+    pub services: Vec<ServiceProcess>,
+}
+
+impl Platform {
+    /// Bootstraps every schema, starts every service (migrating on start) and waits until
+    /// all report SERVING.
+    pub async fn start(spec: &PlatformSpec) -> anyhow::Result<Self> {
+        spec.cluster.create_database(&spec.database).await?;
+        let mut urls = BTreeMap::new();
+        for (name, schema, _) in SERVICES {
+            let role = format!("{schema}_svc");
+            urls.insert(name, spec.cluster.bootstrap_service(&spec.database, schema, &role).await?);
+        }
+        let ports: Vec<(u16, u16)> = (0..SERVICES.len())
+            .map(|i| {
+                if spec.base_port == 0 {
+                    (free_port(), free_port())
+                } else {
+                    let i = i as u16;
+                    (spec.base_port + i, spec.base_port + 100 + i)
+                }
+            })
+            .collect();
+        let mut common = spec.extra_env.clone();
+        common.insert("GUESTLOOP_CONFIG".into(), spec.config_file.display().to_string());
+        common.insert("GUESTLOOP__DATABASE__MIGRATE_ON_START".into(), "true".into());
+        common.insert("GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(), spec.public_key.display().to_string());
+        common.insert("GUESTLOOP__AUTH__SIGNING_KEY_PATH".into(), spec.signing_key.display().to_string());
+        for (i, (_, _, peer)) in SERVICES.iter().enumerate() {
+            common.insert(
+                format!("GUESTLOOP__PEERS__{}", peer.to_uppercase()),
+                format!("http://127.0.0.1:{}", ports[i].0),
+            );
+        }
+        let mut services = Vec::new();
+        for (i, (name, _, _)) in SERVICES.iter().enumerate() {
+            let mut env = common.clone();
+            env.insert("GUESTLOOP__DATABASE__URL".into(), urls[name].clone());
+            env.entry("OTEL_SERVICE_NAME".into()).or_insert_with(|| name.to_string());
+            services.push(ServiceProcess::start(&spec.bin_dir, name, ports[i].0, ports[i].1, &env, &spec.log_dir)?);
+        }
+        for s in &mut services {
+            s.wait_ready(Duration::from_secs(60)).await?;
+        }
+        Ok(Self { services })
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceProcess> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// SIGTERM to every service, in reverse order of start.
+    pub fn stop(&mut self) {
+        for s in self.services.iter_mut().rev() {
+            let _ = s.stop(Duration::from_secs(25));
+        }
+    }
+}
+
+/// Writes a key pair into `dir` unless one is there; returns (signing, public) paths.
+pub fn ensure_keys(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let (signing, public) = (dir.join("jwt-signing.pem"), dir.join("jwt-public.pem"));
+    if !signing.exists() || !public.exists() {
+        let (private_pem, public_pem) = guestloop_auth::generate_key_pair_pem();
+        std::fs::write(&signing, private_pem)?;
+        std::fs::write(&public, public_pem)?;
+    }
+    Ok((signing, public))
+}

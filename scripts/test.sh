@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Command two: every check and every test, as CI runs them (.ci/run calls exactly this).
+# Formatting, clippy, buf lint, the Helm chart and Dockerfile checks, then all Rust tests
+# (unit, per-service integration against a real PostgreSQL, and the cross-process tests in
+# tests/, including the Python grpcio client). Installs what it needs (buf, helm, Python
+# packages) into ~/.cache/guestloop; starts and stops its own throwaway PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/guestloop/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# One throwaway cluster for the whole run; the testkit starts it on first use.
+run_dir="/tmp/guestloop-test-$$"
+mkdir -p "$run_dir" && chmod 755 "$run_dir"
+export GUESTLOOP_TEST_PG_DIR="$run_dir/pg"
+export GUESTLOOP_TEST_PG_PORT="${GUESTLOOP_TEST_PG_PORT:-$((20000 + $$ % 20000))}"
+stop_pg() {
+  if [ -f "$GUESTLOOP_TEST_PG_DIR/postmaster.pid" ]; then
+    bindir="$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n 1)"
+    if [ "$(id -u)" = 0 ]; then
+      runuser -u postgres -- "$bindir/pg_ctl" -D "$GUESTLOOP_TEST_PG_DIR" -m immediate stop >/dev/null 2>&1 || true
+    else
+      "$bindir/pg_ctl" -D "$GUESTLOOP_TEST_PG_DIR" -m immediate stop >/dev/null 2>&1 || true
+    fi
+  fi
+  rm -rf "$run_dir"
+}
+trap stop_pg EXIT
+
+started=$(date +%s)
+step() {
+  local name=$1; shift
+  local t0; t0=$(date +%s)
+  echo "==> $name"
+  "$@"
+  echo "    $name: ok ($(( $(date +%s) - t0 ))s)"
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "buf lint" bash scripts/buf-lint.sh
+step "helm chart and Dockerfile" bash scripts/check-deploy.sh
+# The cross-process tests run the service binaries, so build them first.
+step "build binaries" cargo build --workspace --bins --locked
+step "cargo test" cargo test --workspace --locked --no-fail-fast
+
+echo "all checks passed in $(( $(date +%s) - started ))s"

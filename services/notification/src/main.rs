@@ -1,0 +1,22 @@
+//! The notification binary: `notification [serve]` or `notification migrate`.
+
+use clap::Parser;
+use guestloop_server::cli::{Cli, Command};
+use notification::{Application, SERVICE_NAME, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
+    match cli.command() {
+        Command::Migrate => notification::migrate(cli.config.as_deref()).await?,
+        Command::Serve => {
+            let settings = Settings::load(cli.config.as_deref())?;
+            let app = Application::build(settings).await?;
+            tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "notification listening");
+            app.run_until_stopped(guestloop_server::signal()).await?;
+        }
+    }
+    Ok(())
+}
