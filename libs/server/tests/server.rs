@@ -1,0 +1,318 @@
+//! The serving stack against a real gRPC service over real HTTP/2: load shedding, deadlines,
+//! graceful drain, health, reflection and the /metrics endpoint.
+
+use guestloop_config::{GrpcSettings, Seconds};
+use guestloop_proto::events::v1::event_ingest_service_client::EventIngestServiceClient;
+use guestloop_proto::events::v1::event_ingest_service_server::{
+    EventIngestService, EventIngestServiceServer,
+};
+use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse, EventEnvelope};
+use guestloop_server::{Deadline, Health, Listeners};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::{Code, Request, Response, Status};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+
+const SERVICE: &str = "guestloop.events.v1.EventIngestService";
+
+/// A real service whose calls take `delay`; an event id "fail" answers INVALID_ARGUMENT.
+#[derive(Clone)]
+struct SlowIngest {
+    delay: Duration,
+    seen_deadline: Arc<Mutex<Option<Duration>>>,
+}
+
+#[tonic::async_trait]
+impl EventIngestService for SlowIngest {
+    async fn deliver_events(
+        &self,
+        request: Request<DeliverEventsRequest>,
+    ) -> Result<Response<DeliverEventsResponse>, Status> {
+        if let Some(d) = request.extensions().get::<Deadline>() {
+            *self.seen_deadline.lock().unwrap() = Some(d.remaining());
+        }
+        tokio::time::sleep(self.delay).await;
+        let events = request.into_inner().events;
+        if events.iter().any(|e| e.event_id == "fail") {
+            return Err(Status::invalid_argument("fail"));
+        }
+        Ok(Response::new(DeliverEventsResponse {
+            acknowledged_event_ids: events.into_iter().map(|e| e.event_id).collect(),
+        }))
+    }
+}
+
+struct Running {
+    addr: String,
+    admin: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<Result<(), guestloop_server::ServerError>>,
+    seen_deadline: Arc<Mutex<Option<Duration>>>,
+}
+
+async fn start(delay: Duration, limit: usize, timeout: Duration) -> Running {
+    let settings = GrpcSettings {
+        listen_addr: "127.0.0.1:0".into(),
+        request_timeout: Seconds(timeout),
+        concurrency_limit: limit,
+        max_message_bytes: 1 << 20,
+        shutdown_grace: Seconds(Duration::from_secs(5)),
+    };
+    let admin = guestloop_config::AdminSettings {
+        listen_addr: "127.0.0.1:0".into(),
+    };
+    let listeners = Listeners::bind(&settings, &admin).await.unwrap();
+    let (addr, admin) = (
+        format!("http://{}", listeners.grpc_addr()),
+        listeners.admin_addr(),
+    );
+    let health = Health::new(&[SERVICE]).await;
+    health.set_ready(true).await;
+    let seen_deadline = Arc::new(Mutex::new(None));
+    let service = SlowIngest {
+        delay,
+        seen_deadline: seen_deadline.clone(),
+    };
+    let routes = tonic::service::Routes::new(EventIngestServiceServer::new(service));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        guestloop_server::serve(listeners, &settings, "test", routes, health, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Running {
+        addr,
+        admin,
+        stop: Some(tx),
+        done,
+        seen_deadline,
+    }
+}
+
+fn events(ids: &[&str]) -> DeliverEventsRequest {
+    DeliverEventsRequest {
+        events: ids
+            .iter()
+            .map(|id| EventEnvelope {
+                event_id: id.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+async fn client(addr: &str) -> EventIngestServiceClient<tonic::transport::Channel> {
+    EventIngestServiceClient::connect(addr.to_string())
+        .await
+        .unwrap()
+}
+
+async fn health(addr: &str, service: &str) -> Result<i32, Status> {
+    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut h = HealthClient::new(channel);
+    h.check(HealthCheckRequest {
+        service: service.into(),
+    })
+    .await
+    .map(|r| r.into_inner().status)
+}
+
+#[tokio::test]
+async fn sheds_load_beyond_the_concurrency_limit_but_not_health() {
+    let s = start(Duration::from_millis(400), 2, Duration::from_secs(10)).await;
+    let c = client(&s.addr).await;
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let mut c = c.clone();
+            tokio::spawn(async move {
+                c.deliver_events(events(&[&format!("e{i}")]))
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        health(&s.addr, "").await.unwrap(),
+        ServingStatus::Serving as i32,
+        "health is exempt from shedding"
+    );
+    let mut ok = 0;
+    let mut shed = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(status) if status.code() == Code::ResourceExhausted => shed += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok + shed, 8);
+    assert!(ok >= 2, "the admitted calls complete: ok={ok}");
+    assert!(shed >= 4, "calls beyond the limit are shed: shed={shed}");
+}
+
+#[tokio::test]
+async fn a_call_past_the_server_limit_answers_deadline_exceeded() {
+    let s = start(Duration::from_secs(3), 10, Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let err = client(&s.addr)
+        .await
+        .deliver_events(events(&["a"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn the_client_deadline_wins_and_reaches_the_handler() {
+    let s = start(Duration::from_millis(50), 10, Duration::from_secs(30)).await;
+    let mut request = Request::new(events(&["a"]));
+    request.set_timeout(Duration::from_millis(1500));
+    client(&s.addr).await.deliver_events(request).await.unwrap();
+    let seen = s
+        .seen_deadline
+        .lock()
+        .unwrap()
+        .expect("deadline on the request");
+    assert!(
+        seen <= Duration::from_millis(1500) && seen > Duration::from_millis(1000),
+        "{seen:?}"
+    );
+
+    let slow = start(Duration::from_secs(3), 10, Duration::from_secs(30)).await;
+    let mut request = Request::new(events(&["b"]));
+    request.set_timeout(Duration::from_millis(150));
+    let started = Instant::now();
+    let err = client(&slow.addr)
+        .await
+        .deliver_events(request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_calls_then_stops() {
+    let mut s = start(Duration::from_millis(600), 10, Duration::from_secs(10)).await;
+    let mut c = client(&s.addr).await;
+    let in_flight = tokio::spawn(async move { c.deliver_events(events(&["late"])).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.stop.take().unwrap().send(()).unwrap();
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call completes");
+    assert_eq!(reply.into_inner().acknowledged_event_ids, ["late"]);
+    tokio::time::timeout(Duration::from_secs(5), s.done)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        health(&s.addr, "").await.is_err(),
+        "no longer accepting connections"
+    );
+}
+
+#[tokio::test]
+async fn health_reports_each_name_and_liveness() {
+    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
+    assert_eq!(
+        health(&s.addr, SERVICE).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    assert_eq!(
+        health(&s.addr, guestloop_server::LIVENESS_SERVICE)
+            .await
+            .unwrap(),
+        ServingStatus::Serving as i32
+    );
+    assert_eq!(
+        health(&s.addr, "no.such.Service").await.unwrap_err().code(),
+        Code::NotFound
+    );
+}
+
+#[tokio::test]
+async fn reflection_lists_the_services() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
+    let channel = tonic::transport::Endpoint::from_shared(s.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut r = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = r
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("no list")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&SERVICE.to_string()), "{names:?}");
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"guestloop.guestprofile.v1.GuestProfileService".to_string()),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_endpoint_counts_calls_by_method_and_code() {
+    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
+    let mut c = client(&s.addr).await;
+    c.deliver_events(events(&["ok"])).await.unwrap();
+    assert_eq!(
+        c.deliver_events(events(&["fail"]))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    let mut stream = tokio::net::TcpStream::connect(s.admin).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let has = |code: &str| {
+        body.lines().any(|l| {
+            l.starts_with("grpc_server_requests_total")
+                && l.contains("method=\"DeliverEvents\"")
+                && l.contains(&format!("code=\"{code}\""))
+        })
+    };
+    assert!(has("Ok") && has("InvalidArgument"), "{body}");
+    assert!(
+        body.contains("grpc_server_request_duration_seconds_bucket"),
+        "latency is a histogram"
+    );
+}
