@@ -60,38 +60,35 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         .with_target(true)
         .boxed();
 
+    // Spans always get W3C trace and span ids (so logs carry a trace id and context
+    // propagates); they are exported only when an OTLP endpoint is configured.
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|e| !e.trim().is_empty());
-    let (otel, provider) = match endpoint {
-        Some(endpoint) => {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint)
-                .build()
-                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-            let provider = SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
-                .with_resource(
-                    opentelemetry_sdk::Resource::builder()
-                        .with_service_name(service_name.to_string())
-                        .build(),
-                )
-                .build();
-            opentelemetry::global::set_tracer_provider(provider.clone());
-            let tracer = provider.tracer(service_name.to_string());
-            (
-                Some(tracing_opentelemetry::layer().with_tracer(tracer).boxed()),
-                Some(provider),
-            )
-        }
-        None => (None, None),
-    };
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service_name.to_string())
+        .build();
+    let mut builder = SdkTracerProvider::builder().with_resource(resource);
+    let exporting = endpoint.is_some();
+    if let Some(endpoint) = endpoint {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service_name.to_string()))
+        .boxed();
+    let provider = exporting.then_some(provider);
 
     tracing_subscriber::registry()
         .with(filter)
         .with(json)
-        .with(otel)
+        .with(Some(otel))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(TelemetryGuard { provider })
