@@ -108,7 +108,7 @@ for d in deps:
         bad.append(f"{n}: database URL not from a Secret")
     for p in ["startupProbe", "readinessProbe", "livenessProbe"]:
         if c.get(p, {}).get("grpc", {}).get("port") != 50051: bad.append(f"{n}: {p} not gRPC on 50051")
-    grace = int(env["GUESTLOOP__GRPC__SHUTDOWN_GRACE_MS"]["value"]) / 1000
+    grace = int(env["GUESTLOOP__GRPC__SHUTDOWN_GRACE"]["value"].removesuffix("ms")) / 1000
     if pod["terminationGracePeriodSeconds"] <= grace: bad.append(f"{n}: grace period <= drain time")
     sc, psc = c["securityContext"], pod["securityContext"]
     if not (psc.get("runAsNonRoot") and sc.get("readOnlyRootFilesystem")

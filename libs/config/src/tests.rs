@@ -97,3 +97,28 @@ fn bad_time_zone_names_the_property() {
         "{err}"
     );
 }
+
+/// The chain configuration the Helm chart ships must load, or a first install fails.
+#[test]
+fn the_helm_chart_example_config_loads() {
+    let values = include_str!("../../../helm/guestloop/values.yaml");
+    let start = values
+        .find("  toml: |\n")
+        .expect("values.yaml has config.toml")
+        + "  toml: |\n".len();
+    let block: String = values[start..]
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let required =
+        "[database]\nurl = \"postgres://x@db/guestloop\"\n[auth]\npublic_key_path = \"/k.pem\"\n";
+    let s: Settings = load_from_env(
+        &[COMMON_DEFAULTS, required, &block],
+        None,
+        std::iter::empty(),
+    )
+    .unwrap_or_else(|e| panic!("helm config: {e}\n{block}"));
+    assert_eq!(s.common.chain.properties[0].id, "sh-bund");
+}

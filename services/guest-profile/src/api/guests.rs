@@ -212,10 +212,11 @@ pub async fn search(
         && criteria.phone.is_none()
         && criteria.name.is_none()
         && criteria.loyalty_number.is_none()
+        && criteria.property_id.is_none()
     {
         return Err(invalid(
             "email",
-            "give at least one of email, phone, name or loyalty_number",
+            "give at least one of email, phone, name, loyalty_number or property_id",
         ));
     }
     run_search(state, caller, criteria, page.expect("checked"))
