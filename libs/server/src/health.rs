@@ -56,6 +56,11 @@ impl Health {
         }
     }
 
+    /// The gRPC service names this health reports on (not "" or liveness).
+    pub fn service_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.names.iter().filter(|n| !n.is_empty()).cloned()
+    }
+
     pub(crate) fn server(&self) -> HealthServer<tonic_health::server::HealthService> {
         self.server.clone()
     }

@@ -84,12 +84,26 @@ pub async fn serve(
     health: Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(guestloop_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(ServerError::Reflection)?;
-    let routes = routes.add_service(health.server()).add_service(reflection);
+    // Reflection advertises what this process serves, not every Guestloop API, and speaks
+    // both v1 and v1alpha (many clients, grpcio-reflection's among them, know only v1alpha).
+    let reflection = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(guestloop_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name("grpc.health.v1.Health");
+        for name in health.service_names() {
+            builder = builder.with_service_name(name);
+        }
+        builder
+    };
+    let routes = routes
+        .add_service(health.server())
+        .add_service(reflection().build_v1().map_err(ServerError::Reflection)?)
+        .add_service(
+            reflection()
+                .build_v1alpha()
+                .map_err(ServerError::Reflection)?,
+        );
 
     let admin = tokio::spawn(admin::serve(listeners.admin, admin::prometheus()));
 

@@ -1,0 +1,106 @@
+//! guest-profile, run from its binary as in production, called by Python grpcio: a real
+//! client that nobody here wrote. The client finds the API through server reflection,
+//! checks grpc.health.v1, and uses no code generated from our protos. The suite itself is
+//! tests/python/test_guest_profile.py; this test gives it a server, a database and tokens.
+//!
+//! Needs the service binaries (`cargo build --bins`) and, on the first run, PyPI to
+//! install tests/python/requirements.txt into a venv (see `guestloop_e2e::python_env`).
+
+use guestloop_e2e::{bin_dir, python_dir, python_env};
+use guestloop_testkit::{ServiceProcess, TEST_CHAIN_TOML, free_port, keys, test_database};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const SERVICE: &str = "guest-profile";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_client_discovers_and_calls_guest_profile() {
+    let started = Instant::now();
+    let bin_dir = bin_dir(SERVICE).unwrap_or_else(|e| panic!("{e:#}"));
+    // The venv (slow only the first time) gets ready while the service starts.
+    let python = tokio::task::spawn_blocking(python_env);
+
+    let db = test_database().await;
+    let database_url = db.service_url("guest_profile", "guest_profile_svc").await;
+    let work = std::env::temp_dir().join(format!(
+        "guestloop-e2e-py-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&work).expect("work dir");
+    let config = work.join("chain.toml");
+    std::fs::write(&config, TEST_CHAIN_TOML).expect("write chain config");
+    let keys = keys();
+    let env = BTreeMap::from([
+        ("GUESTLOOP_CONFIG".to_string(), config.display().to_string()),
+        ("GUESTLOOP__DATABASE__URL".into(), database_url),
+        (
+            "GUESTLOOP__DATABASE__MIGRATE_ON_START".into(),
+            "true".into(),
+        ),
+        (
+            "GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(),
+            keys.public_key_path.display().to_string(),
+        ),
+        (
+            "GUESTLOOP__AUTH__SIGNING_KEY_PATH".into(),
+            keys.signing_key_path.display().to_string(),
+        ),
+    ]);
+    let mut service =
+        ServiceProcess::start(&bin_dir, SERVICE, free_port(), free_port(), &env, &work)
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin_dir.join(SERVICE).display()));
+    service
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let service_ready = started.elapsed();
+
+    let python = python
+        .await
+        .expect("python_env task")
+        .unwrap_or_else(|e| panic!("preparing the Python client: {e:#}"));
+    let env_ready = started.elapsed();
+
+    let mut pytest = tokio::process::Command::new(&python);
+    pytest
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir"])
+        .arg(python_dir())
+        .arg(python_dir())
+        .current_dir(python_dir())
+        .env(
+            "GUESTLOOP_GUEST_PROFILE_ADDR",
+            format!("127.0.0.1:{}", service.grpc_port),
+        )
+        .env("GUESTLOOP_TOKEN_HEAD_OFFICE", keys.head_office())
+        .env("GUESTLOOP_TOKEN_OTHER_PROPERTY", keys.staff("hk-harbour"))
+        .env("GUESTLOOP_TOKEN_SAME_PROPERTY", keys.staff("sh-bund"))
+        // Keep the source tree clean and the interpreter to the venv's own packages.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        // grpcio honours http(s)_proxy; the server is local.
+        .env("no_grpc_proxy", "127.0.0.1,localhost")
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(180), pytest.output())
+        .await
+        .unwrap_or_else(|_| panic!("pytest did not finish in 180s\n{}", service.log_tail()))
+        .expect("running pytest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    let stopped = service.stop(Duration::from_secs(10));
+    assert!(
+        output.status.success(),
+        "pytest failed ({}):\n{stdout}{stderr}\n--- {SERVICE} log (tail) ---\n{}",
+        output.status,
+        service.log_tail()
+    );
+    println!("{stdout}{stderr}");
+    println!(
+        "service SERVING after {:.1}s, Python ready after {:.1}s, done after {:.1}s; {SERVICE} stopped: {stopped:?}",
+        service_ready.as_secs_f64(),
+        env_ready.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
