@@ -1,0 +1,183 @@
+//! The five services as separate processes, as in production: each starts, migrates its own
+//! schema, reports SERVING, serves /metrics, keeps out of the others' schemas, carries one
+//! request's trace into its events, and stops cleanly on SIGTERM.
+
+use guestloop_e2e::bin_dir;
+use guestloop_proto::common::v1::Date;
+use guestloop_proto::guestprofile::v1 as pb;
+use guestloop_testkit::platform::{Platform, PlatformSpec, SERVICES, ensure_keys};
+use guestloop_testkit::{TEST_CHAIN_TOML, keys, test_database};
+use sqlx::Connection;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::Instrument;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_starts_isolates_schemas_traces_and_stops() {
+    let bin_dir = bin_dir("guest-profile").unwrap_or_else(|e| panic!("{e:#}"));
+    let db = test_database().await;
+    let work = std::env::temp_dir().join(format!(
+        "guestloop-e2e-platform-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&work).unwrap();
+    let config_file = work.join("chain.toml");
+    std::fs::write(&config_file, TEST_CHAIN_TOML).unwrap();
+    let (signing_key, public_key) = ensure_keys(&work.join("keys")).unwrap();
+    let spec = PlatformSpec {
+        bin_dir,
+        cluster: db.cluster.clone(),
+        database: db.name.clone(),
+        config_file,
+        public_key,
+        signing_key,
+        log_dir: work.join("logs"),
+        base_port: 0,
+        extra_env: Default::default(),
+    };
+    let mut platform = Platform::start(&spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+
+    // Every service answers health (Platform::start waited for it) and serves /metrics.
+    for s in &platform.services {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", s.admin_port))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{}: {reply}", s.name);
+    }
+
+    // Each schema was migrated by its own service and is closed to the others' roles.
+    for (name, schema, _) in SERVICES {
+        let url = format!(
+            "postgres://{schema}_svc@127.0.0.1:{}/{}",
+            db.cluster.port, db.name
+        );
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let own: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {schema}.outbox"
+        )))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{name} reads its own schema: {e}"));
+        assert!(own >= 0);
+        for (other, other_schema, _) in SERVICES.iter().filter(|(n, _, _)| *n != name) {
+            let denied = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT 1 FROM {other_schema}.outbox LIMIT 1"
+            )))
+            .execute(&mut conn)
+            .await;
+            assert!(
+                denied.is_err(),
+                "{name}'s role must not read {other}'s schema"
+            );
+        }
+    }
+
+    // One request's trace reaches the event it causes.
+    let _ = guestloop_telemetry::init("e2e-test");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let signer = guestloop_auth_token(&spec);
+    let gp = platform.service("guest-profile").unwrap();
+    let conn = guestloop_client::Connection::builder(gp.endpoint())
+        .token(&signer)
+        .connect_lazy()
+        .unwrap();
+    let span = tracing::info_span!("pms-push");
+    guestloop_telemetry::propagation::set_parent_from_traceparent(
+        &span,
+        &format!("00-{trace_id}-00f067aa0ba902b7-01"),
+    );
+    let stay_id = async {
+        let mut client = conn.guest_profile();
+        let guest = client
+            .create_guest(pb::CreateGuestRequest {
+                property_id: "sh-bund".into(),
+                guest: Some(pb::Guest {
+                    family_name: "Li".into(),
+                    ..Default::default()
+                }),
+                idempotency_key: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .guest
+            .unwrap();
+        let date = |day| {
+            Some(Date {
+                year: 2026,
+                month: 11,
+                day,
+            })
+        };
+        client
+            .upsert_stay(pb::UpsertStayRequest {
+                stay: Some(pb::Stay {
+                    guest_id: guest.guest_id,
+                    property_id: "sh-bund".into(),
+                    pms_reservation_id: "R-1".into(),
+                    status: pb::StayStatus::CheckedOut as i32,
+                    arrival_date: date(20),
+                    departure_date: date(22),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .stay
+            .unwrap()
+            .stay_id
+    }
+    .instrument(span)
+    .await;
+    let url = format!(
+        "postgres://guest_profile_svc@127.0.0.1:{}/{}",
+        db.cluster.port, db.name
+    );
+    let pool = sqlx::PgPool::connect(&format!("{url}?options=-csearch_path%3Dguest_profile"))
+        .await
+        .unwrap();
+    let events = guestloop_outbox::envelopes_for(&pool, "stay", &stay_id)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "one check-out event");
+    assert!(
+        events[0].traceparent.contains(trace_id),
+        "the event continues the caller's trace: {}",
+        events[0].traceparent
+    );
+
+    // SIGTERM: each drains and exits cleanly.
+    for s in platform.services.iter_mut().rev() {
+        let status = s.stop(Duration::from_secs(25)).unwrap().unwrap();
+        assert!(
+            status.success(),
+            "{} exited with {status}:\n{}",
+            s.name,
+            s.log_tail()
+        );
+    }
+    let _ = keys();
+}
+
+/// A head-office token signed with the platform's own key.
+fn guestloop_auth_token(spec: &PlatformSpec) -> String {
+    let key = guestloop_auth::SigningKey::from_file(&spec.signing_key.to_string_lossy()).unwrap();
+    guestloop_auth::TokenSigner::new(key, "guestloop")
+        .issue(
+            "e2e",
+            guestloop_auth::Role::HeadOffice,
+            vec![],
+            None,
+            Duration::from_secs(600),
+        )
+        .unwrap()
+}
