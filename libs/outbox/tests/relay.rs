@@ -5,7 +5,9 @@
 use guestloop_config::{DatabaseSettings, Seconds};
 use guestloop_outbox::{NewEvent, Relay, Subscriber};
 use guestloop_proto::events::v1::event_envelope::Payload;
-use guestloop_proto::events::v1::event_ingest_service_server::{EventIngestService, EventIngestServiceServer};
+use guestloop_proto::events::v1::event_ingest_service_server::{
+    EventIngestService, EventIngestServiceServer,
+};
 use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse, GuestErased};
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
@@ -24,7 +26,10 @@ struct Recorder {
 
 #[tonic::async_trait]
 impl EventIngestService for Recorder {
-    async fn deliver_events(&self, request: Request<DeliverEventsRequest>) -> Result<Response<DeliverEventsResponse>, Status> {
+    async fn deliver_events(
+        &self,
+        request: Request<DeliverEventsRequest>,
+    ) -> Result<Response<DeliverEventsResponse>, Status> {
         let call = {
             let mut c = self.calls.lock().unwrap();
             *c += 1;
@@ -35,10 +40,16 @@ impl EventIngestService for Recorder {
         }
         let mut ids = Vec::new();
         for e in request.into_inner().events.into_iter().take(self.ack_limit) {
-            self.acked.lock().unwrap().push((e.aggregate_id.clone(), e.sequence, e.event_id.clone()));
+            self.acked.lock().unwrap().push((
+                e.aggregate_id.clone(),
+                e.sequence,
+                e.event_id.clone(),
+            ));
             ids.push(e.event_id);
         }
-        Ok(Response::new(DeliverEventsResponse { acknowledged_event_ids: ids }))
+        Ok(Response::new(DeliverEventsResponse {
+            acknowledged_event_ids: ids,
+        }))
     }
 }
 
@@ -64,7 +75,9 @@ async fn pool() -> PgPool {
         acquire_timeout: Seconds(Duration::from_secs(5)),
     })
     .unwrap();
-    guestloop_db::migrate(&pool, &[&guestloop_outbox::MIGRATOR]).await.unwrap();
+    guestloop_db::migrate(&pool, &[&guestloop_outbox::MIGRATOR])
+        .await
+        .unwrap();
     pool
 }
 
@@ -80,7 +93,9 @@ async fn enqueue(pool: &PgPool, n: usize) {
                 aggregate_type: "guest",
                 aggregate_id: aggregate.into(),
                 property_id: String::new(),
-                payload: Payload::GuestErased(GuestErased { guest_id: format!("g{i}") }),
+                payload: Payload::GuestErased(GuestErased {
+                    guest_id: format!("g{i}"),
+                }),
             },
         )
         .await
@@ -90,10 +105,16 @@ async fn enqueue(pool: &PgPool, n: usize) {
 }
 
 fn relay(pool: &PgPool, addr: &str, batch: u32) -> Relay {
-    let client = guestloop_client::Connection::builder(addr).connect_lazy().unwrap().event_ingest();
+    let client = guestloop_client::Connection::builder(addr)
+        .connect_lazy()
+        .unwrap()
+        .event_ingest();
     Relay {
         pool: pool.clone(),
-        subscribers: vec![Subscriber { name: "metrics".into(), client }],
+        subscribers: vec![Subscriber {
+            name: "metrics".into(),
+            client,
+        }],
         poll_interval: Duration::from_millis(30),
         batch_size: batch,
         max_backoff: Duration::from_millis(200),
@@ -107,7 +128,10 @@ async fn wait_for(recorder: &Recorder, n: usize) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("only {} of {n} events arrived", recorder.acked.lock().unwrap().len());
+    panic!(
+        "only {} of {n} events arrived",
+        recorder.acked.lock().unwrap().len()
+    );
 }
 
 #[tokio::test]
@@ -115,9 +139,16 @@ async fn events_wait_then_arrive_in_order_through_failures() {
     let pool = pool().await;
     enqueue(&pool, 7).await;
     // No relay yet: everything is pending, nothing is lost.
-    assert_eq!(guestloop_outbox::pending(&pool, "metrics").await.unwrap(), 7);
+    assert_eq!(
+        guestloop_outbox::pending(&pool, "metrics").await.unwrap(),
+        7
+    );
 
-    let recorder = Recorder { fail_first: 2, ack_limit: 2, ..Default::default() };
+    let recorder = Recorder {
+        fail_first: 2,
+        ack_limit: 2,
+        ..Default::default()
+    };
     let addr = serve(recorder.clone()).await;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let tasks = relay(&pool, &addr, 3).spawn(rx);
@@ -137,26 +168,44 @@ async fn events_wait_then_arrive_in_order_through_failures() {
         }
     }
     for agg in ["a", "b"] {
-        let seqs: Vec<i64> = firsts.iter().filter(|(a, _)| a == agg).map(|(_, s)| *s).collect();
+        let seqs: Vec<i64> = firsts
+            .iter()
+            .filter(|(a, _)| a == agg)
+            .map(|(_, s)| *s)
+            .collect();
         let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
         assert_eq!(seqs, expected, "aggregate {agg} in order");
     }
     assert_eq!(firsts.len(), 7);
-    assert_eq!(guestloop_outbox::pending(&pool, "metrics").await.unwrap(), 0);
-    let (failures, error): (i32, Option<String>) =
-        sqlx::query_as("SELECT failures, last_error FROM outbox_cursor WHERE subscriber = 'metrics'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!((failures, error), (0, None), "a delivery after failures clears them");
-    assert!(*recorder.calls.lock().unwrap() > 2, "the failed calls were retried");
+    assert_eq!(
+        guestloop_outbox::pending(&pool, "metrics").await.unwrap(),
+        0
+    );
+    let (failures, error): (i32, Option<String>) = sqlx::query_as(
+        "SELECT failures, last_error FROM outbox_cursor WHERE subscriber = 'metrics'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (failures, error),
+        (0, None),
+        "a delivery after failures clears them"
+    );
+    assert!(
+        *recorder.calls.lock().unwrap() > 2,
+        "the failed calls were retried"
+    );
 }
 
 #[tokio::test]
 async fn two_replicas_deliver_each_event_once() {
     let pool = pool().await;
     enqueue(&pool, 40).await;
-    let recorder = Recorder { ack_limit: usize::MAX, ..Default::default() };
+    let recorder = Recorder {
+        ack_limit: usize::MAX,
+        ..Default::default()
+    };
     let addr = serve(recorder.clone()).await;
     let (stop, rx) = tokio::sync::watch::channel(false);
     let mut tasks = relay(&pool, &addr, 5).spawn(rx.clone());

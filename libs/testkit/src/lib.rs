@@ -4,8 +4,8 @@
 
 mod chain;
 mod keys;
-pub mod postgres;
 pub mod platform;
+pub mod postgres;
 pub mod process;
 
 pub use chain::TEST_CHAIN_TOML;

@@ -2,8 +2,8 @@
 //! database, their ports, and the environment each process gets (database URL, keys,
 //! peers). Used by the local runner and by the cross-service tests in tests/.
 
-use crate::process::{ServiceProcess, free_port};
 use crate::postgres::Cluster;
+use crate::process::{ServiceProcess, free_port};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,7 +46,12 @@ impl Platform {
         let mut urls = BTreeMap::new();
         for (name, schema, _) in SERVICES {
             let role = format!("{schema}_svc");
-            urls.insert(name, spec.cluster.bootstrap_service(&spec.database, schema, &role).await?);
+            urls.insert(
+                name,
+                spec.cluster
+                    .bootstrap_service(&spec.database, schema, &role)
+                    .await?,
+            );
         }
         let ports: Vec<(u16, u16)> = (0..SERVICES.len())
             .map(|i| {
@@ -59,10 +64,22 @@ impl Platform {
             })
             .collect();
         let mut common = spec.extra_env.clone();
-        common.insert("GUESTLOOP_CONFIG".into(), spec.config_file.display().to_string());
-        common.insert("GUESTLOOP__DATABASE__MIGRATE_ON_START".into(), "true".into());
-        common.insert("GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(), spec.public_key.display().to_string());
-        common.insert("GUESTLOOP__AUTH__SIGNING_KEY_PATH".into(), spec.signing_key.display().to_string());
+        common.insert(
+            "GUESTLOOP_CONFIG".into(),
+            spec.config_file.display().to_string(),
+        );
+        common.insert(
+            "GUESTLOOP__DATABASE__MIGRATE_ON_START".into(),
+            "true".into(),
+        );
+        common.insert(
+            "GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(),
+            spec.public_key.display().to_string(),
+        );
+        common.insert(
+            "GUESTLOOP__AUTH__SIGNING_KEY_PATH".into(),
+            spec.signing_key.display().to_string(),
+        );
         for (i, (_, _, peer)) in SERVICES.iter().enumerate() {
             common.insert(
                 format!("GUESTLOOP__PEERS__{}", peer.to_uppercase()),
@@ -73,8 +90,16 @@ impl Platform {
         for (i, (name, _, _)) in SERVICES.iter().enumerate() {
             let mut env = common.clone();
             env.insert("GUESTLOOP__DATABASE__URL".into(), urls[name].clone());
-            env.entry("OTEL_SERVICE_NAME".into()).or_insert_with(|| name.to_string());
-            services.push(ServiceProcess::start(&spec.bin_dir, name, ports[i].0, ports[i].1, &env, &spec.log_dir)?);
+            env.entry("OTEL_SERVICE_NAME".into())
+                .or_insert_with(|| name.to_string());
+            services.push(ServiceProcess::start(
+                &spec.bin_dir,
+                name,
+                ports[i].0,
+                ports[i].1,
+                &env,
+                &spec.log_dir,
+            )?);
         }
         for s in &mut services {
             s.wait_ready(Duration::from_secs(60)).await?;

@@ -173,19 +173,21 @@ impl Cluster {
         schema: &str,
         role: &str,
     ) -> Result<String, PgError> {
-        let mut conn = PgConnection::connect(&self.admin_url(database)).await?;
-        // Roles are cluster-wide; concurrent tests may race to create the same one.
+        // Roles are cluster-wide and concurrent tests race to create and alter the same
+        // one. Advisory locks are per database, so the lock is taken in `postgres`.
+        let mut guard = PgConnection::connect(&self.admin_url("postgres")).await?;
         let lock: i64 = 0x6775_6573_746c;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(lock)
-            .execute(&mut conn)
+            .execute(&mut guard)
             .await?;
+        let mut conn = PgConnection::connect(&self.admin_url(database)).await?;
         for statement in guestloop_db::bootstrap_sql(schema, role, None) {
             conn.execute(sqlx::AssertSqlSafe(statement)).await?;
         }
         sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(lock)
-            .execute(&mut conn)
+            .execute(&mut guard)
             .await?;
         Ok(format!(
             "postgres://{role}@127.0.0.1:{}/{database}",

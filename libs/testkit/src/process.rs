@@ -41,8 +41,14 @@ impl ServiceProcess {
         let child = Command::new(bin_dir.join(name))
             .arg("serve")
             .envs(env)
-            .env("GUESTLOOP__GRPC__LISTEN_ADDR", format!("127.0.0.1:{grpc_port}"))
-            .env("GUESTLOOP__ADMIN__LISTEN_ADDR", format!("127.0.0.1:{admin_port}"))
+            .env(
+                "GUESTLOOP__GRPC__LISTEN_ADDR",
+                format!("127.0.0.1:{grpc_port}"),
+            )
+            .env(
+                "GUESTLOOP__ADMIN__LISTEN_ADDR",
+                format!("127.0.0.1:{admin_port}"),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -71,7 +77,11 @@ impl ServiceProcess {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                anyhow::bail!("{} not SERVING after {timeout:?}:\n{}", self.name, self.log_tail());
+                anyhow::bail!(
+                    "{} not SERVING after {timeout:?}:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -114,15 +124,23 @@ impl Drop for ServiceProcess {
 
 /// Whether the server at `endpoint` answers grpc.health.v1 Check("") with SERVING.
 pub async fn serving(endpoint: &str) -> bool {
-    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
     let Ok(channel) = tonic::transport::Endpoint::from_shared(endpoint.to_string()) else {
         return false;
     };
-    let Ok(channel) = channel.connect_timeout(Duration::from_millis(500)).connect().await else {
+    let Ok(channel) = channel
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+    else {
         return false;
     };
     HealthClient::new(channel)
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await
         .map(|r| r.into_inner().status == ServingStatus::Serving as i32)
         .unwrap_or(false)

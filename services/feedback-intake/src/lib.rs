@@ -60,7 +60,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let runtime = ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[]).await?;
+        let runtime =
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[]).await?;
         Ok(Self { runtime })
     }
 

@@ -1,8 +1,8 @@
 //! The feedback-intake binary: `feedback-intake [serve]` or `feedback-intake migrate`.
 
 use clap::Parser;
-use guestloop_server::cli::{Cli, Command};
 use feedback_intake::{Application, SERVICE_NAME, Settings};
+use guestloop_server::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

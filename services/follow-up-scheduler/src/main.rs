@@ -1,8 +1,8 @@
 //! The follow-up-scheduler binary: `follow-up-scheduler [serve]` or `follow-up-scheduler migrate`.
 
 use clap::Parser;
-use guestloop_server::cli::{Cli, Command};
 use follow_up_scheduler::{Application, SERVICE_NAME, Settings};
+use guestloop_server::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

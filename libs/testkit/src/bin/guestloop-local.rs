@@ -64,11 +64,23 @@ async fn main() -> anyhow::Result<()> {
         }
     };
 
-    let signer = TokenSigner::new(SigningKey::from_file(&signing.to_string_lossy())?, "guestloop");
+    let signer = TokenSigner::new(
+        SigningKey::from_file(&signing.to_string_lossy())?,
+        "guestloop",
+    );
     let token = signer
-        .issue("local-head-office", Role::HeadOffice, vec![], None, Duration::from_secs(12 * 3600))
+        .issue(
+            "local-head-office",
+            Role::HeadOffice,
+            vec![],
+            None,
+            Duration::from_secs(12 * 3600),
+        )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("\nGuestloop is running ({:.1}s)\n", started.elapsed().as_secs_f64());
+    println!(
+        "\nGuestloop is running ({:.1}s)\n",
+        started.elapsed().as_secs_f64()
+    );
     println!("  {:<22} {:<18} {:<24} log", "service", "gRPC", "metrics");
     for s in &platform.services {
         println!(
@@ -79,7 +91,11 @@ async fn main() -> anyhow::Result<()> {
             s.log_path.display()
         );
     }
-    println!("\n  PostgreSQL   postgres://postgres@127.0.0.1:{}/guestloop  (data: {})", cluster.port, cluster.data_dir.display());
+    println!(
+        "\n  PostgreSQL   postgres://postgres@127.0.0.1:{}/guestloop  (data: {})",
+        cluster.port,
+        cluster.data_dir.display()
+    );
     println!("  Chain config {}", config_file.display());
     println!("\nHead-office token (12 h):\n{token}\n");
     println!(
@@ -87,7 +103,10 @@ async fn main() -> anyhow::Result<()> {
         spec.bin_dir.join("guestloop-token").display(),
         signing.display()
     );
-    println!("Try: grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{} list\n", args.base_port);
+    println!(
+        "Try: grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{} list\n",
+        args.base_port
+    );
 
     if !args.check {
         println!("Ctrl-C to stop.");

@@ -54,6 +54,8 @@ pub async fn create(
         let (guest, _) = state
             .visible_guest(&mut tx, caller, existing, false)
             .await?;
+        // The replay returns the stored contact data, which may have changed since.
+        state.log_access(&mut tx, caller, &[guest.id]).await?;
         tx.commit().await?;
         return Ok(pb::CreateGuestResponse {
             guest: Some(convert::guest(&guest)),
@@ -81,6 +83,7 @@ pub async fn create(
         let (guest, _) = state
             .visible_guest(&mut conn, caller, existing, false)
             .await?;
+        state.log_access(&mut conn, caller, &[guest.id]).await?;
         return Ok(pb::CreateGuestResponse {
             guest: Some(convert::guest(&guest)),
             created: false,
@@ -204,7 +207,14 @@ pub async fn search(
             .check("property_id", optional_text(&req.property_id, 64))
             .flatten(),
     };
-    let page = v.check("page", page(req.page).map_err(|e| e.to_string()));
+    let p = req.page.unwrap_or_default();
+    let page = match guestloop_db::page::Page::parse(p.page_size, &p.page_token) {
+        Ok(page) => Some(page),
+        Err((field, description)) => {
+            v.add(field, description);
+            None
+        }
+    };
     if !v.is_empty() {
         return Err(v.into());
     }
@@ -365,11 +375,9 @@ pub async fn merge(
     };
     let a = state.visible_guest(&mut tx, caller, first, true).await?.0;
     let b = state.visible_guest(&mut tx, caller, second, true).await?.0;
-    let (survivor, duplicate) = if a.id == survivor_id || b.id == duplicate_id {
-        (a, b)
-    } else {
-        (b, a)
-    };
+    // `a` and `b` are the profiles the two ids resolve to (after earlier merges), so they
+    // are told apart by which id was asked for, not by their own ids.
+    let (survivor, duplicate) = if first == survivor_id { (a, b) } else { (b, a) };
     if survivor.id == duplicate.id {
         return Err(GuestProfileError::FailedPrecondition(
             "the two ids are already the same guest".into(),

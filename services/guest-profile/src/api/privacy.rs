@@ -137,7 +137,9 @@ pub async fn export(
     let ids = store::merged_ids(&mut *tx, guest.id).await?;
     // The export is itself a read of contact data: log it first so it appears in the export.
     state.log_access(&mut tx, caller, &[guest.id]).await?;
-    let stays = stay_store::all_for_guest(&mut *tx, guest.id).await?;
+    // Stays are objects of their property: a caller gets those of the properties in scope
+    // (head office the complete history), as ListStays and GetStay answer.
+    let stays = stay_store::all_for_guest(&mut *tx, guest.id, caller.visible()).await?;
     let consents = store::consent_history(&mut *tx, guest.id).await?;
     let merges = store::merges_of(&mut *tx, &ids).await?;
     let access = store::access_log(&mut *tx, &ids, 0, 10_000).await?;

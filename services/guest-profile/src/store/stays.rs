@@ -117,15 +117,18 @@ pub async fn list<'e>(
     .await
 }
 
-/// All stays of a guest (export).
+/// All stays of a guest at the `visible` properties (None = all), for export.
 pub async fn all_for_guest<'e>(
     exec: impl PgExecutor<'e>,
     guest_id: Uuid,
+    visible: Option<&[String]>,
 ) -> Result<Vec<StayRecord>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM stays WHERE guest_id = $1 ORDER BY create_time, id"
+        "SELECT {COLUMNS} FROM stays WHERE guest_id = $1 AND ($2::text[] IS NULL OR property_id = ANY($2))
+         ORDER BY create_time, id"
     )))
     .bind(guest_id)
+    .bind(visible)
     .fetch_all(exec)
     .await
 }
