@@ -55,6 +55,45 @@ impl Page {
     }
 }
 
+/// An offset page bound to the query it belongs to: a token from another filter or order
+/// is refused rather than silently paging through different results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BoundOffset {
+    pub offset: i64,
+    pub binding: u64,
+}
+
+impl BoundOffset {
+    /// Parses a page size and token issued for `binding`; errors name the field.
+    pub fn parse(size: i32, token: &str, binding: u64) -> Result<(i64, i64), (&'static str, String)> {
+        let page = Page::parse(size, "")?;
+        if token.is_empty() {
+            return Ok((page.size, 0));
+        }
+        let bad = || ("page.page_token", "is not a token this server issued for this query".to_string());
+        let t: BoundOffset = serde_json::from_slice(&B64.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
+        if t.binding != binding || t.offset < 0 {
+            return Err(bad());
+        }
+        Ok((page.size, t.offset))
+    }
+
+    /// The token for the next page, if this one was full.
+    pub fn next_token(size: i64, offset: i64, returned: usize, binding: u64) -> String {
+        if (returned as i64) < size {
+            return String::new();
+        }
+        let t = BoundOffset { offset: offset + size, binding };
+        B64.encode(serde_json::to_vec(&t).expect("token serialises"))
+    }
+}
+
+/// A stable hash of a request's filter, to bind page tokens to it.
+pub fn binding_of(bytes: &[u8]) -> u64 {
+    // FNV-1a: stable across processes and versions, unlike the std hasher.
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 pub fn encode(cursor: Cursor) -> String {
     B64.encode(serde_json::to_vec(&cursor).expect("cursor serialises"))
 }
@@ -78,5 +117,14 @@ mod tests {
         assert_eq!(Page::parse(0, "").unwrap().size, DEFAULT_PAGE_SIZE);
         assert!(Page::parse(501, "").is_err());
         assert!(Page::parse(-1, "").is_err());
+    }
+
+    #[test]
+    fn bound_tokens_refuse_another_query() {
+        let token = BoundOffset::next_token(10, 0, 10, 42);
+        assert_eq!(BoundOffset::parse(10, &token, 42).unwrap(), (10, 10));
+        assert!(BoundOffset::parse(10, &token, 43).is_err(), "a token of another filter");
+        assert_eq!(BoundOffset::next_token(10, 0, 9, 42), "", "a short page is the last");
+        assert_ne!(binding_of(b"a"), binding_of(b"b"));
     }
 }
