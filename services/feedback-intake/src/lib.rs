@@ -1,24 +1,31 @@
-//! feedback-intake (PRODUCT.md). This crate starts, migrates its schema, and serves health,
-//! reflection and metrics in the shared runtime; its API (proto/guestloop/feedback/v1) is
-//! implemented in issue 3.
+//! feedback-intake (PRODUCT.md): every piece of feedback from every channel, and the
+//! complaint cases it turns into — category, risk grade, urgency, department, assignee, a
+//! lifecycle with an append-only history, the escalation tier, repeats and incidents.
 
-use guestloop_config::{CommonSettings, ConfigError, Validate};
+mod api;
+mod case_ops;
+pub mod classify;
+mod convert;
+mod domain;
+mod error;
+mod guests;
+mod intake;
+mod redact;
+mod settings;
+mod state;
+mod store;
+
+pub use error::FeedbackError;
+pub use settings::{IntakeSettings, SERVICE_DEFAULTS, Settings, default_layers};
+
+use guestloop_proto::feedback::v1::feedback_intake_service_server::FeedbackIntakeServiceServer;
 use guestloop_server::{ServiceRuntime, StartError};
-use serde::Deserialize;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub const SERVICE_NAME: &str = "feedback-intake";
-
-/// This service's defaults, layered over the common ones.
-pub const SERVICE_DEFAULTS: &str = r#"
-[grpc]
-listen_addr = "127.0.0.1:50052"
-[admin]
-listen_addr = "127.0.0.1:9102"
-[database]
-schema = "feedback"
-"#;
+const GRPC_SERVICE: &str = "guestloop.feedback.v1.FeedbackIntakeService";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -26,43 +33,36 @@ fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
     [&guestloop_outbox::MIGRATOR, &MIGRATOR]
 }
 
-pub fn default_layers() -> [&'static str; 2] {
-    [guestloop_config::COMMON_DEFAULTS, SERVICE_DEFAULTS]
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    #[serde(flatten)]
-    pub common: CommonSettings,
-}
-
-impl Validate for Settings {
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.common.validate()
-    }
-}
-
-impl Settings {
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
-        guestloop_config::load(&default_layers(), file)
-    }
-}
-
 /// `feedback-intake migrate`: applies the schema and exits.
 pub async fn migrate(file: Option<&std::path::Path>) -> Result<(), StartError> {
     guestloop_server::migrate_command(&default_layers(), file, &migrators()).await
 }
 
+/// The service, built and bound, ready to run.
 #[derive(Debug)]
 pub struct Application {
     runtime: ServiceRuntime,
+    state: Arc<state::State>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let classifier = classify::Classifier::new(&settings.classifier).map_err(|e| {
+            StartError::Config(guestloop_config::ConfigError::invalid("classifier", e))
+        })?;
         let runtime =
-            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[]).await?;
-        Ok(Self { runtime })
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
+                .await?;
+        let guest_profile = runtime.peer("guest_profile")?.map(|c| c.guest_profile());
+        let state = Arc::new(state::State {
+            pool: runtime.pool.clone(),
+            chain: Arc::new(runtime.settings.chain.clone()),
+            standards: Arc::new(runtime.settings.standards.clone()),
+            intake: settings.intake,
+            classifier,
+            guests: guests::GuestDirectory::new(guest_profile),
+        });
+        Ok(Self { runtime, state })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -77,8 +77,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        self.runtime
-            .serve(tonic::service::Routes::builder().routes(), shutdown)
-            .await
+        let max = self.runtime.settings.grpc.max_message_bytes;
+        let service = FeedbackIntakeServiceServer::new(api::FeedbackApi::new(self.state))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let routes =
+            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+                service,
+                self.runtime.auth.clone(),
+            ));
+        self.runtime.serve(routes, shutdown).await
     }
 }

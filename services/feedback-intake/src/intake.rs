@@ -1,0 +1,255 @@
+//! Taking in one piece of feedback: replay check, guest lookup, stay check, classification,
+//! the row, a case when the rules or the submitter say so, and the events — one transaction.
+
+use crate::case_ops::{self, Actor, SOURCE};
+use crate::convert;
+use crate::domain::rules;
+use crate::domain::submission::Submission;
+use crate::error::{FeedbackError, Result, invalid};
+use crate::redact;
+use crate::state::{Caller, State};
+use crate::store::cases::CaseRow;
+use crate::store::feedback::{self as store, FeedbackRow, NewFeedback};
+use chrono::Utc;
+use guestloop_outbox::NewEvent;
+use guestloop_proto::events::v1::{FeedbackReceived, SurveyAnswered, event_envelope::Payload};
+use guestloop_proto::feedback::v1 as pb;
+use prost::Message;
+use uuid::Uuid;
+
+/// The outcome of one submission.
+#[derive(Debug)]
+pub struct Outcome {
+    pub feedback: FeedbackRow,
+    pub case: Option<CaseRow>,
+    pub created: bool,
+}
+
+pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Outcome> {
+    state.writable_property(caller, "feedback.property_id", &s.property_id)?;
+    if let Some(existing) = replay(state, &s).await? {
+        return Ok(existing);
+    }
+    // Look-ups at guest-profile happen before the transaction: no locks held on a remote call.
+    let mut who = state.guests.resolve(&s.guest).await?;
+    if let Some(stay_id) = s.stay_id {
+        let Some((stay_guest, stay_property)) = state.guests.stay(stay_id).await? else {
+            return Err(invalid("feedback.stay_id", "is not a known stay"));
+        };
+        if stay_property != s.property_id {
+            return Err(invalid("feedback.stay_id", "is a stay at another property"));
+        }
+        match who.guest_id {
+            Some(g) if g != stay_guest => {
+                return Err(invalid("feedback.stay_id", "is a stay of another guest"));
+            }
+            Some(_) => {}
+            None => who = state.guests.by_id(stay_guest).await?,
+        }
+    }
+    let guessed = state.classifier.classify(&s.text, s.language.as_deref());
+    let (category, category_source) = match s.category {
+        Some(c) => (c, pb::ClassificationSource::Submitter),
+        None if s.text.is_empty() => (pb::Category::Other, pb::ClassificationSource::Classifier),
+        None => (guessed.category, pb::ClassificationSource::Classifier),
+    };
+    let (sentiment, sentiment_source) = match s.sentiment {
+        Some(x) => (x, pb::ClassificationSource::Submitter),
+        None => (guessed.sentiment, pb::ClassificationSource::Classifier),
+    };
+    let low_score = s
+        .survey
+        .as_ref()
+        .is_some_and(|sv| rules::low_score(sv, &state.intake));
+    let survey = s.survey.clone().map(|mut sv| {
+        sv.low_score = low_score;
+        sv
+    });
+    let receive_time = s.receive_time.unwrap_or_else(Utc::now);
+    let row = NewFeedback {
+        id: Uuid::now_v7(),
+        property_id: s.property_id.clone(),
+        channel: s.channel as i16,
+        source: s.source.clone(),
+        external_id: s.external_id.clone(),
+        idempotency_key: s.idempotency_key.clone(),
+        guest_id: who.guest_id,
+        guest_match: who.matched as i16,
+        guest_tier: who.tier as i16,
+        stay_id: s.stay_id,
+        receive_time,
+        language: s
+            .language
+            .clone()
+            .unwrap_or_else(|| guessed.language.to_string()),
+        text: s.text.clone(),
+        category: category as i16,
+        category_source: category_source as i16,
+        sentiment: sentiment as i16,
+        sentiment_source: sentiment_source as i16,
+        staff_mentions: (!s.staff_mentions.is_empty())
+            .then(|| crate::store::encode_list(&s.staff_mentions)),
+        ota_review: s.ota_review.as_ref().map(Message::encode_to_vec),
+        survey: survey.as_ref().map(Message::encode_to_vec),
+        ota_site: s.ota_review.as_ref().map_or(0, |r| r.site as i16),
+        low_score,
+        staff_ids: s
+            .staff_mentions
+            .iter()
+            .filter(|m| !m.staff_id.is_empty())
+            .map(|m| m.staff_id.clone())
+            .collect(),
+        tags: s.tags.clone(),
+        submitted_by: caller.subject().to_string(),
+    };
+
+    let mut tx = state.pool.begin().await?;
+    let Some(feedback) = store::insert(&mut tx, &row).await? else {
+        // A concurrent submission of the same item committed first: answer with it.
+        tx.rollback().await?;
+        return replay(state, &s)
+            .await?
+            .ok_or(FeedbackError::NotFound("feedback"));
+    };
+    let reason = if s.complaint.is_some() {
+        Some(pb::CaseOpenReason::Complaint)
+    } else {
+        rules::auto_open_reason(
+            s.channel,
+            sentiment,
+            low_score,
+            s.ota_review.as_ref(),
+            &state.intake,
+        )
+    };
+    let case = match reason {
+        Some(reason) => {
+            let input = s.complaint.clone().unwrap_or_default();
+            Some(
+                case_ops::open(
+                    &mut tx,
+                    state,
+                    &Actor::of(caller),
+                    &feedback,
+                    input,
+                    reason,
+                    who.tier,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
+    let feedback = match &case {
+        Some(c) => FeedbackRow {
+            case_id: Some(c.id),
+            ..feedback
+        },
+        None => feedback,
+    };
+    emit_received(
+        &mut tx,
+        &feedback,
+        s.ota_review.as_ref(),
+        survey.as_ref(),
+        &s.staff_mentions,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Outcome {
+        feedback,
+        case,
+        created: true,
+    })
+}
+
+/// The earlier item this submission repeats, with its case.
+async fn replay(state: &State, s: &Submission) -> Result<Option<Outcome>> {
+    let Some(feedback) = store::find_replay(
+        &state.pool,
+        &s.property_id,
+        &s.source,
+        s.external_id.as_deref(),
+        s.idempotency_key.as_deref(),
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let case = match feedback.case_id {
+        Some(id) => crate::store::cases::get(&state.pool, &id.to_string(), false).await?,
+        None => None,
+    };
+    Ok(Some(Outcome {
+        feedback,
+        case,
+        created: false,
+    }))
+}
+
+async fn emit_received(
+    conn: &mut sqlx::PgConnection,
+    f: &FeedbackRow,
+    ota: Option<&pb::OtaReview>,
+    survey: Option<&pb::SurveyAnswers>,
+    staff: &[pb::StaffMention],
+) -> Result<()> {
+    let event = |payload| NewEvent {
+        aggregate_type: "feedback",
+        aggregate_id: f.id.to_string(),
+        property_id: f.property_id.clone(),
+        payload,
+    };
+    let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+    guestloop_outbox::enqueue(
+        conn,
+        SOURCE,
+        event(Payload::FeedbackReceived(FeedbackReceived {
+            feedback_id: f.id.to_string(),
+            property_id: f.property_id.clone(),
+            channel: i32::from(f.channel),
+            guest_id: id(f.guest_id),
+            stay_id: id(f.stay_id),
+            receive_time: Some(convert::ts(f.receive_time)),
+            language: f.language.clone(),
+            category: i32::from(f.category),
+            sentiment: i32::from(f.sentiment),
+            ota_site: ota.map_or(0, |r| r.site),
+            normalized_rating: ota.and_then(rules::normalized_rating),
+            has_survey: survey.is_some(),
+            staff_mentions: staff
+                .iter()
+                .map(|m| pb::StaffMention {
+                    staff_name: String::new(),
+                    ..m.clone()
+                })
+                .collect(),
+            case_id: id(f.case_id),
+            redacted_excerpt: redact::excerpt(&f.text, 280),
+            guest_tier: i32::from(f.guest_tier),
+        })),
+    )
+    .await?;
+    if let Some(s) = survey {
+        guestloop_outbox::enqueue(
+            conn,
+            SOURCE,
+            event(Payload::SurveyAnswered(SurveyAnswered {
+                feedback_id: f.id.to_string(),
+                property_id: f.property_id.clone(),
+                guest_id: id(f.guest_id),
+                stay_id: id(f.stay_id),
+                channel: i32::from(f.channel),
+                invitation_id: s.invitation_id.clone(),
+                answer_time: Some(convert::ts(f.receive_time)),
+                csat: s.csat,
+                nps: s.nps,
+                csi_scores: s.csi_scores.clone(),
+                low_score: s.low_score,
+                guest_tier: i32::from(f.guest_tier),
+            })),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! feedback-intake's settings: the common ones, the intake rules (which scores and
+//! reviews open a case), and the classifier's rules.
+
+use crate::classify::ClassifierRules;
+use guestloop_config::{CommonSettings, ConfigError, Validate};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    pub intake: IntakeSettings,
+    pub classifier: ClassifierRules,
+}
+
+/// When feedback opens a case on its own, and limits on what is accepted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntakeSettings {
+    /// A survey NPS answer at or under this opens a case.
+    pub nps_case_at_or_below: i32,
+    /// A CSAT answer at or under this opens a case.
+    pub csat_case_at_or_below: i32,
+    /// Any CSI dimension at or under this opens a case.
+    pub csi_case_at_or_below: i32,
+    /// An OTA review rated under this share of its scale opens a case (0.6 = 6/10, 3/5).
+    pub ota_case_below: f64,
+    /// Negative feedback on other channels opens a case.
+    pub negative_feedback_opens_case: bool,
+    pub max_text_chars: usize,
+    pub import_max_items: usize,
+}
+
+impl Validate for Settings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        let i = &self.intake;
+        if !(0..=10).contains(&i.nps_case_at_or_below) {
+            return Err(ConfigError::invalid(
+                "intake.nps_case_at_or_below",
+                "must be 0-10",
+            ));
+        }
+        if !(1..=5).contains(&i.csat_case_at_or_below) {
+            return Err(ConfigError::invalid(
+                "intake.csat_case_at_or_below",
+                "must be 1-5",
+            ));
+        }
+        if !(1..=10).contains(&i.csi_case_at_or_below) {
+            return Err(ConfigError::invalid(
+                "intake.csi_case_at_or_below",
+                "must be 1-10",
+            ));
+        }
+        if !(0.0..=1.0).contains(&i.ota_case_below) {
+            return Err(ConfigError::invalid(
+                "intake.ota_case_below",
+                "must be a share between 0 and 1",
+            ));
+        }
+        if i.max_text_chars == 0 || i.import_max_items == 0 {
+            return Err(ConfigError::invalid(
+                "intake.max_text_chars",
+                "limits must be positive",
+            ));
+        }
+        crate::classify::Classifier::new(&self.classifier)
+            .map(|_| ())
+            .map_err(|e| ConfigError::invalid("classifier", e))
+    }
+}
+
+/// This service's defaults, layered over the common ones.
+pub const SERVICE_DEFAULTS: &str = r#"
+[grpc]
+listen_addr = "127.0.0.1:50052"
+[admin]
+listen_addr = "127.0.0.1:9102"
+[database]
+schema = "feedback"
+
+[intake]
+nps_case_at_or_below = 6
+csat_case_at_or_below = 2
+csi_case_at_or_below = 4
+ota_case_below = 0.6
+negative_feedback_opens_case = true
+max_text_chars = 10000
+import_max_items = 50000
+"#;
+
+pub fn default_layers() -> [&'static str; 3] {
+    [
+        guestloop_config::COMMON_DEFAULTS,
+        SERVICE_DEFAULTS,
+        crate::classify::DEFAULT_RULES_TOML,
+    ]
+}
+
+impl Settings {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        guestloop_config::load(&default_layers(), file)
+    }
+}

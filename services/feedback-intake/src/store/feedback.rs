@@ -1,0 +1,295 @@
+//! The feedback table.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FeedbackRow {
+    pub id: Uuid,
+    pub property_id: String,
+    pub channel: i16,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub guest_id: Option<Uuid>,
+    pub guest_match: i16,
+    pub guest_tier: i16,
+    pub stay_id: Option<Uuid>,
+    pub receive_time: DateTime<Utc>,
+    pub language: String,
+    pub text: String,
+    pub category: i16,
+    pub category_source: i16,
+    pub sentiment: i16,
+    pub sentiment_source: i16,
+    pub staff_mentions: Option<Vec<u8>>,
+    pub ota_review: Option<Vec<u8>>,
+    pub survey: Option<Vec<u8>>,
+    pub tags: Vec<String>,
+    pub case_id: Option<Uuid>,
+    pub reply_time: Option<DateTime<Utc>>,
+    pub submitted_by: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, property_id, channel, source, external_id, guest_id, guest_match, guest_tier, stay_id, \
+    receive_time, language, text, category, category_source, sentiment, sentiment_source, staff_mentions, \
+    ota_review, survey, tags, case_id, reply_time, submitted_by, create_time, update_time";
+
+/// A new row; `insert` fills the times.
+#[derive(Debug, Clone)]
+pub struct NewFeedback {
+    pub id: Uuid,
+    pub property_id: String,
+    pub channel: i16,
+    pub source: String,
+    pub external_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub guest_id: Option<Uuid>,
+    pub guest_match: i16,
+    pub guest_tier: i16,
+    pub stay_id: Option<Uuid>,
+    pub receive_time: DateTime<Utc>,
+    pub language: String,
+    pub text: String,
+    pub category: i16,
+    pub category_source: i16,
+    pub sentiment: i16,
+    pub sentiment_source: i16,
+    pub staff_mentions: Option<Vec<u8>>,
+    pub ota_review: Option<Vec<u8>>,
+    pub survey: Option<Vec<u8>>,
+    pub ota_site: i16,
+    pub low_score: bool,
+    pub staff_ids: Vec<String>,
+    pub tags: Vec<String>,
+    pub submitted_by: String,
+}
+
+/// The earlier item this submission repeats: same source and external id, or same key.
+pub async fn find_replay<'e>(
+    exec: impl PgExecutor<'e>,
+    property_id: &str,
+    source: &str,
+    external_id: Option<&str>,
+    idempotency_key: Option<&str>,
+) -> Result<Option<FeedbackRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM feedback WHERE property_id = $1
+           AND (($3::text IS NOT NULL AND source = $2 AND external_id = $3)
+             OR ($4::text IS NOT NULL AND idempotency_key = $4))
+         LIMIT 1"
+    )))
+    .bind(property_id)
+    .bind(source)
+    .bind(external_id)
+    .bind(idempotency_key)
+    .fetch_optional(exec)
+    .await
+}
+
+/// Inserts unless a concurrent submission of the same item won (then `None`).
+pub async fn insert(
+    conn: &mut PgConnection,
+    f: &NewFeedback,
+) -> Result<Option<FeedbackRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
+            guest_match, guest_tier, stay_id, receive_time, language, text, category, category_source,
+            sentiment, sentiment_source, staff_mentions, ota_review, survey, ota_site, low_score,
+            staff_ids, tags, submitted_by)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)
+         ON CONFLICT DO NOTHING
+         RETURNING {COLUMNS}"
+    )))
+    .bind(f.id)
+    .bind(&f.property_id)
+    .bind(f.channel)
+    .bind(&f.source)
+    .bind(&f.external_id)
+    .bind(&f.idempotency_key)
+    .bind(f.guest_id)
+    .bind(f.guest_match)
+    .bind(f.guest_tier)
+    .bind(f.stay_id)
+    .bind(f.receive_time)
+    .bind(&f.language)
+    .bind(&f.text)
+    .bind(f.category)
+    .bind(f.category_source)
+    .bind(f.sentiment)
+    .bind(f.sentiment_source)
+    .bind(&f.staff_mentions)
+    .bind(&f.ota_review)
+    .bind(&f.survey)
+    .bind(f.ota_site)
+    .bind(f.low_score)
+    .bind(&f.staff_ids)
+    .bind(&f.tags)
+    .bind(&f.submitted_by)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn get<'e>(
+    exec: impl PgExecutor<'e>,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<FeedbackRow>, sqlx::Error> {
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM feedback WHERE id = $1{lock}"
+    )))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn set_case(
+    conn: &mut PgConnection,
+    id: Uuid,
+    case_id: Uuid,
+) -> Result<FeedbackRow, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE feedback SET case_id = $2, update_time = now() WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(case_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Marks the first reply; later replies keep the first time. Returns the row and whether
+/// this call set it.
+pub async fn set_reply(
+    conn: &mut PgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(FeedbackRow, bool), sqlx::Error> {
+    let updated: Option<FeedbackRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE feedback SET reply_time = $2, update_time = now() WHERE id = $1 AND reply_time IS NULL RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(at)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match updated {
+        Some(row) => Ok((row, true)),
+        None => Ok((
+            get(conn, id, false)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?,
+            false,
+        )),
+    }
+}
+
+/// Unanswered feedback of a case (answered when the case is acknowledged).
+pub async fn unreplied_of_case<'e>(
+    exec: impl PgExecutor<'e>,
+    case_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM feedback WHERE case_id = $1 AND reply_time IS NULL")
+        .bind(case_id)
+        .fetch_all(exec)
+        .await
+}
+
+pub async fn set_ota_review(
+    conn: &mut PgConnection,
+    id: Uuid,
+    review: Vec<u8>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE feedback SET ota_review = $2, update_time = now() WHERE id = $1")
+        .bind(id)
+        .bind(review)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn ids_of_case<'e>(
+    exec: impl PgExecutor<'e>,
+    case_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM feedback WHERE case_id = $1 ORDER BY receive_time, id")
+        .bind(case_id)
+        .fetch_all(exec)
+        .await
+}
+
+/// Filter values, already checked and limited to the caller's scope.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// None: the whole chain.
+    pub properties: Option<Vec<String>>,
+    pub channels: Vec<i16>,
+    pub categories: Vec<i16>,
+    pub sentiments: Vec<i16>,
+    pub guest_id: Option<Uuid>,
+    pub stay_id: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub has_case: Option<bool>,
+    pub replied: Option<bool>,
+    pub low_score: Option<bool>,
+    pub ota_sites: Vec<i16>,
+    pub language: Option<String>,
+    pub staff_id: Option<String>,
+    /// Full-text query (search only).
+    pub query: Option<String>,
+}
+
+/// One page: newest received first, or best match first when searching.
+pub async fn list<'e>(
+    exec: impl PgExecutor<'e>,
+    f: &Filter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<FeedbackRow>, sqlx::Error> {
+    let order = if f.query.is_some() {
+        "ts_rank(search, plainto_tsquery('simple', $15)) DESC, receive_time DESC, id DESC"
+    } else {
+        "receive_time DESC, id DESC"
+    };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM feedback
+         WHERE ($1::text[] IS NULL OR property_id = ANY($1))
+           AND (cardinality($2::smallint[]) = 0 OR channel = ANY($2))
+           AND (cardinality($3::smallint[]) = 0 OR category = ANY($3))
+           AND (cardinality($4::smallint[]) = 0 OR sentiment = ANY($4))
+           AND ($5::uuid IS NULL OR guest_id = $5)
+           AND ($6::uuid IS NULL OR stay_id = $6)
+           AND ($7::timestamptz IS NULL OR receive_time >= $7)
+           AND ($8::timestamptz IS NULL OR receive_time < $8)
+           AND ($9::bool IS NULL OR (case_id IS NOT NULL) = $9)
+           AND ($10::bool IS NULL OR (reply_time IS NOT NULL) = $10)
+           AND ($11::bool IS NULL OR low_score = $11)
+           AND (cardinality($12::smallint[]) = 0 OR ota_site = ANY($12))
+           AND ($13::text IS NULL OR language = $13)
+           AND ($14::text IS NULL OR $14 = ANY(staff_ids))
+           AND ($15::text IS NULL OR search @@ plainto_tsquery('simple', $15) OR text ILIKE '%' || $15 || '%')
+         ORDER BY {order}
+         LIMIT $16 OFFSET $17"
+    )))
+    .bind(&f.properties)
+    .bind(&f.channels)
+    .bind(&f.categories)
+    .bind(&f.sentiments)
+    .bind(f.guest_id)
+    .bind(f.stay_id)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.has_case)
+    .bind(f.replied)
+    .bind(f.low_score)
+    .bind(&f.ota_sites)
+    .bind(&f.language)
+    .bind(&f.staff_id)
+    .bind(&f.query)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(exec)
+    .await
+}
