@@ -48,7 +48,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let classifier = classify::Classifier::new(&settings.classifier).map_err(|e| {
-            StartError::Config(guestloop_config::ConfigError::invalid("classifier", e))
+            StartError::Config(guestloop_config::ConfigError::Load(e))
         })?;
         let runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])

@@ -66,7 +66,7 @@ impl Validate for Settings {
         }
         crate::classify::Classifier::new(&self.classifier)
             .map(|_| ())
-            .map_err(|e| ConfigError::invalid("classifier", e))
+            .map_err(ConfigError::Load)
     }
 }
 
