@@ -4,6 +4,7 @@
 
 use guestloop_e2e::bin_dir;
 use guestloop_proto::common::v1::Date;
+use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::guestprofile::v1 as pb;
 use guestloop_testkit::platform::{Platform, PlatformSpec, SERVICES, ensure_keys};
 use guestloop_testkit::{TEST_CHAIN_TOML, keys, test_database};
@@ -101,6 +102,10 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
                 property_id: "sh-bund".into(),
                 guest: Some(pb::Guest {
                     family_name: "Li".into(),
+                    contacts: Some(pb::Contacts {
+                        phone: "+8613900139000".into(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 idempotency_key: String::new(),
@@ -154,6 +159,36 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
         "the event continues the caller's trace: {}",
         events[0].traceparent
     );
+
+    // feedback-intake finds the guest through guest-profile, with its own service token.
+    let fi = platform.service("feedback-intake").unwrap();
+    let fi_conn = guestloop_client::Connection::builder(fi.endpoint())
+        .token(&signer)
+        .connect_lazy()
+        .unwrap();
+    let submitted = fi_conn
+        .feedback()
+        .submit_feedback(fb::SubmitFeedbackRequest {
+            feedback: Some(fb::Feedback {
+                property_id: "sh-bund".into(),
+                channel: fb::FeedbackChannel::Phone as i32,
+                text: "The shower has no hot water".into(),
+                ..Default::default()
+            }),
+            guest: Some(fb::GuestReference {
+                phone: "+86 139 0013 9000".into(),
+                ..Default::default()
+            }),
+            idempotency_key: "e2e-call-1".into(),
+            complaint: Some(fb::CaseDetails::default()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let feedback = submitted.feedback.unwrap();
+    assert_eq!(feedback.guest_match, fb::GuestMatch::ByPhone as i32);
+    assert!(!feedback.guest_id.is_empty());
+    assert_eq!(submitted.case.unwrap().guest_id, feedback.guest_id);
 
     // SIGTERM: each drains and exits cleanly.
     for s in platform.services.iter_mut().rev() {

@@ -30,6 +30,9 @@ fn unavailable(status: tonic::Status) -> FeedbackError {
 impl GuestDirectory {
     /// `None`: guest-profile is not configured; every guest stays unknown.
     pub fn new(client: Option<GuestProfileClient>) -> Self {
+        if client.is_none() {
+            tracing::warn!("peers.guest_profile is not set: every guest stays unknown");
+        }
         Self { client }
     }
 
