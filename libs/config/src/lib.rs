@@ -93,6 +93,9 @@ pub struct GrpcSettings {
     pub listen_addr: String,
     /// Upper bound for any one call; a shorter client deadline wins.
     pub request_timeout: Seconds,
+    /// The limit for the calls a service marks long-running (bulk imports); a client
+    /// deadline still wins.
+    pub long_request_timeout: Seconds,
     /// Calls in flight before new ones are shed with RESOURCE_EXHAUSTED.
     pub concurrency_limit: usize,
     pub max_message_bytes: usize,

@@ -3,6 +3,8 @@
 //! the calls they make; a call that runs out answers DEADLINE_EXCEEDED.
 
 use futures::future::BoxFuture;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -17,14 +19,28 @@ impl Deadline {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DeadlineLayer {
     limit: Duration,
+    long_limit: Duration,
+    /// Full method paths ("/pkg.Service/Method") that get `long_limit` instead.
+    long_running: Arc<HashSet<String>>,
 }
 
 impl DeadlineLayer {
     pub fn new(limit: Duration) -> Self {
-        Self { limit }
+        Self {
+            limit,
+            long_limit: limit,
+            long_running: Arc::default(),
+        }
+    }
+
+    /// Methods such as a bulk import that may legitimately run longer than `limit`.
+    pub fn with_long_running(mut self, long_limit: Duration, methods: &[String]) -> Self {
+        self.long_limit = long_limit;
+        self.long_running = Arc::new(methods.iter().cloned().collect());
+        self
     }
 }
 
@@ -35,6 +51,8 @@ impl<S> tower::Layer<S> for DeadlineLayer {
         DeadlineService {
             inner,
             limit: self.limit,
+            long_limit: self.long_limit,
+            long_running: self.long_running.clone(),
         }
     }
 }
@@ -43,6 +61,8 @@ impl<S> tower::Layer<S> for DeadlineLayer {
 pub struct DeadlineService<S> {
     inner: S,
     limit: Duration,
+    long_limit: Duration,
+    long_running: Arc<HashSet<String>>,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for DeadlineService<S>
@@ -60,12 +80,17 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let server_limit = if self.long_running.contains(request.uri().path()) {
+            self.long_limit
+        } else {
+            self.limit
+        };
         let limit = request
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
-            .map_or(self.limit, |t| t.min(self.limit));
+            .map_or(server_limit, |t| t.min(server_limit));
         request
             .extensions_mut()
             .insert(Deadline(Instant::now() + limit));

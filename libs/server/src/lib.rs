@@ -84,6 +84,29 @@ pub async fn serve(
     health: Health,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    serve_with(
+        listeners,
+        settings,
+        service_name,
+        routes,
+        health,
+        &[],
+        shutdown,
+    )
+    .await
+}
+
+/// As [`serve`], with the full paths of long-running methods (bulk imports), which get
+/// `grpc.long_request_timeout` instead of `grpc.request_timeout`.
+pub async fn serve_with(
+    listeners: Listeners,
+    settings: &GrpcSettings,
+    service_name: &'static str,
+    routes: tonic::service::Routes,
+    health: Health,
+    long_running: &[String],
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     // Reflection advertises what this process serves, not every Guestloop API, and speaks
     // both v1 and v1alpha (many clients, grpcio-reflection's among them, know only v1alpha).
     let reflection = || {
@@ -123,7 +146,10 @@ pub async fn serve(
     let layers = tower::ServiceBuilder::new()
         .layer(RequestContextLayer::new(service_name))
         .layer(LoadShedLayer::new(settings.concurrency_limit))
-        .layer(DeadlineLayer::new(settings.request_timeout.as_duration()))
+        .layer(
+            DeadlineLayer::new(settings.request_timeout.as_duration())
+                .with_long_running(settings.long_request_timeout.as_duration(), long_running),
+        )
         .into_inner();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc);
     let server = tonic::transport::Server::builder()

@@ -42,6 +42,8 @@ pub struct ServiceRuntime {
     /// Present when a signing key is configured; needed to call other services.
     pub service_tokens: Option<Arc<ServiceTokens>>,
     pub health: Health,
+    /// Full method paths that get `grpc.long_request_timeout` (see [`crate::serve_with`]).
+    pub long_running: Vec<String>,
 }
 
 /// What `<service> migrate` does (a Kubernetes Job): loads only the database settings from
@@ -103,6 +105,7 @@ impl ServiceRuntime {
             auth: AuthInterceptor::new(verifier),
             service_tokens,
             health,
+            long_running: Vec::new(),
         })
     }
 
@@ -156,12 +159,13 @@ impl ServiceRuntime {
             let pool = pool.clone();
             async move { guestloop_db::ping(&pool).await }
         });
-        let result = crate::serve(
+        let result = crate::serve_with(
             self.listeners,
             &self.settings.grpc,
             self.service_name,
             routes,
             self.health,
+            &self.long_running,
             shutdown,
         )
         .await;

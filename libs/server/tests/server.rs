@@ -56,6 +56,7 @@ async fn start(delay: Duration, limit: usize, timeout: Duration) -> Running {
     let settings = GrpcSettings {
         listen_addr: "127.0.0.1:0".into(),
         request_timeout: Seconds(timeout),
+        long_request_timeout: Seconds(Duration::from_secs(3600)),
         concurrency_limit: limit,
         max_message_bytes: 1 << 20,
         shutdown_grace: Seconds(Duration::from_secs(5)),
@@ -314,5 +315,46 @@ async fn metrics_endpoint_counts_calls_by_method_and_code() {
     assert!(
         body.contains("grpc_server_request_duration_seconds_bucket"),
         "latency is a histogram"
+    );
+}
+
+#[tokio::test]
+async fn long_running_methods_get_the_long_limit() {
+    let settings = GrpcSettings {
+        listen_addr: "127.0.0.1:0".into(),
+        request_timeout: Seconds(Duration::from_millis(200)),
+        long_request_timeout: Seconds(Duration::from_secs(10)),
+        concurrency_limit: 10,
+        max_message_bytes: 1 << 20,
+        shutdown_grace: Seconds(Duration::from_secs(5)),
+    };
+    let admin = guestloop_config::AdminSettings {
+        listen_addr: "127.0.0.1:0".into(),
+    };
+    let listeners = Listeners::bind(&settings, &admin).await.unwrap();
+    let addr = format!("http://{}", listeners.grpc_addr());
+    let health = Health::new(&[SERVICE]).await;
+    let service = SlowIngest {
+        delay: Duration::from_millis(600),
+        seen_deadline: Arc::default(),
+    };
+    let routes = tonic::service::Routes::new(EventIngestServiceServer::new(service));
+    let long = vec![format!("/{SERVICE}/DeliverEvents")];
+    tokio::spawn(async move {
+        guestloop_server::serve_with(
+            listeners,
+            &settings,
+            "test",
+            routes,
+            health,
+            &long,
+            std::future::pending(),
+        )
+        .await
+    });
+    let reply = client(&addr).await.deliver_events(events(&["slow"])).await;
+    assert!(
+        reply.is_ok(),
+        "a long-running method outlives the ordinary limit: {reply:?}"
     );
 }

@@ -47,12 +47,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let classifier = classify::Classifier::new(&settings.classifier).map_err(|e| {
-            StartError::Config(guestloop_config::ConfigError::Load(e))
-        })?;
-        let runtime =
+        let classifier = classify::Classifier::new(&settings.classifier)
+            .map_err(|e| StartError::Config(guestloop_config::ConfigError::Load(e)))?;
+        let mut runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
                 .await?;
+        // A day of OTA reviews streams for longer than an ordinary call may take.
+        runtime.long_running = vec![format!("/{GRPC_SERVICE}/ImportFeedback")];
         let guest_profile = runtime.peer("guest_profile")?.map(|c| c.guest_profile());
         let state = Arc::new(state::State {
             pool: runtime.pool.clone(),
