@@ -65,13 +65,23 @@ pub struct BoundOffset {
 
 impl BoundOffset {
     /// Parses a page size and token issued for `binding`; errors name the field.
-    pub fn parse(size: i32, token: &str, binding: u64) -> Result<(i64, i64), (&'static str, String)> {
+    pub fn parse(
+        size: i32,
+        token: &str,
+        binding: u64,
+    ) -> Result<(i64, i64), (&'static str, String)> {
         let page = Page::parse(size, "")?;
         if token.is_empty() {
             return Ok((page.size, 0));
         }
-        let bad = || ("page.page_token", "is not a token this server issued for this query".to_string());
-        let t: BoundOffset = serde_json::from_slice(&B64.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
+        let bad = || {
+            (
+                "page.page_token",
+                "is not a token this server issued for this query".to_string(),
+            )
+        };
+        let t: BoundOffset =
+            serde_json::from_slice(&B64.decode(token).map_err(|_| bad())?).map_err(|_| bad())?;
         if t.binding != binding || t.offset < 0 {
             return Err(bad());
         }
@@ -83,7 +93,10 @@ impl BoundOffset {
         if (returned as i64) < size {
             return String::new();
         }
-        let t = BoundOffset { offset: offset + size, binding };
+        let t = BoundOffset {
+            offset: offset + size,
+            binding,
+        };
         B64.encode(serde_json::to_vec(&t).expect("token serialises"))
     }
 }
@@ -91,7 +104,9 @@ impl BoundOffset {
 /// A stable hash of a request's filter, to bind page tokens to it.
 pub fn binding_of(bytes: &[u8]) -> u64 {
     // FNV-1a: stable across processes and versions, unlike the std hasher.
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 pub fn encode(cursor: Cursor) -> String {
@@ -123,8 +138,15 @@ mod tests {
     fn bound_tokens_refuse_another_query() {
         let token = BoundOffset::next_token(10, 0, 10, 42);
         assert_eq!(BoundOffset::parse(10, &token, 42).unwrap(), (10, 10));
-        assert!(BoundOffset::parse(10, &token, 43).is_err(), "a token of another filter");
-        assert_eq!(BoundOffset::next_token(10, 0, 9, 42), "", "a short page is the last");
+        assert!(
+            BoundOffset::parse(10, &token, 43).is_err(),
+            "a token of another filter"
+        );
+        assert_eq!(
+            BoundOffset::next_token(10, 0, 9, 42),
+            "",
+            "a short page is the last"
+        );
         assert_ne!(binding_of(b"a"), binding_of(b"b"));
     }
 }

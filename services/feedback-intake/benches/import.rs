@@ -14,7 +14,11 @@ use std::time::Instant;
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
@@ -39,18 +43,31 @@ async fn main() {
     let fi_url = db.service_url("feedback", "feedback_svc").await;
 
     let gp_toml = settings_toml(&gp_url, "");
-    let gp_layers: Vec<&str> = guest_profile::default_layers().into_iter().chain([TEST_CHAIN_TOML, gp_toml.as_str()]).collect();
-    let gp = guest_profile::Application::build(guestloop_config::load_from_env(&gp_layers, None, std::iter::empty()).unwrap())
-        .await
-        .unwrap();
+    let gp_layers: Vec<&str> = guest_profile::default_layers()
+        .into_iter()
+        .chain([TEST_CHAIN_TOML, gp_toml.as_str()])
+        .collect();
+    let gp = guest_profile::Application::build(
+        guestloop_config::load_from_env(&gp_layers, None, std::iter::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
     let gp_addr = gp.grpc_addr();
     tokio::spawn(gp.run_until_stopped(std::future::pending()));
 
-    let fi_toml = settings_toml(&fi_url, &format!("[peers]\nguest_profile = \"http://{gp_addr}\"\n"));
-    let fi_layers: Vec<&str> = feedback_intake::default_layers().into_iter().chain([TEST_CHAIN_TOML, fi_toml.as_str()]).collect();
-    let fi = feedback_intake::Application::build(guestloop_config::load_from_env(&fi_layers, None, std::iter::empty()).unwrap())
-        .await
-        .unwrap();
+    let fi_toml = settings_toml(
+        &fi_url,
+        &format!("[peers]\nguest_profile = \"http://{gp_addr}\"\n"),
+    );
+    let fi_layers: Vec<&str> = feedback_intake::default_layers()
+        .into_iter()
+        .chain([TEST_CHAIN_TOML, fi_toml.as_str()])
+        .collect();
+    let fi = feedback_intake::Application::build(
+        guestloop_config::load_from_env(&fi_layers, None, std::iter::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
     let fi_addr = fi.grpc_addr();
     tokio::spawn(fi.run_until_stopped(std::future::pending()));
 
@@ -65,10 +82,17 @@ async fn main() {
             channel: pb::FeedbackChannel::CommentCard as i32,
             source: "comment-cards".into(),
             external_id: format!("card-{i}"),
-            text: if i % 3 == 0 { "房间很干净，服务很好".into() } else { "Breakfast was cold and the coffee machine was broken".into() },
+            text: if i % 3 == 0 {
+                "房间很干净，服务很好".into()
+            } else {
+                "Breakfast was cold and the coffee machine was broken".into()
+            },
             ..Default::default()
         }),
-        guest: (i % 2 == 0).then(|| pb::GuestReference { phone: format!("+86138{:08}", i), ..Default::default() }),
+        guest: (i % 2 == 0).then(|| pb::GuestReference {
+            phone: format!("+86138{:08}", i),
+            ..Default::default()
+        }),
         complaint: (i % 10 == 0).then(pb::CaseDetails::default),
         idempotency_key: String::new(),
     });

@@ -55,10 +55,12 @@ fn title_from(text: &str, reason: pb::CaseOpenReason) -> String {
     }
 }
 
-/// Opens a case for `feedback` and links it.
+/// Opens case `id` for `feedback` and links it.
+#[allow(clippy::too_many_arguments)]
 pub async fn open(
     conn: &mut PgConnection,
     state: &State,
+    id: Uuid,
     actor: &Actor,
     feedback: &FeedbackRow,
     input: CaseInput,
@@ -90,7 +92,14 @@ pub async fn open(
             let window =
                 chrono::Duration::from_std(standards.repeat_complaint_window.as_duration())
                     .unwrap_or_default();
-            store::earlier_of_guest(&mut *conn, g, category as i16, open_time - window).await?
+            store::earlier_of_guest(
+                &mut *conn,
+                g,
+                category as i16,
+                open_time - window,
+                open_time,
+            )
+            .await?
         }
         None => Vec::new(),
     };
@@ -113,7 +122,6 @@ pub async fn open(
     let dur = |s: guestloop_config::Seconds| {
         chrono::Duration::from_std(s.as_duration()).unwrap_or_default()
     };
-    let id = Uuid::now_v7();
     let row = CaseRow {
         id,
         reference: store::next_reference(conn, &feedback.property_id, open_time).await?,

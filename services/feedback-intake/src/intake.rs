@@ -122,30 +122,12 @@ pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Out
             &state.intake,
         )
     };
-    let case = match reason {
-        Some(reason) => {
-            let input = s.complaint.clone().unwrap_or_default();
-            Some(
-                case_ops::open(
-                    &mut tx,
-                    state,
-                    &Actor::of(caller),
-                    &feedback,
-                    input,
-                    reason,
-                    who.tier,
-                )
-                .await?,
-            )
-        }
-        None => None,
-    };
-    let feedback = match &case {
-        Some(c) => FeedbackRow {
-            case_id: Some(c.id),
-            ..feedback
-        },
-        None => feedback,
+    // The case id is known up front so FeedbackReceived (which names it) goes out before
+    // CaseOpened, as consumers expect.
+    let case_id = reason.map(|_| Uuid::now_v7());
+    let feedback = FeedbackRow {
+        case_id,
+        ..feedback
     };
     emit_received(
         &mut tx,
@@ -155,6 +137,25 @@ pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Out
         &s.staff_mentions,
     )
     .await?;
+    let case = match (reason, case_id) {
+        (Some(reason), Some(id)) => {
+            let input = s.complaint.clone().unwrap_or_default();
+            Some(
+                case_ops::open(
+                    &mut tx,
+                    state,
+                    id,
+                    &Actor::of(caller),
+                    &feedback,
+                    input,
+                    reason,
+                    who.tier,
+                )
+                .await?,
+            )
+        }
+        _ => None,
+    };
     tx.commit().await?;
     Ok(Outcome {
         feedback,

@@ -62,6 +62,7 @@ impl Application {
             intake: settings.intake,
             classifier,
             guests: guests::GuestDirectory::new(guest_profile),
+            case_feed: Default::default(),
         });
         Ok(Self { runtime, state })
     }

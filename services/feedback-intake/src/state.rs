@@ -17,6 +17,8 @@ pub struct State {
     pub intake: IntakeSettings,
     pub classifier: Classifier,
     pub guests: GuestDirectory,
+    /// Case changes for WatchCaseQueue, one listening connection for all watches.
+    pub case_feed: crate::store::cases::CaseFeed,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

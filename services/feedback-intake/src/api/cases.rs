@@ -26,6 +26,7 @@ use guestloop_proto::feedback::v1 as pb;
 use guestloop_proto::guestprofile::v1::Tier;
 use prost::Message;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 /// The case, if the caller may see it; NOT_FOUND otherwise.
 pub async fn visible_case(
@@ -140,6 +141,7 @@ pub async fn open(
     let case = case_ops::open(
         &mut tx,
         state,
+        Uuid::now_v7(),
         &Actor::of(caller),
         &fb,
         input,
@@ -437,6 +439,28 @@ fn regraded(
     }))
 }
 
+/// The rules' grade of the case as it stands (its category, urgency, guest tier and
+/// repeats) on the words they graded when it opened (case_ops::open): the guest's text and
+/// staff's description, not the title staff may have typed.
+async fn rules_grade(conn: &mut PgConnection, case: &CaseRow) -> Result<(pb::RiskGrade, String)> {
+    let category = pb::Category::try_from(i32::from(case.category)).unwrap_or(pb::Category::Other);
+    let urgency = Urgency::try_from(i32::from(case.urgency)).unwrap_or(Urgency::Normal);
+    let tier = Tier::try_from(i32::from(case.guest_tier)).unwrap_or(Tier::Unspecified);
+    let origin = feedback_store::get(&mut *conn, case.origin_feedback_id, false).await?;
+    let text = format!(
+        "{} {}",
+        origin.map(|f| f.text).unwrap_or_default(),
+        case.description
+    );
+    Ok(rules::grade(
+        category,
+        urgency,
+        &text,
+        tier,
+        case.repeat_of.len(),
+    ))
+}
+
 pub async fn set_grade(
     state: &State,
     caller: &Caller,
@@ -472,11 +496,7 @@ pub async fn set_grade(
             case.grade_reason = format!("set by staff: {reason}");
         }
         None => {
-            let category = pb::Category::try_from(prev.1).unwrap_or(pb::Category::Other);
-            let urgency = Urgency::try_from(prev.2).unwrap_or(Urgency::Normal);
-            let tier = Tier::try_from(i32::from(case.guest_tier)).unwrap_or(Tier::Unspecified);
-            let text = format!("{} {}", case.title, case.description);
-            let (g, why) = rules::grade(category, urgency, &text, tier, case.repeat_of.len());
+            let (g, why) = rules_grade(&mut tx, &case).await?;
             case.risk_grade = g as i16;
             case.grade_overridden = false;
             case.grade_reason = why;
@@ -575,6 +595,13 @@ pub async fn reclassify(
                 case.open_time + chrono::Duration::from_std(d.as_duration()).unwrap_or_default();
         }
     }
+    // The rules grade on category and urgency: a grade they set follows the change; one
+    // staff set by hand stays.
+    if !case.grade_overridden {
+        let (g, why) = rules_grade(&mut tx, &case).await?;
+        case.risk_grade = g as i16;
+        case.grade_reason = why;
+    }
     let now = Utc::now();
     let mut event = new_event(
         &case,
@@ -588,6 +615,8 @@ pub async fn reclassify(
     event.urgency = i32::from(case.urgency);
     event.previous_department = prev_dept;
     event.department = i32::from(case.department);
+    event.previous_risk_grade = prev.0;
+    event.risk_grade = i32::from(case.risk_grade);
     event.reason = reason.expect("checked");
     let (case, event) =
         record(&mut tx, case, event, None, |c| regraded(c, prev, true, now)).await?;

@@ -1,6 +1,7 @@
-//! WatchCaseQueue: a property's case queue, live. The watcher listens for change
-//! notifications (sent at commit by every case change) before it reads the snapshot, so no
-//! change falls between the two; then it streams each change that touches its filter.
+//! WatchCaseQueue: a property's case queue, live. The watcher subscribes to the process's
+//! case feed (change notifications sent at commit by every case change, one listening
+//! connection for all watches) before it reads the snapshot, so no change falls between the
+//! two; then it streams each change that touches its filter.
 
 use super::filters;
 use crate::convert;
@@ -11,6 +12,7 @@ use guestloop_proto::feedback::v1 as pb;
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::Status;
@@ -38,8 +40,8 @@ pub async fn start(
     if f.statuses.is_empty() {
         f.statuses = [1, 2, 3, 4, 5, 7].to_vec();
     }
-    let mut listener = sqlx::postgres::PgListener::connect_with(&state.pool).await?;
-    listener.listen("case_queue").await?;
+    // Subscribed before the snapshot is read, so no change falls between the two.
+    let mut feed = state.case_feed.subscribe(&state.pool).await?;
     let snapshot = store::list(&state.pool, &f, Order::OpenTimeAsc, SNAPSHOT_LIMIT, 0).await?;
 
     let (tx, rx) = mpsc::channel(64);
@@ -75,27 +77,37 @@ pub async fn start(
         {
             return;
         }
+        let lost = |why: &str| Err(Status::unavailable(format!("{why}; watch again")));
         loop {
             let notification = tokio::select! {
-                n = listener.recv() => n,
+                n = feed.recv() => n,
                 () = tx.closed() => return,
             };
-            let Ok(n) = notification else {
-                let _ = tx
-                    .send(Err(Status::unavailable(
-                        "lost the change feed; watch again",
-                    )))
-                    .await;
-                return;
+            let payload = match notification {
+                Ok(p) => p,
+                Err(RecvError::Lagged(_)) => {
+                    let _ = tx.send(lost("fell behind the change feed")).await;
+                    return;
+                }
+                Err(RecvError::Closed) => {
+                    let _ = tx.send(lost("lost the change feed")).await;
+                    return;
+                }
             };
-            let Some((p, id)) = n.payload().split_once(' ') else {
+            let Some((p, id)) = payload.split_once(' ') else {
                 continue;
             };
             if p != property {
                 continue;
             }
-            let Ok(Some(case)) = store::get(&state.pool, id, false).await else {
-                continue;
+            // A change that cannot be read is not skipped silently: the watch ends.
+            let case = match store::get(&state.pool, id, false).await {
+                Ok(Some(case)) => case,
+                Ok(None) => continue,
+                Err(_) => {
+                    let _ = tx.send(lost("could not read a changed case")).await;
+                    return;
+                }
             };
             let inside = matches(&f, &case);
             let was = members.contains(&case.id);

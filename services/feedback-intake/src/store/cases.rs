@@ -176,21 +176,24 @@ pub async fn get<'e>(
     .await
 }
 
-/// Earlier cases of the same guest and category opened since `since`, anywhere in the
-/// chain, newest first.
+/// Earlier cases of the same guest and category opened in `since..=until`, anywhere in
+/// the chain, newest first. `until` is the new case's open time: a complaint keyed in late
+/// (a comment card) does not repeat cases the guest opened after it.
 pub async fn earlier_of_guest<'e>(
     exec: impl PgExecutor<'e>,
     guest_id: Uuid,
     category: i16,
     since: DateTime<Utc>,
+    until: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT id FROM cases WHERE guest_id = $1 AND category = $2 AND open_time >= $3
+        "SELECT id FROM cases WHERE guest_id = $1 AND category = $2 AND open_time >= $3 AND open_time <= $4
          ORDER BY open_time DESC, id DESC LIMIT 20",
     )
     .bind(guest_id)
     .bind(category)
     .bind(since)
+    .bind(until)
     .fetch_all(exec)
     .await
 }
@@ -278,8 +281,8 @@ pub async fn list<'e>(
            AND ($14::uuid IS NULL OR guest_id = $14)
            AND ($15::timestamptz IS NULL OR open_time >= $15)
            AND ($16::timestamptz IS NULL OR open_time < $16)
-           AND ($17::text IS NULL OR search @@ plainto_tsquery('simple', $17) OR title ILIKE '%' || $17 || '%'
-                OR description ILIKE '%' || $17 || '%')
+           AND ($17::text IS NULL OR search @@ plainto_tsquery('simple', $17) OR title ILIKE '%' || replace(replace(replace($17, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%'
+                OR description ILIKE '%' || replace(replace(replace($17, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
          ORDER BY {order}
          LIMIT $18 OFFSET $19"
     )))
@@ -306,15 +309,83 @@ pub async fn list<'e>(
     .await
 }
 
+/// The notification channel of case changes; payload "<property_id> <case_id>".
+const CASE_QUEUE_CHANNEL: &str = "case_queue";
+
 /// Tells watchers of the property's queue that a case changed (delivered at commit).
 pub async fn notify_change(
     conn: &mut PgConnection,
     property_id: &str,
     case_id: Uuid,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify('case_queue', $1)")
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CASE_QUEUE_CHANNEL)
         .bind(format!("{property_id} {case_id}"))
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Case-change notifications ("<property_id> <case_id>") for every open queue watch of this
+/// process, from ONE listening connection of its own. A listener per watch would hold a
+/// connection of the service's pool for as long as the watch is open (front desks keep
+/// theirs open all day), and a handful of watches would leave no connection for any other
+/// call.
+#[derive(Debug, Default)]
+pub struct CaseFeed {
+    /// The running feed; its only strong sender lives in the listening task, so when that
+    /// task ends (connection lost) every subscriber sees the channel close.
+    sender: tokio::sync::Mutex<Option<tokio::sync::broadcast::WeakSender<std::sync::Arc<str>>>>,
+}
+
+/// Changes buffered per subscriber; a watch further behind than this is told to re-watch.
+const FEED_BUFFER: usize = 4096;
+
+impl CaseFeed {
+    /// A receiver of every change committed from now on. Starts the feed (one connection
+    /// with `pool`'s options, outside `pool`) if it is not running.
+    pub async fn subscribe(
+        &self,
+        pool: &sqlx::PgPool,
+    ) -> Result<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>, sqlx::Error> {
+        let mut running = self.sender.lock().await;
+        if let Some(tx) = running.as_ref().and_then(|w| w.upgrade()) {
+            return Ok(tx.subscribe());
+        }
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
+        listener.listen(CASE_QUEUE_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::broadcast::channel(FEED_BUFFER);
+        *running = Some(tx.downgrade());
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => {
+                        // No subscriber right now is fine: the feed stays up for the next.
+                        let _ = tx.send(std::sync::Arc::from(n.payload()));
+                    }
+                    // Notifications sent while the connection was down are gone: end the
+                    // feed so every watch ends too and its client re-watches (a fresh
+                    // snapshot) instead of silently missing changes.
+                    Ok(None) => {
+                        tracing::warn!("case feed lost its connection; open watches end");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "case feed failed; open watches end");
+                        break;
+                    }
+                }
+            }
+            // Subscribers see the channel close; then the connection goes.
+            drop(tx);
+            drop(listener);
+            own.close().await;
+        });
+        Ok(rx)
+    }
 }

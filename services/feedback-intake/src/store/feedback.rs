@@ -269,7 +269,7 @@ pub async fn list<'e>(
            AND (cardinality($12::smallint[]) = 0 OR ota_site = ANY($12))
            AND ($13::text IS NULL OR language = $13)
            AND ($14::text IS NULL OR $14 = ANY(staff_ids))
-           AND ($15::text IS NULL OR search @@ plainto_tsquery('simple', $15) OR text ILIKE '%' || $15 || '%')
+           AND ($15::text IS NULL OR search @@ plainto_tsquery('simple', $15) OR text ILIKE '%' || replace(replace(replace($15, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%')
          ORDER BY {order}
          LIMIT $16 OFFSET $17"
     )))
