@@ -1,24 +1,35 @@
-//! notification (PRODUCT.md). This crate starts, migrates its schema, and serves health,
-//! reflection and metrics in the shared runtime; its API (proto/guestloop/notification/v1) is
-//! implemented in issue 4.
+//! notification (PRODUCT.md): every message Guestloop sends. Messages are queued durably,
+//! one per idempotency key; a delivery worker (safe with several replicas) checks consent
+//! and address with guest-profile, quiet hours in the property's time zone, renders the
+//! template in the recipient's language, sends through the configured provider, retries with
+//! backoff and dead-letters; every status change is a MessageStatusChanged event.
 
-use guestloop_config::{CommonSettings, ConfigError, Validate};
+mod api;
+mod convert;
+mod deliver;
+mod domain;
+mod error;
+mod ops;
+mod providers;
+mod settings;
+mod state;
+mod store;
+pub mod templates;
+
+pub use error::NotificationError;
+pub use settings::{
+    DeliverySettings, HttpProviderSettings, SERVICE_DEFAULTS, Settings, SmtpSettings, StaffMember,
+    default_layers,
+};
+
+use guestloop_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use guestloop_server::{ServiceRuntime, StartError};
-use serde::Deserialize;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub const SERVICE_NAME: &str = "notification";
-
-/// This service's defaults, layered over the common ones.
-pub const SERVICE_DEFAULTS: &str = r#"
-[grpc]
-listen_addr = "127.0.0.1:50054"
-[admin]
-listen_addr = "127.0.0.1:9104"
-[database]
-schema = "notification"
-"#;
+const GRPC_SERVICE: &str = "guestloop.notification.v1.NotificationService";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -26,43 +37,56 @@ fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
     [&guestloop_outbox::MIGRATOR, &MIGRATOR]
 }
 
-pub fn default_layers() -> [&'static str; 2] {
-    [guestloop_config::COMMON_DEFAULTS, SERVICE_DEFAULTS]
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    #[serde(flatten)]
-    pub common: CommonSettings,
-}
-
-impl Validate for Settings {
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.common.validate()
-    }
-}
-
-impl Settings {
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
-        guestloop_config::load(&default_layers(), file)
-    }
-}
-
 /// `notification migrate`: applies the schema and exits.
 pub async fn migrate(file: Option<&std::path::Path>) -> Result<(), StartError> {
     guestloop_server::migrate_command(&default_layers(), file, &migrators()).await
 }
 
+/// The service, built and bound, ready to run.
 #[derive(Debug)]
 pub struct Application {
     runtime: ServiceRuntime,
+    state: Arc<state::State>,
+    worker: Option<deliver::Worker>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        // reqwest is built without a crypto provider; ring is the one (STACK.md).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let templates = templates::Templates::load(&settings.templates).map_err(|(key, why)| {
+            StartError::Config(guestloop_config::ConfigError::invalid(key, why))
+        })?;
         let runtime =
-            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[]).await?;
-        Ok(Self { runtime })
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
+                .await?;
+        let guest_profile = runtime.peer("guest_profile")?.map(|c| c.guest_profile());
+        let state = Arc::new(state::State {
+            pool: runtime.pool.clone(),
+            chain: Arc::new(runtime.settings.chain.clone()),
+            templates,
+            delivery: settings.delivery.clone(),
+            staff: settings.staff.clone(),
+        });
+        let worker = if settings.delivery.worker_enabled {
+            let providers = providers::Providers::build(
+                &settings.providers,
+                settings.delivery.send_timeout.as_duration(),
+            )
+            .map_err(|e| StartError::Config(guestloop_config::ConfigError::Load(e)))?;
+            Some(deliver::Worker::new(
+                state.clone(),
+                providers,
+                guest_profile,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            runtime,
+            state,
+            worker,
+        })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -77,8 +101,27 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        self.runtime
-            .serve(tonic::service::Routes::builder().routes(), shutdown)
-            .await
+        let max = self.runtime.settings.grpc.max_message_bytes;
+        let service = NotificationServiceServer::new(api::NotificationApi::new(self.state))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let routes =
+            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+                service,
+                self.runtime.auth.clone(),
+            ));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self.worker.map(|w| tokio::spawn(w.run(stop_rx)));
+        let result = self
+            .runtime
+            .serve(routes, async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        result
     }
 }

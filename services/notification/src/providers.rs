@@ -1,0 +1,270 @@
+//! Providers from configuration: email over SMTP (lettre) and HTTP providers (SMS, WeChat
+//! template messages, app push) with URL, auth header and JSON payload per provider, each
+//! behind its own token-bucket rate limit. A send answers an outcome the worker turns into a
+//! retry, a dead letter or SENT; errors carry a code and a short text, never an address.
+
+use crate::settings::{HttpProviderSettings, ProviderSettings, SmtpSettings};
+use crate::templates::parse_channel;
+use guestloop_proto::common::v1::ContactChannel;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What became of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Accepted { provider_message_id: String },
+    Temporary(String),
+    Permanent(String),
+    Timeout(String),
+    RateLimited(String),
+}
+
+/// One rendered message on its way out.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub template_id: String,
+}
+
+/// A simple token bucket: `rate` tokens per second, at most `burst` saved up.
+#[derive(Debug)]
+pub struct Bucket {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl Bucket {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        let burst = burst.max(1.0);
+        Self {
+            rate,
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    pub fn take(&self) -> Result<(), Duration> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let refill = now.duration_since(s.1).as_secs_f64() * self.rate;
+        s.0 = (s.0 + refill).min(self.burst);
+        s.1 = now;
+        if s.0 >= 1.0 {
+            s.0 -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - s.0) / self.rate))
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        from: lettre::message::Mailbox,
+    },
+    Http {
+        client: reqwest::Client,
+        settings: HttpProviderSettings,
+    },
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    pub channel: ContactChannel,
+    pub bucket: Bucket,
+    kind: Kind,
+}
+
+#[derive(Debug, Default)]
+pub struct Providers {
+    all: Vec<Provider>,
+}
+
+fn smtp(s: &SmtpSettings, timeout: Duration) -> Result<Provider, String> {
+    let builder = if s.starttls {
+        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+            .map_err(|e| format!("providers.smtp: {e}"))?
+    } else {
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+    };
+    let mut builder = builder.port(s.port).timeout(Some(timeout));
+    if !s.username.is_empty() {
+        builder = builder.credentials(Credentials::new(s.username.clone(), s.password.clone()));
+    }
+    let from = s
+        .from
+        .parse()
+        .map_err(|_| "providers.smtp.from: is not an email address".to_string())?;
+    Ok(Provider {
+        name: "smtp".into(),
+        channel: ContactChannel::Email,
+        bucket: Bucket::new(s.rate_per_second, s.burst),
+        kind: Kind::Smtp {
+            transport: builder.build(),
+            from,
+        },
+    })
+}
+
+impl Providers {
+    pub fn build(settings: &ProviderSettings, timeout: Duration) -> Result<Self, String> {
+        let mut all = Vec::new();
+        if let Some(s) = &settings.smtp {
+            all.push(smtp(s, timeout)?);
+        }
+        for (name, p) in &settings.http {
+            let client = reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .map_err(|e| format!("providers.http.{name}: {e}"))?;
+            all.push(Provider {
+                name: name.clone(),
+                channel: parse_channel(&p.channel)
+                    .ok_or_else(|| format!("providers.http.{name}.channel: unknown channel"))?,
+                bucket: Bucket::new(p.rate_per_second, p.burst),
+                kind: Kind::Http {
+                    client,
+                    settings: p.clone(),
+                },
+            });
+        }
+        Ok(Self { all })
+    }
+
+    /// The provider for a channel (the first configured).
+    pub fn for_channel(&self, channel: ContactChannel) -> Option<&Provider> {
+        self.all.iter().find(|p| p.channel == channel)
+    }
+}
+
+fn json_escape(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted[1..quoted.len().saturating_sub(1)].to_string()
+}
+
+impl Provider {
+    pub async fn send(&self, e: &Envelope) -> Outcome {
+        match &self.kind {
+            Kind::Smtp { transport, from } => send_smtp(transport, from, e).await,
+            Kind::Http { client, settings } => send_http(client, settings, e).await,
+        }
+    }
+}
+
+async fn send_smtp(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: &lettre::message::Mailbox,
+    e: &Envelope,
+) -> Outcome {
+    let Ok(to) = e.to.parse::<lettre::message::Mailbox>() else {
+        return Outcome::Permanent("invalid_address".into());
+    };
+    let message_id = format!("<{}@guestloop>", e.message_id);
+    let email = match lettre::Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(e.subject.clone())
+        .message_id(Some(message_id.clone()))
+        .header(ContentType::TEXT_PLAIN)
+        .body(e.body.clone())
+    {
+        Ok(m) => m,
+        Err(_) => return Outcome::Permanent("message_build".into()),
+    };
+    match transport.send(email).await {
+        Ok(_) => Outcome::Accepted {
+            provider_message_id: message_id,
+        },
+        Err(err) if err.is_timeout() => Outcome::Timeout("smtp_timeout".into()),
+        Err(err) if err.is_permanent() => Outcome::Permanent(format!(
+            "smtp_{}",
+            err.status()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "5xx".into())
+        )),
+        Err(err) => Outcome::Temporary(format!(
+            "smtp_{}",
+            err.status()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "connection".into())
+        )),
+    }
+}
+
+async fn send_http(client: &reqwest::Client, s: &HttpProviderSettings, e: &Envelope) -> Outcome {
+    let body = s
+        .payload
+        .replace("{{to}}", &json_escape(&e.to))
+        .replace("{{subject}}", &json_escape(&e.subject))
+        .replace("{{body}}", &json_escape(&e.body))
+        .replace("{{template_id}}", &json_escape(&e.template_id))
+        .replace("{{message_id}}", &json_escape(&e.message_id));
+    let mut req = client
+        .post(&s.url)
+        .header("content-type", "application/json")
+        .body(body);
+    if !s.auth_header.is_empty() {
+        req = req.header(s.auth_header.as_str(), s.auth_value.as_str());
+    }
+    match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            if status.is_success() {
+                let id = resp
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| {
+                        v.get("message_id")
+                            .or_else(|| v.get("id"))
+                            .and_then(|x| x.as_str().map(str::to_string))
+                    })
+                    .unwrap_or_else(|| e.message_id.clone());
+                Outcome::Accepted {
+                    provider_message_id: id,
+                }
+            } else if status.as_u16() == 429 {
+                Outcome::RateLimited("http_429".into())
+            } else if status.is_server_error() || status.as_u16() == 408 {
+                Outcome::Temporary(format!("http_{}", status.as_u16()))
+            } else {
+                Outcome::Permanent(format!("http_{}", status.as_u16()))
+            }
+        }
+        Err(err) if err.is_timeout() => Outcome::Timeout("http_timeout".into()),
+        Err(_) => Outcome::Temporary("http_connection".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_limits() {
+        let b = Bucket::new(1.0, 2.0);
+        assert!(b.take().is_ok());
+        assert!(b.take().is_ok());
+        assert!(b.take().is_err());
+        assert!(Bucket::new(0.0, 1.0).take().is_ok());
+    }
+
+    #[test]
+    fn escapes_json() {
+        assert_eq!(json_escape("a\"b\n"), "a\\\"b\\n");
+    }
+}

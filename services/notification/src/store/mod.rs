@@ -1,0 +1,3 @@
+//! notification's tables: the only place that writes SQL.
+
+pub mod messages;
