@@ -1,0 +1,3 @@
+//! All SQL of follow-up-scheduler.
+
+pub mod timers;

@@ -1,0 +1,370 @@
+//! Durable timers, one row per key. Workers claim due timers with `FOR UPDATE SKIP LOCKED`
+//! and a lease; a RUNNING timer whose lease ran out (its replica died) is claimable again.
+//! Every write a worker makes is guarded by its lease, so a worker that lost its lease
+//! changes nothing.
+
+use crate::domain::NewTimer;
+use chrono::{DateTime, Utc};
+use guestloop_db::page::Cursor;
+use sqlx::{PgConnection, PgExecutor, QueryBuilder};
+use uuid::Uuid;
+
+pub const PENDING: i16 = 1;
+pub const RUNNING: i16 = 2;
+pub const FIRED: i16 = 3;
+pub const SKIPPED: i16 = 4;
+pub const CANCELLED: i16 = 5;
+pub const FAILED: i16 = 6;
+
+const COLUMNS: &str = "id, key, purpose, property_id, guest_id, stay_id, case_id, due_time,
+    state, late_policy, late_threshold_ms, action, generation, attempt_count, last_error,
+    fire_time, late, skip_reason, message_id, create_time, update_time";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimerRow {
+    pub id: Uuid,
+    pub key: String,
+    pub purpose: i16,
+    pub property_id: String,
+    pub guest_id: String,
+    pub stay_id: String,
+    pub case_id: String,
+    pub due_time: DateTime<Utc>,
+    pub state: i16,
+    pub late_policy: i16,
+    pub late_threshold_ms: i64,
+    pub action: Option<Vec<u8>>,
+    pub generation: i64,
+    pub attempt_count: i32,
+    pub last_error: String,
+    pub fire_time: Option<DateTime<Utc>>,
+    pub late: bool,
+    pub skip_reason: String,
+    pub message_id: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl TimerRow {
+    /// Whether the stored timer already is `t` (ScheduleTimer answers UNCHANGED).
+    pub fn same_as(&self, t: &NewTimer) -> bool {
+        self.purpose == t.purpose as i16
+            && self.guest_id == t.guest_id
+            && self.stay_id == t.stay_id
+            && self.case_id == t.case_id
+            && self.due_time == t.due_time
+            && self.late_policy == t.late_policy as i16
+            && self.late_threshold_ms == t.late_threshold_ms
+            && self.action == t.action
+    }
+
+    /// The idempotency key of this generation's action.
+    pub fn idempotency_key(&self) -> String {
+        format!("timer:{}:{}", self.id, self.generation)
+    }
+}
+
+/// Inserts the timer unless its key exists; `None` when it does.
+pub async fn insert(
+    conn: &mut PgConnection,
+    t: &NewTimer,
+) -> Result<Option<TimerRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO timers (id, key, purpose, property_id, guest_id, stay_id, case_id, due_time,
+            state, late_policy, late_threshold_ms, action, create_time, update_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, now(), now())
+         ON CONFLICT (key) DO NOTHING
+         RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(&t.key)
+    .bind(t.purpose as i16)
+    .bind(&t.property_id)
+    .bind(&t.guest_id)
+    .bind(&t.stay_id)
+    .bind(&t.case_id)
+    .bind(t.due_time)
+    .bind(t.late_policy as i16)
+    .bind(t.late_threshold_ms)
+    .bind(&t.action)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Replaces a pending (or revives a cancelled) timer: new fields, PENDING, generation + 1,
+/// the outcome of earlier generations cleared.
+pub async fn replace(
+    conn: &mut PgConnection,
+    id: Uuid,
+    t: &NewTimer,
+) -> Result<TimerRow, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE timers SET purpose = $2, guest_id = $3, stay_id = $4, case_id = $5,
+            due_time = $6, late_policy = $7, late_threshold_ms = $8, action = $9, state = 1,
+            generation = generation + 1, attempt_count = 0, last_error = '', fire_time = NULL,
+            late = false, late_decision = '', skip_reason = '', message_id = '',
+            lease_owner = NULL, lease_until = NULL, update_time = now()
+         WHERE id = $1
+         RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(t.purpose as i16)
+    .bind(&t.guest_id)
+    .bind(&t.stay_id)
+    .bind(&t.case_id)
+    .bind(t.due_time)
+    .bind(t.late_policy as i16)
+    .bind(t.late_threshold_ms)
+    .bind(&t.action)
+    .fetch_one(conn)
+    .await
+}
+
+/// The timer with this key, locked for the rest of the transaction.
+pub async fn lock_by_key(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<TimerRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM timers WHERE key = $1 FOR UPDATE"
+    )))
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn by_key<'e>(
+    exec: impl PgExecutor<'e>,
+    key: &str,
+) -> Result<Option<TimerRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM timers WHERE key = $1"
+    )))
+    .bind(key)
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn by_id<'e>(
+    exec: impl PgExecutor<'e>,
+    id: Uuid,
+) -> Result<Option<TimerRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM timers WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}
+
+/// Cancels the timer if it is pending; returns it as it is now.
+pub async fn cancel(conn: &mut PgConnection, id: Uuid) -> Result<TimerRow, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE timers SET state = $2, update_time = now() WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(CANCELLED)
+    .fetch_one(conn)
+    .await
+}
+
+/// Claims up to `limit` due timers for `owner` until the lease runs out: pending timers
+/// past their due time, and running ones whose lease expired (their replica died).
+pub async fn claim_due<'e>(
+    exec: impl PgExecutor<'e>,
+    owner: &str,
+    lease_seconds: f64,
+    limit: i64,
+) -> Result<Vec<TimerRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE timers SET state = 2, lease_owner = $1,
+            lease_until = now() + make_interval(secs => $2),
+            attempt_count = attempt_count + 1, update_time = now()
+         WHERE id IN (
+             SELECT id FROM timers
+             WHERE (state = 1 AND due_time <= now())
+                OR (state = 2 AND lease_until < now())
+             ORDER BY due_time
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(owner)
+    .bind(lease_seconds)
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
+/// How a worker finishes a claimed timer.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub state: i16,
+    pub fire_time: DateTime<Utc>,
+    pub late: bool,
+    pub late_decision: &'static str,
+    pub skip_reason: &'static str,
+    pub last_error: String,
+    pub message_id: String,
+}
+
+/// Writes the outcome while `owner` still holds the lease of this generation; false when
+/// the lease was lost (nothing written).
+pub async fn finish(
+    conn: &mut PgConnection,
+    row: &TimerRow,
+    owner: &str,
+    f: &Finish,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE timers SET state = $4, fire_time = $5, late = $6, late_decision = $7,
+            skip_reason = $8, last_error = $9, message_id = $10, worked_by = $3,
+            lease_owner = NULL, lease_until = NULL, update_time = now()
+         WHERE id = $1 AND generation = $2 AND state = 2 AND lease_owner = $3",
+    )
+    .bind(row.id)
+    .bind(row.generation)
+    .bind(owner)
+    .bind(f.state)
+    .bind(f.fire_time)
+    .bind(f.late)
+    .bind(f.late_decision)
+    .bind(f.skip_reason)
+    .bind(&f.last_error)
+    .bind(&f.message_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A failed attempt: stays RUNNING without an owner until `retry_at`, when any worker may
+/// claim it again.
+pub async fn retry_later<'e>(
+    exec: impl PgExecutor<'e>,
+    row: &TimerRow,
+    owner: &str,
+    retry_at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE timers SET lease_owner = NULL, lease_until = $4, last_error = $5,
+            update_time = now()
+         WHERE id = $1 AND generation = $2 AND state = 2 AND lease_owner = $3",
+    )
+    .bind(row.id)
+    .bind(row.generation)
+    .bind(owner)
+    .bind(retry_at)
+    .bind(error)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Records one execution of a timer's action (in the transaction that finishes it).
+pub async fn record_firing(
+    conn: &mut PgConnection,
+    row: &TimerRow,
+    action_kind: &str,
+    worker: &str,
+    time: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO timer_firings (timer_id, generation, idempotency_key, action_kind, worker,
+            fire_time)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(row.id)
+    .bind(row.generation)
+    .bind(row.idempotency_key())
+    .bind(action_kind)
+    .bind(worker)
+    .bind(time)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Timers due and not yet fired, skipped or failed.
+pub async fn backlog<'e>(exec: impl PgExecutor<'e>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM timers WHERE state IN (1, 2) AND due_time <= now()")
+        .fetch_one(exec)
+        .await
+}
+
+/// ListTimers' filter, already narrowed to the caller's scope.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub property_id: Option<String>,
+    /// `None`: the whole chain.
+    pub visible: Option<Vec<String>>,
+    pub states: Vec<i16>,
+    pub purposes: Vec<i16>,
+    pub case_id: Option<String>,
+    pub stay_id: Option<String>,
+    pub guest_id: Option<String>,
+    pub key_prefix: Option<String>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_until: Option<DateTime<Utc>>,
+    pub late_only: bool,
+}
+
+/// Soonest due first, keyset-paged on (due_time, id).
+pub async fn list<'e>(
+    exec: impl PgExecutor<'e>,
+    f: &Filter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<TimerRow>, sqlx::Error> {
+    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM timers WHERE true"));
+    if let Some(p) = &f.property_id {
+        q.push(" AND property_id = ").push_bind(p.clone());
+    }
+    if let Some(v) = &f.visible {
+        q.push(" AND property_id = ANY(")
+            .push_bind(v.clone())
+            .push(")");
+    }
+    if !f.states.is_empty() {
+        q.push(" AND state = ANY(")
+            .push_bind(f.states.clone())
+            .push(")");
+    }
+    if !f.purposes.is_empty() {
+        q.push(" AND purpose = ANY(")
+            .push_bind(f.purposes.clone())
+            .push(")");
+    }
+    if let Some(c) = &f.case_id {
+        q.push(" AND case_id = ").push_bind(c.clone());
+    }
+    if let Some(s) = &f.stay_id {
+        q.push(" AND stay_id = ").push_bind(s.clone());
+    }
+    if let Some(g) = &f.guest_id {
+        q.push(" AND guest_id = ").push_bind(g.clone());
+    }
+    if let Some(k) = &f.key_prefix {
+        q.push(" AND starts_with(key, ")
+            .push_bind(k.clone())
+            .push(")");
+    }
+    if let Some(t) = f.due_from {
+        q.push(" AND due_time >= ").push_bind(t);
+    }
+    if let Some(t) = f.due_until {
+        q.push(" AND due_time < ").push_bind(t);
+    }
+    if f.late_only {
+        q.push(" AND (late OR (state IN (1, 2) AND due_time < now()))");
+    }
+    if let Some(c) = after {
+        q.push(" AND (due_time, id) > (")
+            .push_bind(c.t)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    }
+    q.push(" ORDER BY due_time, id LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(exec).await
+}

@@ -1,0 +1,351 @@
+//! What every follow-up-scheduler integration test starts from: a fresh test database (real
+//! PostgreSQL via guestloop_testkit), the service in-process on port 0 (as many replicas as
+//! a test wants, each stoppable on its own), typed clients with any token, and an assertion
+//! pool on the service's schema.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Utc};
+use guestloop_client::{Connection, FollowUpClient};
+use guestloop_proto::followup::v1 as pb;
+use guestloop_testkit::keys;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tonic::{Code, Status};
+
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+pub fn next() -> u32 {
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Replica {
+    addr: SocketAddr,
+    admin: SocketAddr,
+    /// False for the notification started beside the replicas.
+    scheduler: bool,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// One database and the replicas started on it.
+pub struct TestApp {
+    db: guestloop_testkit::TestDatabase,
+    url: String,
+    /// The service's schema, for assertions.
+    pub pool: PgPool,
+    replicas: Vec<Replica>,
+}
+
+fn layers(url: &str, worker: bool, extra: &str) -> Vec<String> {
+    let overrides = format!(
+        r#"
+[grpc]
+listen_addr = "127.0.0.1:0"
+shutdown_grace = "1s"
+[admin]
+listen_addr = "127.0.0.1:0"
+[database]
+url = "{url}"
+migrate_on_start = true
+max_connections = 5
+[auth]
+public_key_path = "{}"
+[timers]
+worker_enabled = {worker}
+poll_interval = "50ms"
+batch_size = 10
+lease = "5s"
+default_late_threshold = "30s"
+action_timeout = "1s"
+max_attempts = 3
+retry_delay = "200ms"
+"#,
+        keys().public_key_path.display(),
+    );
+    let mut out: Vec<String> = follow_up_scheduler::default_layers()
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    out.push(guestloop_testkit::TEST_CHAIN_TOML.to_string());
+    out.push(overrides);
+    out.push(extra.to_string());
+    out
+}
+
+impl TestApp {
+    /// A fresh database and one replica, its worker on or off.
+    pub async fn spawn(worker: bool) -> Self {
+        let db = guestloop_testkit::test_database().await;
+        let url = db.service_url("followup", "followup_svc").await;
+        let options = PgConnectOptions::from_str(&url)
+            .expect("service url")
+            .options([("search_path", "followup")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(3)
+            .connect_lazy_with(options);
+        let mut app = Self {
+            db,
+            pool,
+            url,
+            replicas: Vec::new(),
+        };
+        app.start(worker, "").await;
+        app
+    }
+
+    /// A REAL notification (in-process, port 0, delivery worker off: messages stay
+    /// queued) in its own schema of this database; returns the settings layer that points a
+    /// scheduler replica at it (peer address and a signing key for service tokens) and a
+    /// pool on notification's schema.
+    pub async fn notification(&mut self) -> (String, PgPool) {
+        let url = self
+            .db
+            .service_url("notification", "notification_svc")
+            .await;
+        let overrides = format!(
+            r#"
+[grpc]
+listen_addr = "127.0.0.1:0"
+shutdown_grace = "1s"
+[admin]
+listen_addr = "127.0.0.1:0"
+[database]
+url = "{url}"
+migrate_on_start = true
+max_connections = 5
+[auth]
+public_key_path = "{}"
+[delivery]
+worker_enabled = false
+"#,
+            keys().public_key_path.display(),
+        );
+        let mut layers: Vec<&str> = notification::default_layers().to_vec();
+        layers.push(guestloop_testkit::TEST_CHAIN_TOML);
+        layers.push(&overrides);
+        let settings: notification::Settings =
+            guestloop_config::load_from_env(&layers, None, std::iter::empty())
+                .expect("notification test settings are valid");
+        let app = notification::Application::build(settings)
+            .await
+            .expect("notification builds");
+        let addr = app.grpc_addr();
+        let admin = app.admin_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = app
+                .run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        // Kept with the replicas so it stops with them.
+        self.replicas.push(Replica {
+            addr,
+            admin,
+            scheduler: false,
+            stop: Some(tx),
+            handle: Some(handle),
+        });
+        let options = PgConnectOptions::from_str(&url)
+            .expect("notification url")
+            .options([("search_path", "notification")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_lazy_with(options);
+        let layer = format!(
+            "[peers]\nnotification = \"http://{addr}\"\n[auth]\nsigning_key_path = \"{}\"\n",
+            keys().signing_key_path.display()
+        );
+        (layer, pool)
+    }
+
+    /// Starts another replica on the same database; returns its index.
+    pub async fn start(&mut self, worker: bool, extra: &str) -> usize {
+        let layers = layers(&self.url, worker, extra);
+        let layers: Vec<&str> = layers.iter().map(String::as_str).collect();
+        let settings: follow_up_scheduler::Settings =
+            guestloop_config::load_from_env(&layers, None, std::iter::empty())
+                .expect("test settings are valid");
+        let app = follow_up_scheduler::Application::build(settings)
+            .await
+            .expect("follow-up-scheduler builds");
+        let addr = app.grpc_addr();
+        let admin = app.admin_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = app
+                .run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        self.replicas.push(Replica {
+            addr,
+            admin,
+            scheduler: true,
+            stop: Some(tx),
+            handle: Some(handle),
+        });
+        self.replicas.len() - 1
+    }
+
+    /// Stops replica `i` and waits until it (and its worker) have ended.
+    pub async fn stop(&mut self, i: usize) {
+        let r = &mut self.replicas[i];
+        if let Some(tx) = r.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = r.handle.take() {
+            tokio::time::timeout(Duration::from_secs(20), h)
+                .await
+                .expect("replica stops")
+                .expect("replica task");
+        }
+    }
+
+    /// The Prometheus text of the first running scheduler replica's admin port.
+    pub async fn metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let r = self
+            .replicas
+            .iter()
+            .find(|r| r.handle.is_some() && r.scheduler)
+            .expect("a running replica");
+        let mut stream = tokio::net::TcpStream::connect(r.admin)
+            .await
+            .expect("admin port");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .expect("request");
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.expect("response");
+        out
+    }
+
+    /// A client of the first running scheduler replica.
+    pub fn client(&self, token: &str) -> FollowUpClient {
+        let r = self
+            .replicas
+            .iter()
+            .find(|r| r.handle.is_some() && r.scheduler)
+            .expect("a running replica");
+        Connection::builder(format!("http://{}", r.addr))
+            .token(token)
+            .timeout(Duration::from_secs(30))
+            .connect_lazy()
+            .expect("client")
+            .follow_up()
+    }
+
+    pub fn head_office(&self) -> FollowUpClient {
+        self.client(&keys().head_office())
+    }
+
+    pub fn staff(&self, property: &str) -> FollowUpClient {
+        self.client(&keys().staff(property))
+    }
+
+    pub async fn schedule(&self, timer: pb::Timer) -> pb::ScheduleTimerResponse {
+        self.head_office()
+            .schedule_timer(pb::ScheduleTimerRequest { timer: Some(timer) })
+            .await
+            .unwrap_or_else(|s| panic!("schedule failed: {s:?}"))
+            .into_inner()
+    }
+
+    pub async fn get(&self, key: &str) -> pb::Timer {
+        self.head_office()
+            .get_timer(pb::GetTimerRequest {
+                key: key.into(),
+                timer_id: String::new(),
+            })
+            .await
+            .expect("get timer")
+            .into_inner()
+            .timer
+            .expect("timer")
+    }
+
+    /// Polls until the timer reaches one of `states` (`within` at most).
+    pub async fn wait_for(
+        &self,
+        key: &str,
+        states: &[pb::TimerState],
+        within: Duration,
+    ) -> pb::Timer {
+        let started = Instant::now();
+        loop {
+            let t = self.get(key).await;
+            if states.iter().any(|s| *s as i32 == t.state) {
+                return t;
+            }
+            assert!(
+                started.elapsed() < within,
+                "timer stuck at {:?}: {t:?}",
+                pb::TimerState::try_from(t.state)
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Executions of the timer's action recorded by the workers.
+    pub async fn firings(&self, timer_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM timer_firings WHERE timer_id = $1::uuid")
+            .bind(timer_id)
+            .fetch_one(&self.pool)
+            .await
+            .expect("firings")
+    }
+}
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn secs(s: f64) -> prost_types::Duration {
+    let d = Duration::from_secs_f64(s);
+    prost_types::Duration {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}
+
+pub fn key(purpose: &str) -> String {
+    format!("stay/{}-{}/{purpose}", std::process::id(), next())
+}
+
+/// A custom timer at `property`, due at `due`, without an action.
+pub fn timer(key: &str, property: &str, due: DateTime<Utc>) -> pb::Timer {
+    pb::Timer {
+        key: key.into(),
+        purpose: pb::TimerPurpose::Custom as i32,
+        property_id: property.into(),
+        due_time: Some(ts(due)),
+        late_policy: pb::LatePolicy::Fire as i32,
+        ..Default::default()
+    }
+}
+
+pub fn in_ms(ms: i64) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::milliseconds(ms)
+}
+
+/// The fields an INVALID_ARGUMENT names.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
+        .unwrap_or_default()
+}
