@@ -3,6 +3,7 @@
 //! and schema bootstrapped in it, signing keys and tokens, and a small test chain.
 
 mod chain;
+pub mod grpc;
 mod keys;
 pub mod platform;
 pub mod postgres;

@@ -14,7 +14,6 @@ use guestloop_auth::{Role, SigningKey, TokenSigner};
 use guestloop_client::FeedbackClient;
 use guestloop_proto::feedback::v1 as pb;
 use guestloop_testkit::keys;
-use prost::Message;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -136,15 +135,7 @@ async fn own(app: &TestApp, property: &str) -> Own {
 
 /// Every method of FeedbackIntakeService, from the descriptor the server publishes.
 fn all_rpcs() -> BTreeSet<String> {
-    let set = prost_types::FileDescriptorSet::decode(guestloop_proto::FILE_DESCRIPTOR_SET)
-        .expect("descriptor set");
-    set.file
-        .iter()
-        .filter(|f| f.package() == "guestloop.feedback.v1")
-        .flat_map(|f| f.service.iter())
-        .filter(|s| s.name() == "FeedbackIntakeService")
-        .flat_map(|s| s.method.iter().map(|m| m.name().to_string()))
-        .collect()
+    guestloop_testkit::grpc::rpc_names("guestloop.feedback.v1", "FeedbackIntakeService")
 }
 
 /// Records which RPCs a probe called, and checks each answer.

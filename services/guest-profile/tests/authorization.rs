@@ -14,7 +14,6 @@ use guestloop_client::GuestProfileClient;
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel};
 use guestloop_proto::guestprofile::v1 as pb;
 use guestloop_testkit::keys;
-use prost::Message;
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use tonic::{Code, Status};
@@ -112,15 +111,7 @@ async fn snapshot(app: &TestApp, w: &World) -> Snapshot {
 
 /// Every method of GuestProfileService, from the descriptor the server publishes.
 fn all_rpcs() -> BTreeSet<String> {
-    let set = prost_types::FileDescriptorSet::decode(guestloop_proto::FILE_DESCRIPTOR_SET)
-        .expect("descriptor set");
-    set.file
-        .iter()
-        .filter(|f| f.package() == "guestloop.guestprofile.v1")
-        .flat_map(|f| f.service.iter())
-        .filter(|s| s.name() == "GuestProfileService")
-        .flat_map(|s| s.method.iter().map(|m| m.name().to_string()))
-        .collect()
+    guestloop_testkit::grpc::rpc_names("guestloop.guestprofile.v1", "GuestProfileService")
 }
 
 /// Records which RPCs a probe called, and checks each refusal.

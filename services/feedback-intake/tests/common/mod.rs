@@ -13,6 +13,8 @@ use guestloop_proto::common::v1 as common;
 use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use guestloop_proto::feedback::v1 as pb;
 use guestloop_proto::guestprofile::v1 as gp;
+#[allow(unused_imports)]
+pub use guestloop_testkit::grpc::{assert_code, assert_invalid, violated_fields};
 use guestloop_testkit::keys;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -20,7 +22,6 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tonic::{Code, Status};
 
 pub const RPC_PREFIX: &str = "/guestloop.feedback.v1.FeedbackIntakeService/";
 
@@ -614,43 +615,3 @@ pub fn status_of(c: &pb::Case) -> pb::CaseStatus {
 // ---------------------------------------------------------------------------------------
 // Status assertions
 // ---------------------------------------------------------------------------------------
-
-/// The fields named in an INVALID_ARGUMENT's google.rpc.BadRequest.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
-
-/// Asserts INVALID_ARGUMENT with a violation of `field`.
-#[track_caller]
-pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Status>, field: &str) -> Status {
-    let status = result.expect_err("expected INVALID_ARGUMENT");
-    assert_eq!(
-        status.code(),
-        Code::InvalidArgument,
-        "expected INVALID_ARGUMENT naming {field}, got {status:?}"
-    );
-    let fields = violated_fields(&status);
-    assert!(
-        fields.iter().any(|f| f == field),
-        "expected a violation of `{field}`, got {fields:?} ({})",
-        status.message()
-    );
-    status
-}
-
-/// Asserts the call failed with `code`.
-#[track_caller]
-pub fn assert_code<T: std::fmt::Debug>(result: Result<T, Status>, code: Code) -> Status {
-    match result {
-        Ok(v) => panic!("expected {code:?}, got Ok({v:?})"),
-        Err(status) => {
-            assert_eq!(status.code(), code, "unexpected status: {status:?}");
-            status
-        }
-    }
-}

@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use guestloop_client::{Connection, FollowUpClient};
 use guestloop_proto::followup::v1 as pb;
+#[allow(unused_imports)]
+pub use guestloop_testkit::grpc::violated_fields;
 use guestloop_testkit::keys;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -14,7 +16,6 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use tonic::{Code, Status};
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
@@ -337,15 +338,4 @@ pub fn timer(key: &str, property: &str, due: DateTime<Utc>) -> pb::Timer {
 
 pub fn in_ms(ms: i64) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::milliseconds(ms)
-}
-
-/// The fields an INVALID_ARGUMENT names.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
 }

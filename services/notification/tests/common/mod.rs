@@ -11,6 +11,8 @@ use guestloop_client::{Connection, GuestProfileClient, NotificationClient};
 use guestloop_proto::common::v1 as common;
 use guestloop_proto::guestprofile::v1 as gp;
 use guestloop_proto::notification::v1 as pb;
+#[allow(unused_imports)]
+pub use guestloop_testkit::grpc::violated_fields;
 use guestloop_testkit::keys;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -21,7 +23,6 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use tonic::{Code, Status};
 
 /// Pinned; the venv is rebuilt when this changes.
 const PY_REQUIREMENTS: &str = "aiosmtpd==1.4.6\natpublic==9.0.0\nattrs==26.1.0\n";
@@ -549,17 +550,6 @@ pub fn send_req(key: &str, spec: pb::MessageSpec) -> pb::SendMessageRequest {
 
 pub fn key() -> String {
     format!("key-{}-{}", std::process::id(), next())
-}
-
-/// The fields an INVALID_ARGUMENT names.
-pub fn violated_fields(status: &Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|f| f.field.clone()).collect())
-        .unwrap_or_default()
 }
 
 /// A random guest id nobody has.
