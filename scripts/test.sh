@@ -13,7 +13,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 run_dir="/tmp/guestloop-test-$$"
 mkdir -p "$run_dir" && chmod 755 "$run_dir"
 export GUESTLOOP_TEST_PG_DIR="$run_dir/pg"
-export GUESTLOOP_TEST_PG_PORT="${GUESTLOOP_TEST_PG_PORT:-$((20000 + $$ % 20000))}"
+# A port nothing listens on now (asked of the kernel), unless the caller chose one.
+free_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export GUESTLOOP_TEST_PG_PORT="${GUESTLOOP_TEST_PG_PORT:-$free_port}"
 stop_pg() {
   if [ -f "$GUESTLOOP_TEST_PG_DIR/postmaster.pid" ]; then
     bindir="$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -n 1)"
