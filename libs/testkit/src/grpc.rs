@@ -58,3 +58,68 @@ pub fn rpc_names(package: &str, service: &str) -> BTreeSet<String> {
         .flat_map(|s| s.method.iter().map(|m| m.name().to_string()))
         .collect()
 }
+
+/// An access-matrix probe: records which RPCs an outsider called, checks each refusal's
+/// code, and that no secret of the protected objects shows in an error (or, with
+/// `check_answers`, in an answer). Compare `called` with [`rpc_names`] at the end.
+#[derive(Debug)]
+pub struct AccessProbe<'a> {
+    pub who: &'a str,
+    pub secrets: Vec<String>,
+    pub called: BTreeSet<String>,
+    /// Also look for secrets in successful answers (their Debug text).
+    pub check_answers: bool,
+}
+
+impl AccessProbe<'_> {
+    /// The call must fail with one of `codes`, revealing no secret.
+    #[track_caller]
+    pub fn refused<T: std::fmt::Debug>(
+        &mut self,
+        rpc: &str,
+        result: Result<T, Status>,
+        codes: &[Code],
+    ) {
+        self.called.insert(rpc.to_string());
+        let status = match result {
+            Ok(v) => panic!("{}: {rpc} answered {v:?}", self.who),
+            Err(s) => s,
+        };
+        assert!(
+            codes.contains(&status.code()),
+            "{}: {rpc} answered {:?} ({}), expected one of {codes:?}",
+            self.who,
+            status.code(),
+            status.message()
+        );
+        self.no_secret(rpc, status.message());
+    }
+
+    /// The call must succeed; its answer is returned for further checks.
+    #[track_caller]
+    pub fn answered<T: std::fmt::Debug>(
+        &mut self,
+        rpc: &str,
+        result: Result<tonic::Response<T>, Status>,
+    ) -> T {
+        self.called.insert(rpc.to_string());
+        let v = result
+            .unwrap_or_else(|s| panic!("{}: {rpc} failed: {s:?}", self.who))
+            .into_inner();
+        if self.check_answers {
+            self.no_secret(rpc, &format!("{v:?}"));
+        }
+        v
+    }
+
+    #[track_caller]
+    fn no_secret(&self, rpc: &str, text: &str) {
+        for secret in &self.secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{}: {rpc} leaked {secret}: {text}",
+                self.who
+            );
+        }
+    }
+}

@@ -15,7 +15,6 @@ use guestloop_client::FeedbackClient;
 use guestloop_proto::feedback::v1 as pb;
 use guestloop_testkit::keys;
 use std::collections::BTreeSet;
-use std::fmt::Debug;
 use std::time::Duration;
 use tokio_stream::StreamExt;
 use tonic::{Code, Status};
@@ -138,52 +137,7 @@ fn all_rpcs() -> BTreeSet<String> {
     guestloop_testkit::grpc::rpc_names("guestloop.feedback.v1", "FeedbackIntakeService")
 }
 
-/// Records which RPCs a probe called, and checks each answer.
-struct Probe<'a> {
-    who: &'a str,
-    secrets: Vec<String>,
-    called: BTreeSet<String>,
-}
-
-impl Probe<'_> {
-    #[track_caller]
-    fn refused<T: Debug>(&mut self, rpc: &str, result: Result<T, Status>, codes: &[Code]) {
-        self.called.insert(rpc.to_string());
-        let status = match result {
-            Ok(v) => panic!("{}: {rpc} answered {v:?}", self.who),
-            Err(s) => s,
-        };
-        assert!(
-            codes.contains(&status.code()),
-            "{}: {rpc} answered {:?} ({}), expected one of {codes:?}",
-            self.who,
-            status.code(),
-            status.message()
-        );
-        self.no_secret(rpc, status.message());
-    }
-
-    #[track_caller]
-    fn answered<T: Debug>(&mut self, rpc: &str, result: Result<tonic::Response<T>, Status>) -> T {
-        self.called.insert(rpc.to_string());
-        let v = result
-            .unwrap_or_else(|s| panic!("{}: {rpc} failed: {s:?}", self.who))
-            .into_inner();
-        self.no_secret(rpc, &format!("{v:?}"));
-        v
-    }
-
-    #[track_caller]
-    fn no_secret(&self, rpc: &str, text: &str) {
-        for secret in &self.secrets {
-            assert!(
-                !text.contains(secret.as_str()),
-                "{}: {rpc} leaked {secret}: {text}",
-                self.who
-            );
-        }
-    }
-}
+type Probe<'a> = guestloop_testkit::grpc::AccessProbe<'a>;
 
 const NF: &[Code] = &[Code::NotFound];
 const DENIED: &[Code] = &[Code::PermissionDenied];
@@ -203,6 +157,7 @@ async fn probe_outsider(w: &World, who: &str, mut c: FeedbackClient, mine: &Own)
             "cockroach".into(),
         ],
         called: BTreeSet::new(),
+        check_answers: true,
     };
     let (fid, cid, iid) = (
         w.fb.feedback_id.clone(),
