@@ -11,15 +11,19 @@
 //! exponential backoff and jitter) or DEAD_LETTERED after the attempt budget or at once on
 //! a permanent error.
 //!
-//! Channel windows: WeChat free-form messages need the guest's last interaction, which
-//! nothing gives us yet; WeChat here is always the template message (the provider gets the
-//! template's provider_template_id), and a channel that fails consent or address falls
-//! back to the next channel in the preference order (fallback_used = true).
+//! Channel windows (window.rs): a WeChat message of a free-form capable kind goes as a
+//! free-form (customer-service) message when the guest's last WeChat interaction is within
+//! `channels.wechat_window`, else as the template message (the provider gets the
+//! template's provider_template_id) with fallback_used = true; with no template provider
+//! either, WeChat is skipped. A channel that fails consent or address falls back to the next
+//! channel in the preference order (fallback_used = true).
 
 use crate::domain::{backoff, quiet_until, within};
 use crate::ops;
 use crate::providers::{Envelope, Outcome, Provider, Providers};
+use crate::settings::WechatMode;
 use crate::state::State;
+use crate::store::interactions;
 use crate::store::messages::{self, MessageRow};
 use crate::templates::{normalise_language, parse_channel, render};
 use chrono::{DateTime, Utc};
@@ -51,6 +55,14 @@ struct Resolved<'p> {
     language: String,
     fallback_used: bool,
     provider: &'p Provider,
+}
+
+/// Why WeChat was or was not usable for one message.
+enum WechatPick<'p> {
+    /// The provider (its `wechat_mode` says how it sends) and whether it is a fallback.
+    Use(&'p Provider, bool),
+    /// Window closed and no template provider.
+    Closed,
 }
 
 /// What happens instead of a send.
@@ -221,6 +233,11 @@ impl Worker {
             subject: render(&template.subject, &values),
             body: render(&template.body, &values),
             template_id: template.provider_template_id.clone(),
+            wechat_mode: if r.channel == ContactChannel::Wechat {
+                r.provider.wechat_mode.as_str()
+            } else {
+                ""
+            },
         };
         let started = Instant::now();
         let outcome = r.provider.send(&envelope).await;
@@ -361,10 +378,18 @@ impl Worker {
                 .collect()
         };
         let first = preference.first().copied();
-        let candidates: Vec<(ContactChannel, &Provider)> = preference
+        let free_form = self
+            .providers
+            .wechat_free_form()
+            .filter(|_| self.state.wechat.free_form_kind(kind));
+        let candidates: Vec<ContactChannel> = preference
             .iter()
-            .filter(|c| self.state.templates.has_channel(kind, **c))
-            .filter_map(|c| self.providers.for_channel(*c).map(|p| (*c, p)))
+            .copied()
+            .filter(|c| self.state.templates.has_channel(kind, *c))
+            .filter(|c| {
+                self.providers.for_channel(*c).is_some()
+                    || (*c == ContactChannel::Wechat && free_form.is_some())
+            })
             .collect();
         if candidates.is_empty() {
             return Err(Instead::DeadLetter("no_provider_for_channels"));
@@ -373,7 +398,20 @@ impl Worker {
             return Err(Instead::Later("guest_profile_not_configured"));
         };
         let mut no_consent = false;
-        for (channel, provider) in candidates {
+        let mut asked = false;
+        for channel in candidates {
+            let (provider, window_fallback) = if channel == ContactChannel::Wechat {
+                match self.pick_wechat(free_form, guest_id).await? {
+                    WechatPick::Use(p, fallback) => (p, fallback),
+                    WechatPick::Closed => continue,
+                }
+            } else {
+                match self.providers.for_channel(channel) {
+                    Some(p) => (p, false),
+                    None => continue,
+                }
+            };
+            asked = true;
             let answer = client
                 .clone()
                 .get_contact_permission(gp::GetContactPermissionRequest {
@@ -397,7 +435,7 @@ impl Worker {
                             address: a.address,
                             name,
                             language: a.language,
-                            fallback_used: Some(channel) != first,
+                            fallback_used: Some(channel) != first || window_fallback,
                             provider,
                         });
                     }
@@ -416,11 +454,52 @@ impl Worker {
                 }
             }
         }
+        if !asked {
+            // Only WeChat was possible, its window is closed and no template provider is
+            // configured: nothing can go until configuration changes.
+            return Err(Instead::DeadLetter("wechat_window_closed"));
+        }
         Err(Instead::Suppress(if no_consent {
             SuppressionReason::NoConsent
         } else {
             SuppressionReason::NoAddress
         }))
+    }
+
+    /// WeChat's provider and mode for this guest now: free-form inside the window when the
+    /// kind allows it (`free_form` is then the provider), else the template provider.
+    async fn pick_wechat<'p>(
+        &'p self,
+        free_form: Option<&'p Provider>,
+        guest_id: &str,
+    ) -> Result<WechatPick<'p>, Instead> {
+        let open = match free_form {
+            Some(_) => {
+                let last = interactions::last(&self.state.pool, guest_id)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "reading the last WeChat interaction failed");
+                        Instead::Later("database_unavailable")
+                    })?;
+                self.state.wechat.open(last, Utc::now())
+            }
+            None => false,
+        };
+        let template = self.providers.for_channel(ContactChannel::Wechat);
+        let choice = crate::window::choose(free_form.is_some(), open, free_form, template);
+        let decision = match &choice {
+            Some((_, WechatMode::FreeForm, _)) => "free_form",
+            Some((_, WechatMode::Template, true)) => "template_fallback",
+            Some((_, WechatMode::Template, false)) => "template",
+            None => "window_closed",
+        };
+        metrics::counter!("notification_wechat_window_decisions_total", "decision" => decision)
+            .increment(1);
+        tracing::debug!(decision, "WeChat window decision");
+        Ok(match choice {
+            Some((p, _, fallback)) => WechatPick::Use(p, fallback),
+            None => WechatPick::Closed,
+        })
     }
 
     /// Staff alerts go by email to the staff directory's address for the member or role.

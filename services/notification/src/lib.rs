@@ -2,7 +2,9 @@
 //! one per idempotency key; a delivery worker (safe with several replicas) checks consent
 //! and address with guest-profile, quiet hours in the property's time zone, renders the
 //! template in the recipient's language, sends through the configured provider, retries with
-//! backoff and dead-letters; every status change is a MessageStatusChanged event.
+//! backoff and dead-letters; every status change is a MessageStatusChanged event. It also
+//! consumes events (EventIngestService): WeChat feedback keeps the guest's last WeChat
+//! interaction, which opens WeChat's 48-hour free-form window (window.rs).
 
 mod api;
 mod convert;
@@ -15,21 +17,28 @@ mod settings;
 mod state;
 mod store;
 pub mod templates;
+mod window;
 
 pub use error::NotificationError;
 pub use settings::{
-    DeliverySettings, HttpProviderSettings, SERVICE_DEFAULTS, Settings, SmtpSettings, StaffMember,
-    default_layers,
+    ChannelSettings, DeliverySettings, HttpProviderSettings, SERVICE_DEFAULTS, Settings,
+    SmtpSettings, StaffMember, WechatMode, default_layers,
 };
 
+use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
 use guestloop_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use guestloop_server::{ServiceRuntime, StartError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
 
 pub const SERVICE_NAME: &str = "notification";
-const GRPC_SERVICE: &str = "guestloop.notification.v1.NotificationService";
+const GRPC_SERVICES: [&str; 2] = [
+    "guestloop.notification.v1.NotificationService",
+    // The consumer of FeedbackReceived (WeChat's window) and GuestErased.
+    "guestloop.events.v1.EventIngestService",
+];
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -58,7 +67,7 @@ impl Application {
             StartError::Config(guestloop_config::ConfigError::invalid(key, why))
         })?;
         let runtime =
-            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
                 .await?;
         let guest_profile = runtime.peer("guest_profile")?.map(|c| c.guest_profile());
         let state = Arc::new(state::State {
@@ -67,6 +76,7 @@ impl Application {
             templates,
             delivery: settings.delivery.clone(),
             staff: settings.staff.clone(),
+            wechat: window::WechatWindow::new(&settings.channels),
         });
         let worker = if settings.delivery.worker_enabled {
             let providers = providers::Providers::build(
@@ -102,14 +112,15 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let max = self.runtime.settings.grpc.max_message_bytes;
-        let service = NotificationServiceServer::new(api::NotificationApi::new(self.state))
+        let service = NotificationServiceServer::new(api::NotificationApi::new(self.state.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
-        let routes =
-            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-                service,
-                self.runtime.auth.clone(),
-            ));
+        let events = EventIngestServiceServer::new(api::EventsApi::new(self.state.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let auth = || self.runtime.auth.clone();
+        let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
+            .add_service(InterceptedService::new(events, auth()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.worker.map(|w| tokio::spawn(w.run(stop_rx)));
         let result = self

@@ -1,9 +1,11 @@
 //! Providers from configuration: email over SMTP (lettre) and HTTP providers (SMS, WeChat
-//! template messages, app push) with URL, auth header and JSON payload per provider, each
-//! behind its own token-bucket rate limit. A send answers an outcome the worker turns into a
+//! template and free-form messages, app push) with URL, auth header and JSON payload per
+//! provider, each behind its own token-bucket rate limit. On WeChat a provider is either the
+//! template provider or the free-form (customer-service) one (`wechat_mode`); the window
+//! decides which is used (window.rs). A send answers an outcome the worker turns into a
 //! retry, a dead letter or SENT; errors carry a code and a short text, never an address.
 
-use crate::settings::{HttpProviderSettings, ProviderSettings, SmtpSettings};
+use crate::settings::{HttpProviderSettings, ProviderSettings, SmtpSettings, WechatMode};
 use crate::templates::parse_channel;
 use guestloop_proto::common::v1::ContactChannel;
 use lettre::message::header::ContentType;
@@ -30,6 +32,8 @@ pub struct Envelope {
     pub subject: String,
     pub body: String,
     pub template_id: String,
+    /// "template" or "free_form" on WeChat, else empty.
+    pub wechat_mode: &'static str,
 }
 
 /// A simple token bucket: `rate` tokens per second, at most `burst` saved up.
@@ -85,6 +89,8 @@ enum Kind {
 pub struct Provider {
     pub name: String,
     pub channel: ContactChannel,
+    /// On WeChat: template or free-form; every other provider is `Template`.
+    pub wechat_mode: WechatMode,
     pub bucket: Bucket,
     kind: Kind,
 }
@@ -112,6 +118,7 @@ fn smtp(s: &SmtpSettings, timeout: Duration) -> Result<Provider, String> {
     Ok(Provider {
         name: "smtp".into(),
         channel: ContactChannel::Email,
+        wechat_mode: WechatMode::Template,
         bucket: Bucket::new(s.rate_per_second, s.burst),
         kind: Kind::Smtp {
             transport: builder.build(),
@@ -135,6 +142,7 @@ impl Providers {
                 name: name.clone(),
                 channel: parse_channel(&p.channel)
                     .ok_or_else(|| format!("providers.http.{name}.channel: unknown channel"))?,
+                wechat_mode: p.wechat_mode,
                 bucket: Bucket::new(p.rate_per_second, p.burst),
                 kind: Kind::Http {
                     client,
@@ -145,9 +153,18 @@ impl Providers {
         Ok(Self { all })
     }
 
-    /// The provider for a channel (the first configured).
+    /// The provider for a channel (the first configured); on WeChat the template one.
     pub fn for_channel(&self, channel: ContactChannel) -> Option<&Provider> {
-        self.all.iter().find(|p| p.channel == channel)
+        self.all
+            .iter()
+            .find(|p| p.channel == channel && p.wechat_mode == WechatMode::Template)
+    }
+
+    /// The WeChat free-form (customer-service) provider, if one is configured.
+    pub fn wechat_free_form(&self) -> Option<&Provider> {
+        self.all
+            .iter()
+            .find(|p| p.channel == ContactChannel::Wechat && p.wechat_mode == WechatMode::FreeForm)
     }
 }
 
@@ -212,7 +229,8 @@ async fn send_http(client: &reqwest::Client, s: &HttpProviderSettings, e: &Envel
         .replace("{{subject}}", &json_escape(&e.subject))
         .replace("{{body}}", &json_escape(&e.body))
         .replace("{{template_id}}", &json_escape(&e.template_id))
-        .replace("{{message_id}}", &json_escape(&e.message_id));
+        .replace("{{message_id}}", &json_escape(&e.message_id))
+        .replace("{{wechat_mode}}", e.wechat_mode);
     let mut req = client
         .post(&s.url)
         .header("content-type", "application/json")

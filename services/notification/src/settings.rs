@@ -1,6 +1,6 @@
 //! notification's settings: the common ones, templates (`[templates]`, a built-in layer the
-//! service's file may override), delivery (worker, retries, channel order), providers and
-//! the staff directory.
+//! service's file may override), delivery (worker, retries, channel order), channel windows
+//! (`[channels]`: WeChat's free-form window), providers and the staff directory.
 
 use crate::templates::{TemplateSettings, Templates};
 use guestloop_config::{CommonSettings, ConfigError, Seconds, Validate};
@@ -13,6 +13,7 @@ pub struct Settings {
     pub common: CommonSettings,
     pub templates: TemplateSettings,
     pub delivery: DeliverySettings,
+    pub channels: ChannelSettings,
     #[serde(default)]
     pub providers: ProviderSettings,
     /// The staff directory: who holds which role at which property, and where alerts go.
@@ -58,6 +59,39 @@ pub struct DeliverySettings {
     pub guest_channels: Vec<String>,
 }
 
+/// Channel windows. WeChat lets an official account send a free-form (customer-service)
+/// message only within a window after the guest's last interaction; outside it only a
+/// template message goes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelSettings {
+    /// How long after the guest's last WeChat interaction free-form messages may go.
+    #[serde(deserialize_with = "seconds")]
+    pub wechat_window: Seconds,
+    /// Guest message kinds (snake case, e.g. "complaint_acknowledgement") sent free-form
+    /// inside the window when a `wechat_mode = "free_form"` provider is configured; outside
+    /// the window they go as template messages with `fallback_used`.
+    pub wechat_free_form_kinds: Vec<String>,
+}
+
+/// How an HTTP provider on the WeChat channel sends: template messages (any time) or
+/// free-form customer-service messages (inside the window only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WechatMode {
+    #[default]
+    Template,
+    FreeForm,
+}
+
+impl WechatMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WechatMode::Template => "template",
+            WechatMode::FreeForm => "free_form",
+        }
+    }
+}
+
 /// Providers by channel. A channel without a provider is skipped when choosing one.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ProviderSettings {
@@ -96,8 +130,13 @@ pub struct HttpProviderSettings {
     #[serde(default)]
     pub auth_value: String,
     /// The JSON body with `{{to}}`, `{{subject}}`, `{{body}}`, `{{template_id}}`,
-    /// `{{message_id}}` placeholders (values are JSON-escaped).
+    /// `{{message_id}}`, `{{wechat_mode}}` placeholders (values are JSON-escaped;
+    /// `wechat_mode` is "template" or "free_form" on the WeChat channel, else empty).
     pub payload: String,
+    /// WeChat only: "template" (the default) or "free_form" (customer-service messages
+    /// inside `channels.wechat_window`).
+    #[serde(default)]
+    pub wechat_mode: WechatMode,
     #[serde(default)]
     pub rate_per_second: f64,
     #[serde(default = "default_burst")]
@@ -158,7 +197,40 @@ impl Validate for Settings {
                 ));
             }
         }
+        if self.channels.wechat_window.is_zero() {
+            return Err(ConfigError::invalid(
+                "channels.wechat_window",
+                "must be positive",
+            ));
+        }
+        for k in &self.channels.wechat_free_form_kinds {
+            if crate::templates::parse_kind(k).is_none_or(|k| (k as i32) >= 20) {
+                return Err(ConfigError::invalid(
+                    "channels.wechat_free_form_kinds",
+                    format!("`{k}` is not a guest message kind"),
+                ));
+            }
+        }
+        let free_form: Vec<&String> = self
+            .providers
+            .http
+            .iter()
+            .filter(|(_, p)| p.wechat_mode == WechatMode::FreeForm)
+            .map(|(name, _)| name)
+            .collect();
+        if free_form.len() > 1 {
+            return Err(ConfigError::invalid(
+                format!("providers.http.{}.wechat_mode", free_form[1]),
+                "only one provider may be the WeChat free-form provider",
+            ));
+        }
         for (name, p) in &self.providers.http {
+            if p.wechat_mode == WechatMode::FreeForm && p.channel != "wechat" {
+                return Err(ConfigError::invalid(
+                    format!("providers.http.{name}.wechat_mode"),
+                    "free_form is for the wechat channel only",
+                ));
+            }
             if !matches!(p.channel.as_str(), "sms" | "wechat" | "app_push") {
                 return Err(ConfigError::invalid(
                     format!("providers.http.{name}.channel"),
@@ -211,6 +283,11 @@ backoff_base = "30s"
 backoff_max = "1h"
 send_timeout = "15s"
 guest_channels = ["email", "wechat", "sms", "app_push"]
+
+[channels]
+wechat_window = "48h"
+wechat_free_form_kinds = ["complaint_acknowledgement", "complaint_resolved",
+                          "post_stay_follow_up", "satisfaction_survey", "survey_reminder"]
 "#;
 
 pub fn default_layers() -> [&'static str; 3] {

@@ -3,6 +3,7 @@
 use crate::error::{NotificationError, Result};
 use crate::settings::{DeliverySettings, StaffMember};
 use crate::templates::Templates;
+use crate::window::WechatWindow;
 use guestloop_auth::{Principal, Role};
 use guestloop_config::ChainDirectory;
 use sqlx::PgPool;
@@ -15,6 +16,7 @@ pub struct State {
     pub templates: Templates,
     pub delivery: DeliverySettings,
     pub staff: Vec<StaffMember>,
+    pub wechat: WechatWindow,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

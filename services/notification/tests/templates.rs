@@ -157,3 +157,51 @@ body = "Your room number is {{room_number}}"
         .to_string();
     assert!(err.contains("templates.kinds.no_such_kind"), "{err}");
 }
+
+#[test]
+fn wechat_window_settings_are_checked_at_load() {
+    let s = load("").expect("defaults are valid");
+    assert_eq!(s.channels.wechat_window.as_duration().as_secs(), 48 * 3600);
+    assert!(
+        s.channels
+            .wechat_free_form_kinds
+            .contains(&"complaint_acknowledgement".to_string())
+    );
+    let provider = |name: &str, channel: &str, mode: &str| {
+        format!(
+            "[providers.http.{name}]\nchannel = \"{channel}\"\nwechat_mode = \"{mode}\"\nurl = \"http://127.0.0.1:1/x\"\npayload = \"{{}}\"\n"
+        )
+    };
+    let ok = load(&provider("wechat-cs", "wechat", "free_form")).expect("one free-form provider");
+    assert_eq!(
+        ok.providers.http["wechat-cs"].wechat_mode,
+        notification::WechatMode::FreeForm
+    );
+    let cases = [
+        (
+            provider("sms-cs", "sms", "free_form"),
+            "providers.http.sms-cs.wechat_mode",
+        ),
+        (
+            format!(
+                "{}{}",
+                provider("a", "wechat", "free_form"),
+                provider("b", "wechat", "free_form")
+            ),
+            "providers.http.b.wechat_mode",
+        ),
+        (provider("w", "wechat", "sometimes"), "wechat_mode"),
+        (
+            "[channels]\nwechat_free_form_kinds = [\"staff_new_case\"]\n".to_string(),
+            "channels.wechat_free_form_kinds",
+        ),
+        (
+            "[channels]\nwechat_window = \"0s\"\n".to_string(),
+            "channels.wechat_window",
+        ),
+    ];
+    for (extra, key) in cases {
+        let err = load(&extra).unwrap_err().to_string();
+        assert!(err.contains(key), "{extra}: {err}");
+    }
+}

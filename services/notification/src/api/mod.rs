@@ -1,8 +1,12 @@
 //! The gRPC surface of notification. Each RPC identifies the caller, parses its request,
-//! and hands over to a handler; errors map to a status in one place (error.rs).
+//! and hands over to a handler; errors map to a status in one place (error.rs). The event
+//! consumer (EventIngestService) is in events.rs.
 
+mod events;
 mod messages;
 mod templates;
+
+pub use events::EventsApi;
 
 use crate::state::{Caller, State};
 use guestloop_proto::notification::v1 as pb;

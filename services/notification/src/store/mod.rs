@@ -1,3 +1,4 @@
 //! notification's tables: the only place that writes SQL.
 
+pub mod interactions;
 pub mod messages;

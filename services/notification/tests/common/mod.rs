@@ -226,8 +226,11 @@ pub struct Options {
     pub quiet_now: Option<&'static str>,
     /// HTTP provider: 500 for the first N requests.
     pub http_fail_first: u32,
-    /// One more TOML layer over notification's test settings.
+    /// One more TOML layer over notification's test settings; `{http_port}` in it becomes
+    /// the HTTP sink's port.
     pub extra_toml: String,
+    /// Configure no WeChat template provider.
+    pub without_wechat_template: bool,
 }
 
 /// A running guest-profile and notification sharing one fresh database, with the sinks.
@@ -295,10 +298,6 @@ url = "http://127.0.0.1:{http_port}/sms"
 auth_header = "authorization"
 auth_value = "Bearer sms-secret"
 payload = '{{"to": "{{{{to}}}}", "text": "{{{{body}}}}", "ref": "{{{{message_id}}}}"}}'
-[providers.http.wechat-template]
-channel = "wechat"
-url = "http://127.0.0.1:{http_port}/permanent/wechat"
-payload = '{{"touser": "{{{{to}}}}", "template_id": "{{{{template_id}}}}", "data": "{{{{body}}}}"}}'
 
 [[staff]]
 staff_id = "s-001"
@@ -312,7 +311,23 @@ language = "en"
         keys().public_key_path.display(),
         keys().signing_key_path.display(),
     );
-    vec![chain.to_string(), overrides]
+    vec![
+        chain.to_string(),
+        overrides,
+        wechat_template_toml(http_port),
+    ]
+}
+
+/// The WeChat template provider: an endpoint that always refuses (400), unless a test's
+/// `extra_toml` points it elsewhere.
+fn wechat_template_toml(http_port: u16) -> String {
+    format!(
+        r#"[providers.http.wechat-template]
+channel = "wechat"
+url = "http://127.0.0.1:{http_port}/permanent/wechat"
+payload = '{{"touser": "{{{{to}}}}", "template_id": "{{{{template_id}}}}", "data": "{{{{body}}}}"}}'
+"#
+    )
 }
 
 impl TestApp {
@@ -350,14 +365,20 @@ impl TestApp {
         let smtp = smtp_sink();
         let http = http_sink(opts.http_fail_first);
         let url = db.service_url("notification", "notification_svc").await;
-        let own = notification_layers(&url, gp_addr, &chain, smtp.port, http.port, opts.worker);
+        let mut own = notification_layers(&url, gp_addr, &chain, smtp.port, http.port, opts.worker);
+        if opts.without_wechat_template {
+            own.pop();
+        }
         let mut layers: Vec<String> = notification::default_layers()
             .iter()
             .map(|l| l.to_string())
             .collect();
         layers.extend(own);
         if !opts.extra_toml.is_empty() {
-            layers.push(opts.extra_toml.clone());
+            layers.push(
+                opts.extra_toml
+                    .replace("{http_port}", &http.port.to_string()),
+            );
         }
         let (addr, tx) = start_notification(&layers).await;
         shutdown.push(tx);

@@ -1,0 +1,123 @@
+//! EventIngestService: the events notification consumes, from the producers' outbox
+//! relays (service callers only). feedback-intake's FeedbackReceived with channel WECHAT and
+//! a known guest moves that guest's last WeChat interaction forward (the free-form window,
+//! window.rs); guest-profile's GuestErased drops it. Each applied event goes into the inbox
+//! in the same transaction as its effect, so a redelivery is acknowledged without being
+//! applied twice. Every other event is acknowledged and ignored (ARCHITECTURE: a consumer
+//! acknowledges what it does not subscribe to).
+
+use crate::domain::timestamp;
+use crate::error::NotificationError;
+use crate::state::{Caller, State};
+use crate::store::interactions;
+use chrono::{DateTime, Utc};
+use guestloop_proto::events::v1::event_envelope::Payload;
+use guestloop_proto::events::v1::event_ingest_service_server::EventIngestService;
+use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse, EventEnvelope};
+use guestloop_proto::feedback::v1::FeedbackChannel;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct EventsApi {
+    state: Arc<State>,
+}
+
+impl EventsApi {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl EventIngestService for EventsApi {
+    async fn deliver_events(
+        &self,
+        request: Request<DeliverEventsRequest>,
+    ) -> Result<Response<DeliverEventsResponse>, Status> {
+        let caller = Caller::new(&self.state, &request)?;
+        if !caller.is_service() {
+            return Err(NotificationError::PermissionDenied(
+                "events are delivered by service callers only",
+            )
+            .into());
+        }
+        let mut acknowledged = Vec::new();
+        for event in request.into_inner().events {
+            match apply(&self.state.pool, &event).await {
+                Ok(()) => acknowledged.push(event.event_id),
+                Err(e) => {
+                    // Left out: the relay sends it (and what follows) again later.
+                    tracing::warn!(event_id = %event.event_id, error = %e, "event not applied");
+                    if acknowledged.is_empty() {
+                        return Err(NotificationError::from(e).into());
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(Response::new(DeliverEventsResponse {
+            acknowledged_event_ids: acknowledged,
+        }))
+    }
+}
+
+/// What an event changes here, if anything.
+enum Effect<'e> {
+    Interaction {
+        guest_id: &'e str,
+        at: DateTime<Utc>,
+    },
+    Erase {
+        guest_id: &'e str,
+    },
+}
+
+fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
+    match e.payload.as_ref()? {
+        Payload::FeedbackReceived(f)
+            if f.channel == FeedbackChannel::Wechat as i32 && !f.guest_id.is_empty() =>
+        {
+            let at = f
+                .receive_time
+                .as_ref()
+                .or(e.occur_time.as_ref())
+                .and_then(|t| timestamp(t).ok())?;
+            // An interaction cannot lie in the future; a fast clock must not stretch the
+            // window.
+            Some(Effect::Interaction {
+                guest_id: &f.guest_id,
+                at: at.min(Utc::now()),
+            })
+        }
+        Payload::GuestErased(g) if !g.guest_id.is_empty() => Some(Effect::Erase {
+            guest_id: &g.guest_id,
+        }),
+        _ => None,
+    }
+}
+
+/// Applies one event at most once. Ok: acknowledge it (applied now, before, or ignored).
+async fn apply(pool: &PgPool, event: &EventEnvelope) -> Result<(), sqlx::Error> {
+    let Some(effect) = effect(event) else {
+        return Ok(());
+    };
+    let Ok(event_id) = Uuid::parse_str(&event.event_id) else {
+        tracing::warn!(event_id = %event.event_id, "event id is not a UUID; ignored");
+        return Ok(());
+    };
+    let mut tx = pool.begin().await?;
+    if guestloop_outbox::inbox::mark_applied(&mut tx, event_id, &event.source).await? {
+        match effect {
+            Effect::Interaction { guest_id, at } => {
+                interactions::record(&mut tx, guest_id, at).await?;
+            }
+            Effect::Erase { guest_id } => {
+                interactions::erase(&mut tx, guest_id).await?;
+            }
+        }
+    }
+    tx.commit().await
+}

@@ -1,0 +1,48 @@
+//! The guest's last WeChat interaction (table `wechat_interactions`). Events may arrive
+//! late or out of order, so a write only ever moves the time forward (GREATEST); an
+//! erased guest's row is deleted.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+
+/// Records an interaction at `at`; an older one than what is stored changes nothing.
+pub async fn record(
+    conn: &mut PgConnection,
+    guest_id: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO wechat_interactions (guest_id, last_interaction_time) VALUES ($1, $2)
+         ON CONFLICT (guest_id) DO UPDATE
+         SET last_interaction_time = GREATEST(wechat_interactions.last_interaction_time,
+                                              EXCLUDED.last_interaction_time),
+             update_time = now()",
+    )
+    .bind(guest_id)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The guest's last WeChat interaction, if any is known.
+pub async fn last(
+    db: impl PgExecutor<'_>,
+    guest_id: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT last_interaction_time FROM wechat_interactions WHERE guest_id = $1")
+        .bind(guest_id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Forgets the guest (GuestErased).
+pub async fn erase(conn: &mut PgConnection, guest_id: &str) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM wechat_interactions WHERE guest_id = $1")
+            .bind(guest_id)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}
