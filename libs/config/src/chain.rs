@@ -69,7 +69,8 @@ fn default_working_hours() -> LocalTimeRange {
     }
 }
 
-fn hh_mm<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+/// Deserializes "HH:MM" (local time of day).
+pub fn hh_mm<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
     let s = String::deserialize(d)?;
     NaiveTime::parse_from_str(&s, "%H:%M")
         .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a local time like 21:00")))

@@ -7,7 +7,7 @@ mod chain;
 mod duration;
 mod standards;
 
-pub use chain::{ChainDirectory, LocalTimeRange, Property, Region};
+pub use chain::{ChainDirectory, LocalTimeRange, Property, Region, hh_mm};
 pub use duration::Seconds;
 pub use standards::{KpiTargets, ServiceStandards, Standards, StandardsOverride};
 

@@ -62,7 +62,7 @@ impl Application {
             intake: settings.intake,
             classifier,
             guests: guests::GuestDirectory::new(guest_profile),
-            case_feed: Default::default(),
+            case_feed: crate::store::cases::case_feed(),
         });
         Ok(Self { runtime, state })
     }

@@ -18,7 +18,7 @@ pub struct State {
     pub classifier: Classifier,
     pub guests: GuestDirectory,
     /// Case changes for WatchCaseQueue, one listening connection for all watches.
-    pub case_feed: crate::store::cases::CaseFeed,
+    pub case_feed: guestloop_db::feed::ChangeFeed,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

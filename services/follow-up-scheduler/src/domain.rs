@@ -22,6 +22,9 @@ pub struct NewTimer {
     pub late_threshold_ms: i64,
     /// The encoded TimerAction; `None` for timers the scheduler keeps for itself.
     pub action: Option<Vec<u8>>,
+    /// The clock or task a timer the scheduler keeps for itself belongs to.
+    pub clock_id: Option<uuid::Uuid>,
+    pub task_id: Option<uuid::Uuid>,
 }
 
 pub const MAX_KEY: usize = 200;
@@ -47,7 +50,7 @@ pub fn to_duration_ms(ms: i64) -> prost_types::Duration {
     }
 }
 
-fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
@@ -162,6 +165,8 @@ pub fn parse_schedule(
         late_policy: late_policy.expect("checked"),
         late_threshold_ms: late_threshold_ms.expect("checked"),
         action,
+        clock_id: None,
+        task_id: None,
     })
 }
 

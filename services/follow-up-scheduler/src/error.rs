@@ -14,8 +14,8 @@ pub enum SchedulerError {
     /// The timer's state does not allow the change (e.g. replacing a timer while it fires).
     #[error("{0}")]
     FailedPrecondition(String),
-    #[error("not implemented yet: {0}")]
-    Unimplemented(&'static str),
+    #[error("{0}")]
+    PermissionDenied(&'static str),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]
@@ -39,7 +39,7 @@ impl From<SchedulerError> for Status {
             SchedulerError::Invalid(v) => guestloop_errors::invalid_argument(v),
             SchedulerError::NotFound(kind) => guestloop_errors::not_found(kind),
             SchedulerError::FailedPrecondition(why) => Status::failed_precondition(why.clone()),
-            SchedulerError::Unimplemented(what) => Status::unimplemented(*what),
+            SchedulerError::PermissionDenied(why) => Status::permission_denied(*why),
             SchedulerError::Unavailable(cause) => guestloop_errors::unavailable("database", cause),
             SchedulerError::Database(cause) => guestloop_errors::internal(cause),
         }

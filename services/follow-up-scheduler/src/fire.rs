@@ -7,33 +7,45 @@
 //!
 //! Per claimed timer: lateness = now − due_time; beyond its late_threshold the late policy
 //! applies: SKIP → SKIPPED ("late"); FIRE → runs, marked late; ESCALATE → does not run
-//! either (the proto: a person decides): SKIPPED with reason "late: for the duty manager" and
-//! `scheduler_timers_late_total{decision="escalate"}` counted. The alert to the duty manager
-//! itself is not sent yet (notification wiring comes with the SLA ladder).
+//! either (the proto: a person decides): SKIPPED with reason "late: for the duty manager",
+//! a task for the duty manager and an alert to them.
 //!
-//! Actions really executed: SendMessage (notification's SendMessage through
-//! `peers.notification`, idempotency key as above; FAILED when no peer is configured or
-//! notification refuses it permanently, retried after `retry_delay` otherwise). CreateTask
-//! and EscalateCase, and timers without an action, are only recorded as fired (a row in
-//! timer_firings) until tasks and the feedback-intake wiring arrive.
+//! What a firing does: the plan's guest messages first pass their precheck (consent, survey
+//! cap, plan/precheck.rs), then SendMessage goes to notification; CreateTask creates the task
+//! here; EscalateCase calls feedback-intake; SLA timers run the clock's warning or breach
+//! (clocks/fire.rs); a task's due timer marks it MISSED. Calls to other services run first;
+//! what they changed is written in the transaction that finishes the timer under its lease.
 
+use crate::alerts::{self, Alert, Sent};
+use crate::clocks::fire::{self as clock_fire, Fired, Step};
 use crate::domain::{LateDecision, late_decision};
+use crate::plan::precheck::{self, Precheck};
 use crate::state::State;
+use crate::store::tasks::TaskRow;
 use crate::store::timers::{self as store, Finish, TimerRow};
-use chrono::Utc;
-use guestloop_client::NotificationClient;
-use guestloop_proto::followup::v1::{LatePolicy, TimerAction, timer_action};
-use guestloop_proto::notification::v1 as notify;
+use chrono::{DateTime, Utc};
+use guestloop_proto::common::v1::{ConsentPurpose, Urgency};
+use guestloop_proto::feedback::v1 as fb;
+use guestloop_proto::followup::v1::{
+    self as pb, LatePolicy, TimerAction, TimerPurpose, timer_action,
+};
+use guestloop_proto::notification::v1::{self as notify, MessageKind, StaffRole};
 use prost::Message;
 use std::sync::Arc;
 use tokio::sync::watch;
-use tonic::Code;
 
 #[derive(Debug)]
 pub struct Worker {
     state: Arc<State>,
-    notification: Option<NotificationClient>,
     owner: String,
+}
+
+/// What a firing changes in this service's own tables, written with its finish.
+enum Effect {
+    None,
+    Clock(Fired),
+    CreateTask(Box<TaskRow>),
+    TaskMissed(uuid::Uuid),
 }
 
 /// What running the action came to.
@@ -41,19 +53,21 @@ enum Ran {
     Done {
         kind: &'static str,
         message_id: String,
+        effect: Effect,
     },
+    /// Not run: its precondition no longer holds.
+    Skipped(&'static str),
     Retry(String),
     Failed(String),
 }
 
 impl Worker {
-    pub fn new(state: Arc<State>, notification: Option<NotificationClient>) -> Self {
-        if notification.is_none() {
+    pub fn new(state: Arc<State>) -> Self {
+        if state.peers.notification.is_none() {
             tracing::warn!("peers.notification is not set: SendMessage timers will fail");
         }
         Self {
             state,
-            notification,
             owner: format!("timer-worker-{}", uuid::Uuid::now_v7()),
         }
     }
@@ -126,6 +140,15 @@ impl Worker {
                 decision = late_decision, "timer came due late");
         }
         if matches!(decision, LateDecision::Skip | LateDecision::Escalate) {
+            let mut effect = Effect::None;
+            if decision == LateDecision::Escalate {
+                match self.duty_manager(&row, now).await {
+                    Ok(task) => effect = task,
+                    Err(e) => {
+                        return self.retry(&row, &e).await;
+                    }
+                }
+            }
             let f = Finish {
                 state: store::SKIPPED,
                 fire_time: now,
@@ -140,7 +163,9 @@ impl Worker {
                 message_id: String::new(),
             };
             let mut tx = self.state.pool.begin().await?;
+            self.write(&mut tx, &row, &effect, now).await?;
             if store::finish(&mut tx, &row, &self.owner, &f).await? {
+                self.changed(&mut tx, &row).await?;
                 tx.commit().await?;
                 metrics::counter!("scheduler_timers_skipped_total").increment(1);
                 record_lag(&row, now);
@@ -149,30 +174,38 @@ impl Worker {
         }
         let ran = self.execute(&row).await;
         let fire_time = Utc::now();
-        let (state, kind, message_id, error) = match ran {
-            Ran::Done { kind, message_id } => (store::FIRED, kind, message_id, String::new()),
-            Ran::Failed(e) => (store::FAILED, "", String::new(), e),
+        let (state, kind, message_id, error, effect, skip_reason) = match ran {
+            Ran::Done {
+                kind,
+                message_id,
+                effect,
+            } => (store::FIRED, kind, message_id, String::new(), effect, ""),
+            Ran::Skipped(reason) => (
+                store::SKIPPED,
+                "",
+                String::new(),
+                String::new(),
+                Effect::None,
+                reason,
+            ),
+            Ran::Failed(e) => (store::FAILED, "", String::new(), e, Effect::None, ""),
             Ran::Retry(e) if row.attempt_count >= self.state.timers.max_attempts => {
-                (store::FAILED, "", String::new(), e)
+                (store::FAILED, "", String::new(), e, Effect::None, "")
             }
-            Ran::Retry(e) => {
-                let retry_at = fire_time
-                    + chrono::Duration::from_std(self.state.timers.retry_delay.as_duration())
-                        .unwrap_or_else(|_| chrono::Duration::seconds(30));
-                return store::retry_later(&self.state.pool, &row, &self.owner, retry_at, &e).await;
-            }
+            Ran::Retry(e) => return self.retry(&row, &e).await,
         };
         let f = Finish {
             state,
             fire_time,
             late,
             late_decision,
-            skip_reason: "",
+            skip_reason,
             last_error: error,
             message_id,
         };
         let mut tx = self.state.pool.begin().await?;
         if state == store::FIRED {
+            self.write(&mut tx, &row, &effect, fire_time).await?;
             store::record_firing(&mut tx, &row, kind, &self.owner, fire_time).await?;
         }
         if !store::finish(&mut tx, &row, &self.owner, &f).await? {
@@ -181,9 +214,12 @@ impl Worker {
             tracing::warn!(timer_id = %row.id, "timer worker: lease lost before finishing");
             return Ok(());
         }
+        self.changed(&mut tx, &row).await?;
         tx.commit().await?;
         if state == store::FIRED {
             metrics::counter!("scheduler_timers_fired_total", "action" => kind).increment(1);
+        } else if state == store::SKIPPED {
+            metrics::counter!("scheduler_timers_skipped_total").increment(1);
         } else {
             metrics::counter!("scheduler_timers_failed_total").increment(1);
             tracing::warn!(timer_id = %row.id, property_id = %row.property_id,
@@ -193,34 +229,183 @@ impl Worker {
         Ok(())
     }
 
+    async fn retry(&self, row: &TimerRow, error: &str) -> Result<(), sqlx::Error> {
+        let retry_at = Utc::now()
+            + chrono::Duration::from_std(self.state.timers.retry_delay.as_duration())
+                .unwrap_or_else(|_| chrono::Duration::seconds(30));
+        store::retry_later(&self.state.pool, row, &self.owner, retry_at, error).await
+    }
+
+    /// Plan timers tell the deadline watches they moved on.
+    async fn changed(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        row: &TimerRow,
+    ) -> Result<(), sqlx::Error> {
+        if matches!(row.purpose, 1..=3) {
+            crate::store::deadline_changed(conn, &row.property_id, "timer", row.id).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        row: &TimerRow,
+        effect: &Effect,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        match effect {
+            Effect::None => Ok(()),
+            Effect::Clock(f) => f.write(conn, &self.state).await,
+            Effect::TaskMissed(id) => crate::tasks::miss(conn, *id, now).await,
+            Effect::CreateTask(task) => {
+                let key = row.idempotency_key();
+                crate::tasks::create(conn, &self.state, task, Some(&key)).await?;
+                Ok(())
+            }
+        }
+    }
+
     async fn execute(&self, row: &TimerRow) -> Ran {
         let action = match row.action.as_deref().map(TimerAction::decode) {
             None => None,
             Some(Ok(a)) => a.action,
             Some(Err(_)) => return Ran::Failed("the stored action does not decode".into()),
         };
+        let purpose = TimerPurpose::try_from(i32::from(row.purpose)).unwrap_or_default();
         match action {
-            None => Ran::Done {
-                kind: "none",
+            None => self.internal(row, purpose).await,
+            Some(timer_action::Action::CreateTask(t)) => Ran::Done {
+                kind: "create_task",
                 message_id: String::new(),
+                effect: Effect::CreateTask(Box::new(task_from_action(row, &t))),
             },
-            Some(timer_action::Action::CreateTask(_)) => Ran::Done {
-                kind: "create_task_recorded",
-                message_id: String::new(),
-            },
-            Some(timer_action::Action::EscalateCase(_)) => Ran::Done {
-                kind: "escalate_case_recorded",
-                message_id: String::new(),
-            },
-            Some(timer_action::Action::SendMessage(s)) => self.send(row, s.message).await,
+            Some(timer_action::Action::EscalateCase(e)) => self.escalate(row, e).await,
+            Some(timer_action::Action::SendMessage(s)) => {
+                let spec = s.message.unwrap_or_default();
+                let consent = ConsentPurpose::try_from(spec.purpose).unwrap_or_default();
+                match precheck::check(&self.state, row, consent).await {
+                    Precheck::Go => self.send(row, spec).await,
+                    Precheck::Skip(reason) => Ran::Skipped(reason),
+                    Precheck::Retry(e) => Ran::Retry(e),
+                }
+            }
         }
     }
 
-    async fn send(&self, row: &TimerRow, message: Option<notify::MessageSpec>) -> Ran {
-        let Some(client) = &self.notification else {
+    /// Timers the scheduler keeps for itself: clock warnings and deadlines, task due times.
+    async fn internal(&self, row: &TimerRow, purpose: TimerPurpose) -> Ran {
+        let fired = match purpose {
+            TimerPurpose::SlaWarning => clock_fire::warning(&self.state, row).await,
+            TimerPurpose::SlaDeadline => clock_fire::deadline(&self.state, row).await,
+            TimerPurpose::TaskDue => {
+                return match row.task_id {
+                    Some(id) => Ran::Done {
+                        kind: "task_due",
+                        message_id: String::new(),
+                        effect: Effect::TaskMissed(id),
+                    },
+                    None => Ran::Failed("a task timer without a task".into()),
+                };
+            }
+            _ => {
+                return Ran::Done {
+                    kind: "none",
+                    message_id: String::new(),
+                    effect: Effect::None,
+                };
+            }
+        };
+        match fired {
+            Ok(f) => Ran::Done {
+                kind: match (&f, purpose) {
+                    (Fired::Stale, _) => "clock_stale",
+                    (_, TimerPurpose::SlaWarning) => "sla_warning",
+                    _ => "sla_breach",
+                },
+                message_id: f.message_id(),
+                effect: Effect::Clock(f),
+            },
+            Err(Step::Retry(e)) => Ran::Retry(e),
+            Err(Step::Failed(e)) => Ran::Failed(e),
+        }
+    }
+
+    async fn escalate(&self, row: &TimerRow, e: pb::EscalateCaseAction) -> Ran {
+        let Some(client) = &self.state.peers.feedback else {
+            return Ran::Failed("peers.feedback_intake is not configured".into());
+        };
+        let mut client = client.clone();
+        let call = client.escalate_case(fb::EscalateCaseRequest {
+            case_id: e.case_id,
+            to_tier: e.to_tier,
+            trigger: fb::EscalationTrigger::DeadlineMissed as i32,
+            reason: String::new(),
+            idempotency_key: row.idempotency_key(),
+            clock_id: String::new(),
+        });
+        match tokio::time::timeout(self.state.timers.action_timeout.as_duration(), call).await {
+            Err(_) => Ran::Retry("feedback-intake: timed out".into()),
+            Ok(Ok(_)) => Ran::Done {
+                kind: "escalate_case",
+                message_id: String::new(),
+                effect: Effect::None,
+            },
+            Ok(Err(s)) if alerts::permanent(s.code()) => {
+                Ran::Failed(format!("feedback-intake: {:?}", s.code()))
+            }
+            Ok(Err(s)) => Ran::Retry(format!("feedback-intake: {:?}", s.code())),
+        }
+    }
+
+    /// A timer missed under LATE_POLICY_ESCALATE: a task for the duty manager to decide,
+    /// and an alert to them (outside working hours too: it is their job).
+    async fn duty_manager(&self, row: &TimerRow, now: DateTime<Utc>) -> Result<Effect, String> {
+        let title = format!(
+            "Decide on a missed {} (due {})",
+            purpose_label(row.purpose),
+            alerts::local_time(&self.state, &row.property_id, row.due_time)
+        );
+        let alert = Alert {
+            key: format!("late:{}", row.idempotency_key()),
+            kind: MessageKind::StaffTaskAssigned,
+            to: notify::StaffRecipient {
+                property_id: row.property_id.clone(),
+                role: StaffRole::DutyManager as i32,
+                ..Default::default()
+            },
+            urgency: Urgency::Urgent,
+            case_id: &row.case_id,
+            task_id: "",
+            variables: vec![
+                ("task_title", title.clone()),
+                (
+                    "due_time",
+                    alerts::local_time(&self.state, &row.property_id, now),
+                ),
+            ],
+        };
+        match alerts::send(&self.state, alert).await {
+            Sent::Ok(_) => {}
+            Sent::Retry(e) => return Err(e),
+        }
+        let action = pb::CreateTaskAction {
+            kind: pb::TaskKind::Other as i32,
+            title,
+            instructions: format!("timer key {}", row.key),
+            urgency: Urgency::Urgent as i32,
+            ..Default::default()
+        };
+        let mut task = task_from_action(row, &action);
+        task.due_time = now;
+        Ok(Effect::CreateTask(Box::new(task)))
+    }
+
+    async fn send(&self, row: &TimerRow, mut spec: notify::MessageSpec) -> Ran {
+        let Some(client) = &self.state.peers.notification else {
             return Ran::Failed("peers.notification is not configured".into());
         };
-        let mut spec = message.unwrap_or_default();
         if spec.property_id.is_empty() {
             spec.property_id = row.property_id.clone();
         }
@@ -238,20 +423,71 @@ impl Worker {
                     .message
                     .map(|m| m.message_id)
                     .unwrap_or_default(),
+                effect: Effect::None,
             },
             Ok(Err(status)) => {
                 let text = format!("notification: {:?}", status.code());
-                match status.code() {
-                    Code::InvalidArgument
-                    | Code::NotFound
-                    | Code::PermissionDenied
-                    | Code::FailedPrecondition
-                    | Code::Unauthenticated
-                    | Code::Unimplemented => Ran::Failed(text),
-                    _ => Ran::Retry(text),
+                if alerts::permanent(status.code()) {
+                    Ran::Failed(text)
+                } else {
+                    Ran::Retry(text)
                 }
             }
         }
+    }
+}
+
+fn purpose_label(purpose: i16) -> &'static str {
+    match TimerPurpose::try_from(i32::from(purpose)).unwrap_or_default() {
+        TimerPurpose::SatisfactionContact => "satisfaction contact",
+        TimerPurpose::SurveyReminder => "survey reminder",
+        TimerPurpose::PostStayFollowUp => "post-stay follow-up",
+        TimerPurpose::BirthdayCare => "birthday greeting",
+        TimerPurpose::AnniversaryCare => "anniversary greeting",
+        _ => "scheduled action",
+    }
+}
+
+/// The task a CreateTask action makes, due `due_after` after the firing (default 24 h).
+fn task_from_action(row: &TimerRow, a: &pb::CreateTaskAction) -> TaskRow {
+    let now = Utc::now();
+    let after = a
+        .due_after
+        .as_ref()
+        .map(|d| chrono::Duration::milliseconds(d.seconds * 1000 + i64::from(d.nanos) / 1_000_000))
+        .filter(|d| *d > chrono::Duration::zero())
+        .unwrap_or_else(|| chrono::Duration::hours(24));
+    TaskRow {
+        id: uuid::Uuid::now_v7(),
+        kind: i16::try_from(a.kind)
+            .unwrap_or(pb::TaskKind::Other as i16)
+            .max(1),
+        property_id: row.property_id.clone(),
+        guest_id: row.guest_id.clone(),
+        stay_id: row.stay_id.clone(),
+        case_id: row.case_id.clone(),
+        title: if a.title.trim().is_empty() {
+            "Follow up".into()
+        } else {
+            a.title.clone()
+        },
+        instructions: a.instructions.clone(),
+        department: i16::try_from(a.department).unwrap_or(0),
+        assignee_id: a.assignee_id.clone(),
+        urgency: i16::try_from(a.urgency).unwrap_or(0),
+        due_time: crate::domain::micros(now + after),
+        status: crate::store::tasks::OPEN,
+        outcome: 0,
+        outcome_note: String::new(),
+        contact_channel: 0,
+        complete_time: None,
+        completed_by: String::new(),
+        miss_time: None,
+        late: false,
+        timer_id: Some(row.id),
+        created_by: crate::SERVICE_NAME.into(),
+        create_time: now,
+        update_time: now,
     }
 }
 

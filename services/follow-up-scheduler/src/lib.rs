@@ -1,28 +1,43 @@
-//! follow-up-scheduler (PRODUCT.md): every clock of the after-care loop. This part (issue 4,
-//! item 1) is the durable timers: ScheduleTimer / CancelTimer / GetTimer / ListTimers over
-//! a `timers` table in the service's own schema, and a firing worker in every replica that
-//! claims due timers with `FOR UPDATE SKIP LOCKED` and a lease (see fire.rs). The after-stay
-//! plan, tasks, SLA clocks and the deadline watch are not built yet (UNIMPLEMENTED).
+//! follow-up-scheduler (PRODUCT.md): every clock of the after-care loop.
+//! - Durable timers (`timers`, store/timers.rs) and the firing worker in every replica
+//!   (fire.rs: `FOR UPDATE SKIP LOCKED` and a lease, effects keyed by timer generation).
+//! - The event consumer (ingest.rs, EventIngestService): stay events drive the after-stay
+//!   plan (plan/), case events the SLA clocks and the ladder (clocks/).
+//! - Follow-up tasks for staff (tasks.rs), staff alerts (alerts.rs).
+//! - The API (api/): timers, tasks, case and stay clocks, the deadline watch.
 
+mod alerts;
 mod api;
+mod clocks;
 mod domain;
 mod error;
 mod fire;
+mod ingest;
+mod plan;
 mod settings;
 mod state;
 mod store;
+mod tasks;
 
 pub use error::SchedulerError;
-pub use settings::{SERVICE_DEFAULTS, Settings, TimerSettings, default_layers};
+pub use settings::{
+    AlertSettings, PlanSettings, SERVICE_DEFAULTS, Settings, TaskSettings, TimerSettings,
+    default_layers,
+};
 
+use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
 use guestloop_proto::followup::v1::follow_up_scheduler_service_server::FollowUpSchedulerServiceServer;
 use guestloop_server::{ServiceRuntime, StartError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
 
 pub const SERVICE_NAME: &str = "follow-up-scheduler";
-const GRPC_SERVICE: &str = "guestloop.followup.v1.FollowUpSchedulerService";
+const GRPC_SERVICES: [&str; 2] = [
+    "guestloop.followup.v1.FollowUpSchedulerService",
+    "guestloop.events.v1.EventIngestService",
+];
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -46,18 +61,28 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let runtime =
-            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
                 .await?;
-        let notification = runtime.peer("notification")?.map(|c| c.notification());
+        let peers = state::Peers {
+            notification: runtime.peer("notification")?.map(|c| c.notification()),
+            guest_profile: runtime.peer("guest_profile")?.map(|c| c.guest_profile()),
+            feedback: runtime.peer("feedback_intake")?.map(|c| c.feedback()),
+        };
         let state = Arc::new(state::State {
             pool: runtime.pool.clone(),
             chain: Arc::new(runtime.settings.chain.clone()),
+            standards: Arc::new(runtime.settings.standards.clone()),
             timers: settings.timers.clone(),
+            plan: settings.plan.clone(),
+            alerts: settings.alerts.clone(),
+            tasks: settings.tasks.clone(),
+            peers,
+            deadline_feed: guestloop_db::feed::ChangeFeed::new(store::DEADLINE_CHANNEL),
         });
         let worker = settings
             .timers
             .worker_enabled
-            .then(|| fire::Worker::new(state.clone(), notification));
+            .then(|| fire::Worker::new(state.clone()));
         Ok(Self {
             runtime,
             state,
@@ -78,14 +103,16 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let max = self.runtime.settings.grpc.max_message_bytes;
-        let service = FollowUpSchedulerServiceServer::new(api::SchedulerApi::new(self.state))
+        let service =
+            FollowUpSchedulerServiceServer::new(api::SchedulerApi::new(self.state.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max);
+        let events = EventIngestServiceServer::new(api::EventsApi::new(self.state.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
-        let routes =
-            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-                service,
-                self.runtime.auth.clone(),
-            ));
+        let auth = || self.runtime.auth.clone();
+        let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
+            .add_service(InterceptedService::new(events, auth()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.worker.map(|w| tokio::spawn(w.run(stop_rx)));
         let result = self

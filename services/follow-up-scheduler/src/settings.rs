@@ -1,6 +1,6 @@
 //! follow-up-scheduler's settings: the common ones and the timer worker (`[timers]`).
 
-use guestloop_config::{CommonSettings, ConfigError, Seconds, Validate};
+use guestloop_config::{CommonSettings, ConfigError, LocalTimeRange, Seconds, Validate};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -8,6 +8,44 @@ pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub timers: TimerSettings,
+    pub plan: PlanSettings,
+    pub alerts: AlertSettings,
+    pub tasks: TaskSettings,
+}
+
+/// The after-stay plan (issue 4, part 2). The deadlines themselves (48 h, 7 days, one survey
+/// per N days) are the chain's standards; these say when inside them a guest is contacted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanSettings {
+    /// Plan stays at all (off: check-outs schedule nothing).
+    pub enabled: bool,
+    /// The satisfaction survey goes this long after check-out (then into contact hours).
+    pub satisfaction_delay: Seconds,
+    /// The survey reminder goes this long after the survey, if it is still unanswered.
+    pub reminder_after: Seconds,
+    /// Local hours in which guests are contacted (and never in the property's quiet hours).
+    pub contact_hours: LocalTimeRange,
+    /// Local time of the birthday greeting.
+    #[serde(deserialize_with = "guestloop_config::hh_mm")]
+    pub birthday_time: chrono::NaiveTime,
+    /// The survey link in the invitation and reminder; `{stay_id}` is replaced.
+    pub survey_url: String,
+    /// Send birthday greetings (needs the guest's birthday from guest-profile).
+    pub birthday_care: bool,
+}
+
+/// Staff alerts the scheduler sends (SLA warnings, escalations, missed timers).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertSettings {
+    /// Outside the property's working hours an alert goes to the duty manager instead of
+    /// waiting for the morning.
+    pub on_duty_fallback: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskSettings {
+    /// An open task becomes MISSED this long after its due time.
+    pub miss_grace: Seconds,
 }
 
 /// The firing worker: how often it looks for due timers, how long a claim holds.
@@ -53,6 +91,12 @@ impl Validate for Settings {
                 "lease, poll_interval and retry_delay must be positive",
             ));
         }
+        if self.plan.satisfaction_delay.is_zero() {
+            return Err(ConfigError::invalid(
+                "plan.satisfaction_delay",
+                "must be positive",
+            ));
+        }
         if t.lease.as_duration() <= t.action_timeout.as_duration() * 2 {
             return Err(ConfigError::invalid(
                 "timers.lease",
@@ -81,6 +125,21 @@ default_late_threshold = "5m"
 action_timeout = "15s"
 max_attempts = 10
 retry_delay = "30s"
+
+[plan]
+enabled = true
+satisfaction_delay = "3h"
+reminder_after = "24h"
+contact_hours = { start = "10:00", end = "20:00" }
+birthday_time = "10:00"
+birthday_care = true
+survey_url = "https://survey.guestloop.example/s/{stay_id}"
+
+[alerts]
+on_duty_fallback = true
+
+[tasks]
+miss_grace = "1h"
 "#;
 
 pub fn default_layers() -> [&'static str; 2] {

@@ -1,8 +1,10 @@
-//! What every request handler and the firing worker share, and the caller of one request.
+//! What every request handler, the event consumer and the firing worker share, and the
+//! caller of one request.
 
-use crate::settings::TimerSettings;
+use crate::settings::{AlertSettings, PlanSettings, TaskSettings, TimerSettings};
 use guestloop_auth::Principal;
-use guestloop_config::ChainDirectory;
+use guestloop_client::{FeedbackClient, GuestProfileClient, NotificationClient};
+use guestloop_config::{ChainDirectory, Standards};
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -10,7 +12,23 @@ use std::sync::Arc;
 pub struct State {
     pub pool: PgPool,
     pub chain: Arc<ChainDirectory>,
+    pub standards: Arc<Standards>,
     pub timers: TimerSettings,
+    pub plan: PlanSettings,
+    pub alerts: AlertSettings,
+    pub tasks: TaskSettings,
+    pub peers: Peers,
+    /// Deadline changes for WatchDeadlines, from one listening connection per process.
+    pub deadline_feed: guestloop_db::feed::ChangeFeed,
+}
+
+/// The services the scheduler calls, each with its own service token. Missing ones are
+/// configuration gaps the worker reports (timers needing them fail, visibly).
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    pub notification: Option<NotificationClient>,
+    pub guest_profile: Option<GuestProfileClient>,
+    pub feedback: Option<FeedbackClient>,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

@@ -326,66 +326,7 @@ pub async fn notify_change(
     Ok(())
 }
 
-/// Case-change notifications ("<property_id> <case_id>") for every open queue watch of this
-/// process, from ONE listening connection of its own. A listener per watch would hold a
-/// connection of the service's pool for as long as the watch is open (front desks keep
-/// theirs open all day), and a handful of watches would leave no connection for any other
-/// call.
-#[derive(Debug, Default)]
-pub struct CaseFeed {
-    /// The running feed; its only strong sender lives in the listening task, so when that
-    /// task ends (connection lost) every subscriber sees the channel close.
-    sender: tokio::sync::Mutex<Option<tokio::sync::broadcast::WeakSender<std::sync::Arc<str>>>>,
-}
-
-/// Changes buffered per subscriber; a watch further behind than this is told to re-watch.
-const FEED_BUFFER: usize = 4096;
-
-impl CaseFeed {
-    /// A receiver of every change committed from now on. Starts the feed (one connection
-    /// with `pool`'s options, outside `pool`) if it is not running.
-    pub async fn subscribe(
-        &self,
-        pool: &sqlx::PgPool,
-    ) -> Result<tokio::sync::broadcast::Receiver<std::sync::Arc<str>>, sqlx::Error> {
-        let mut running = self.sender.lock().await;
-        if let Some(tx) = running.as_ref().and_then(|w| w.upgrade()) {
-            return Ok(tx.subscribe());
-        }
-        let own = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_lazy_with((*pool.connect_options()).clone());
-        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
-        listener.listen(CASE_QUEUE_CHANNEL).await?;
-        let (tx, rx) = tokio::sync::broadcast::channel(FEED_BUFFER);
-        *running = Some(tx.downgrade());
-        tokio::spawn(async move {
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(n)) => {
-                        // No subscriber right now is fine: the feed stays up for the next.
-                        let _ = tx.send(std::sync::Arc::from(n.payload()));
-                    }
-                    // Notifications sent while the connection was down are gone: end the
-                    // feed so every watch ends too and its client re-watches (a fresh
-                    // snapshot) instead of silently missing changes.
-                    Ok(None) => {
-                        tracing::warn!("case feed lost its connection; open watches end");
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "case feed failed; open watches end");
-                        break;
-                    }
-                }
-            }
-            // Subscribers see the channel close; then the connection goes.
-            drop(tx);
-            drop(listener);
-            own.close().await;
-        });
-        Ok(rx)
-    }
+/// The case feed every queue watch of this process shares (one listening connection).
+pub fn case_feed() -> guestloop_db::feed::ChangeFeed {
+    guestloop_db::feed::ChangeFeed::new(CASE_QUEUE_CHANNEL)
 }

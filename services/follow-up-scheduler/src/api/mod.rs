@@ -1,11 +1,16 @@
 //! The gRPC surface of follow-up-scheduler. Each RPC identifies the caller, parses its
 //! request and hands over to a handler; errors map to a status in one place (error.rs).
-//! Only the timer RPCs are implemented; tasks, clocks and the deadline watch answer
-//! UNIMPLEMENTED until their part of issue 4 lands.
+//! The same state also serves guestloop.events.v1.EventIngestService (events.rs), through
+//! which the other services' outboxes deliver their events.
 
+mod clocks;
+mod events;
+mod tasks;
 mod timers;
+mod watch;
 
-use crate::error::SchedulerError;
+pub use events::EventsApi;
+
 use crate::state::{Caller, State};
 use guestloop_proto::followup::v1 as pb;
 use guestloop_proto::followup::v1::follow_up_scheduler_service_server::FollowUpSchedulerService;
@@ -35,10 +40,6 @@ macro_rules! rpc {
 
 type R<T> = std::result::Result<Response<T>, Status>;
 
-fn not_yet<T>(what: &'static str) -> R<T> {
-    Err(SchedulerError::Unimplemented(what).into())
-}
-
 #[tonic::async_trait]
 impl FollowUpSchedulerService for SchedulerApi {
     async fn schedule_timer(
@@ -62,44 +63,57 @@ impl FollowUpSchedulerService for SchedulerApi {
     ) -> R<pb::ListTimersResponse> {
         rpc!(self, request, timers::list)
     }
-    async fn create_task(&self, _: Request<pb::CreateTaskRequest>) -> R<pb::CreateTaskResponse> {
-        not_yet("follow-up tasks")
+    async fn create_task(
+        &self,
+        request: Request<pb::CreateTaskRequest>,
+    ) -> R<pb::CreateTaskResponse> {
+        rpc!(self, request, tasks::create)
     }
-    async fn get_task(&self, _: Request<pb::GetTaskRequest>) -> R<pb::GetTaskResponse> {
-        not_yet("follow-up tasks")
+    async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> R<pb::GetTaskResponse> {
+        rpc!(self, request, tasks::get)
     }
-    async fn assign_task(&self, _: Request<pb::AssignTaskRequest>) -> R<pb::AssignTaskResponse> {
-        not_yet("follow-up tasks")
+    async fn assign_task(
+        &self,
+        request: Request<pb::AssignTaskRequest>,
+    ) -> R<pb::AssignTaskResponse> {
+        rpc!(self, request, tasks::assign)
     }
     async fn complete_task(
         &self,
-        _: Request<pb::CompleteTaskRequest>,
+        request: Request<pb::CompleteTaskRequest>,
     ) -> R<pb::CompleteTaskResponse> {
-        not_yet("follow-up tasks")
+        rpc!(self, request, tasks::complete)
     }
-    async fn cancel_task(&self, _: Request<pb::CancelTaskRequest>) -> R<pb::CancelTaskResponse> {
-        not_yet("follow-up tasks")
+    async fn cancel_task(
+        &self,
+        request: Request<pb::CancelTaskRequest>,
+    ) -> R<pb::CancelTaskResponse> {
+        rpc!(self, request, tasks::cancel)
     }
-    async fn list_tasks(&self, _: Request<pb::ListTasksRequest>) -> R<pb::ListTasksResponse> {
-        not_yet("follow-up tasks")
+    async fn list_tasks(&self, request: Request<pb::ListTasksRequest>) -> R<pb::ListTasksResponse> {
+        rpc!(self, request, tasks::list)
     }
     async fn get_case_clocks(
         &self,
-        _: Request<pb::GetCaseClocksRequest>,
+        request: Request<pb::GetCaseClocksRequest>,
     ) -> R<pb::GetCaseClocksResponse> {
-        not_yet("SLA clocks")
+        rpc!(self, request, clocks::case_clocks)
     }
     async fn get_stay_clocks(
         &self,
-        _: Request<pb::GetStayClocksRequest>,
+        request: Request<pb::GetStayClocksRequest>,
     ) -> R<pb::GetStayClocksResponse> {
-        not_yet("the after-stay plan")
+        rpc!(self, request, clocks::stay_clocks)
     }
-    type WatchDeadlinesStream = tonic::codegen::BoxStream<pb::WatchDeadlinesResponse>;
+    type WatchDeadlinesStream = watch::DeadlineStream;
     async fn watch_deadlines(
         &self,
-        _: Request<pb::WatchDeadlinesRequest>,
+        request: Request<pb::WatchDeadlinesRequest>,
     ) -> R<Self::WatchDeadlinesStream> {
-        not_yet("the deadline watch")
+        let caller = Caller::new(&self.state, &request)?;
+        watch::start(self.state.clone(), caller, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 }

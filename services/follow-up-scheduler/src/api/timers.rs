@@ -4,7 +4,7 @@
 use crate::domain::{self, timestamp, to_duration_ms, to_timestamp};
 use crate::error::{Result, SchedulerError, invalid};
 use crate::state::{Caller, State};
-use crate::store::timers::{self as store, Filter, TimerRow};
+use crate::store::timers::{self as store, Filter, TimerRow, Upsert};
 use guestloop_db::page::{Cursor, Page};
 use guestloop_errors::{FieldViolations, parse};
 use guestloop_proto::followup::v1::{self as pb, ScheduleOutcome, TimerPurpose, TimerState};
@@ -57,44 +57,25 @@ pub async fn schedule(
     }
     tracing::Span::current().record("property_id", new.property_id.as_str());
     let mut tx = state.pool.begin().await?;
-    let (row, outcome) = match store::insert(&mut tx, &new).await? {
-        Some(row) => (row, ScheduleOutcome::Created),
-        None => {
-            let existing = store::lock_by_key(&mut tx, &new.key).await?.ok_or(
-                SchedulerError::FailedPrecondition(
-                    "the timer changed concurrently; try again".into(),
-                ),
-            )?;
-            if !caller.sees(state, &existing.property_id) {
-                // The key belongs to another property's timer: reveal nothing about it.
-                return Err(invalid("timer.key", "is already used by another timer"));
-            }
-            if existing.property_id != new.property_id {
-                return Err(invalid(
-                    "timer.property_id",
-                    "differs from the property of the timer with this key",
-                ));
-            }
-            match existing.state {
-                store::FIRED | store::SKIPPED | store::FAILED => {
-                    (existing, ScheduleOutcome::AlreadyDone)
-                }
-                store::RUNNING => {
-                    return Err(SchedulerError::FailedPrecondition(
-                        "the timer is firing and can no longer be replaced".into(),
-                    ));
-                }
-                store::PENDING if existing.same_as(&new) => (existing, ScheduleOutcome::Unchanged),
-                store::PENDING => (
-                    store::replace(&mut tx, existing.id, &new).await?,
-                    ScheduleOutcome::Replaced,
-                ),
-                // Cancelled: scheduled anew under a new generation.
-                _ => (
-                    store::replace(&mut tx, existing.id, &new).await?,
-                    ScheduleOutcome::Created,
-                ),
-            }
+    let (row, outcome) = match store::upsert(&mut tx, &new, false).await? {
+        Upsert::Created(row) => (row, ScheduleOutcome::Created),
+        Upsert::Replaced(row) => (row, ScheduleOutcome::Replaced),
+        Upsert::Unchanged(row) => (row, ScheduleOutcome::Unchanged),
+        Upsert::Done(row) => (row, ScheduleOutcome::AlreadyDone),
+        Upsert::Running => {
+            return Err(SchedulerError::FailedPrecondition(
+                "the timer is firing and can no longer be replaced".into(),
+            ));
+        }
+        Upsert::OtherProperty(existing) if !caller.sees(state, &existing.property_id) => {
+            // The key belongs to another property's timer: reveal nothing about it.
+            return Err(invalid("timer.key", "is already used by another timer"));
+        }
+        Upsert::OtherProperty(_) => {
+            return Err(invalid(
+                "timer.property_id",
+                "differs from the property of the timer with this key",
+            ));
         }
     };
     tx.commit().await?;

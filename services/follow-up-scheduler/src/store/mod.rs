@@ -1,3 +1,24 @@
-//! All SQL of follow-up-scheduler.
+//! The service's tables, one module per aggregate.
 
+pub mod clocks;
+pub mod tasks;
 pub mod timers;
+
+/// The channel WatchDeadlines listens on; payload "<property_id> <clock|task|timer> <id>".
+pub const DEADLINE_CHANNEL: &str = "followup_deadlines";
+
+/// Tells the deadline watches of `property_id` (at commit) that a clock, task or timer
+/// changed.
+pub async fn deadline_changed(
+    conn: &mut sqlx::PgConnection,
+    property_id: &str,
+    what: &str,
+    id: uuid::Uuid,
+) -> Result<(), sqlx::Error> {
+    guestloop_db::feed::notify(
+        conn,
+        DEADLINE_CHANNEL,
+        &format!("{property_id} {what} {id}"),
+    )
+    .await
+}

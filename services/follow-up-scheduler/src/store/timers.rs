@@ -18,7 +18,7 @@ pub const FAILED: i16 = 6;
 
 const COLUMNS: &str = "id, key, purpose, property_id, guest_id, stay_id, case_id, due_time,
     state, late_policy, late_threshold_ms, action, generation, attempt_count, last_error,
-    fire_time, late, skip_reason, message_id, create_time, update_time";
+    fire_time, late, skip_reason, message_id, create_time, update_time, clock_id, task_id";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TimerRow {
@@ -43,6 +43,8 @@ pub struct TimerRow {
     pub message_id: String,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
+    pub clock_id: Option<Uuid>,
+    pub task_id: Option<Uuid>,
 }
 
 impl TimerRow {
@@ -56,6 +58,8 @@ impl TimerRow {
             && self.late_policy == t.late_policy as i16
             && self.late_threshold_ms == t.late_threshold_ms
             && self.action == t.action
+            && self.clock_id == t.clock_id
+            && self.task_id == t.task_id
     }
 
     /// The idempotency key of this generation's action.
@@ -71,8 +75,9 @@ pub async fn insert(
 ) -> Result<Option<TimerRow>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO timers (id, key, purpose, property_id, guest_id, stay_id, case_id, due_time,
-            state, late_policy, late_threshold_ms, action, create_time, update_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, now(), now())
+            state, late_policy, late_threshold_ms, action, clock_id, task_id, create_time,
+            update_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, $12, $13, now(), now())
          ON CONFLICT (key) DO NOTHING
          RETURNING {COLUMNS}"
     )))
@@ -87,6 +92,8 @@ pub async fn insert(
     .bind(t.late_policy as i16)
     .bind(t.late_threshold_ms)
     .bind(&t.action)
+    .bind(t.clock_id)
+    .bind(t.task_id)
     .fetch_optional(conn)
     .await
 }
@@ -103,7 +110,8 @@ pub async fn replace(
             due_time = $6, late_policy = $7, late_threshold_ms = $8, action = $9, state = 1,
             generation = generation + 1, attempt_count = 0, last_error = '', fire_time = NULL,
             late = false, late_decision = '', skip_reason = '', message_id = '',
-            lease_owner = NULL, lease_until = NULL, update_time = now()
+            lease_owner = NULL, lease_until = NULL, clock_id = $10, task_id = $11,
+            property_id = $12, update_time = now()
          WHERE id = $1
          RETURNING {COLUMNS}"
     )))
@@ -116,8 +124,95 @@ pub async fn replace(
     .bind(t.late_policy as i16)
     .bind(t.late_threshold_ms)
     .bind(&t.action)
+    .bind(t.clock_id)
+    .bind(t.task_id)
+    .bind(&t.property_id)
     .fetch_one(conn)
     .await
+}
+
+/// What scheduling a timer by key came to.
+#[derive(Debug)]
+pub enum Upsert {
+    Created(TimerRow),
+    /// A pending timer with other fields: replaced, generation + 1.
+    Replaced(TimerRow),
+    Unchanged(TimerRow),
+    /// Fired, skipped or failed: left alone.
+    Done(TimerRow),
+    /// Firing right now: left alone.
+    Running,
+    /// The key belongs to a timer of another property, and moving was not allowed.
+    OtherProperty(TimerRow),
+}
+
+/// Creates the timer with `t.key`, or replaces it while pending (a cancelled one is
+/// scheduled anew). The scheduler's own plans and clocks use this directly; ScheduleTimer
+/// adds the caller's checks around it.
+/// `may_move`: a pending timer of another property may move to `t.property_id` (a
+/// birthday greeting follows the guest's latest stay); callers from outside may not.
+pub async fn upsert(
+    conn: &mut PgConnection,
+    t: &NewTimer,
+    may_move: bool,
+) -> Result<Upsert, sqlx::Error> {
+    if let Some(row) = insert(conn, t).await? {
+        return Ok(Upsert::Created(row));
+    }
+    let existing = lock_by_key(conn, &t.key)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    if existing.property_id != t.property_id && !may_move {
+        return Ok(Upsert::OtherProperty(existing));
+    }
+    Ok(match existing.state {
+        FIRED | SKIPPED | FAILED => Upsert::Done(existing),
+        RUNNING => Upsert::Running,
+        PENDING if existing.same_as(t) && existing.property_id == t.property_id => {
+            Upsert::Unchanged(existing)
+        }
+        PENDING => Upsert::Replaced(replace(conn, existing.id, t).await?),
+        _ => Upsert::Created(replace(conn, existing.id, t).await?),
+    })
+}
+
+/// Cancels every pending timer whose key starts with `prefix` (a cancelled stay, a stopped
+/// clock); returns how many.
+pub async fn cancel_prefix(conn: &mut PgConnection, prefix: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE timers SET state = 5, update_time = now()
+         WHERE starts_with(key, $1) AND state = 1",
+    )
+    .bind(prefix)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// An erased guest is contacted no more: every pending timer about them is cancelled.
+pub async fn cancel_guest(conn: &mut PgConnection, guest_id: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE timers SET state = 5, skip_reason = 'erased', update_time = now()
+         WHERE guest_id = $1 AND state = 1",
+    )
+    .bind(guest_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// Cancels the pending timer with this key, if any.
+pub async fn cancel_key(conn: &mut PgConnection, key: &str) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query(
+            "UPDATE timers SET state = 5, update_time = now() WHERE key = $1 AND state = 1",
+        )
+        .bind(key)
+        .execute(conn)
+        .await?
+        .rows_affected()
+            == 1,
+    )
 }
 
 /// The timer with this key, locked for the rest of the transaction.

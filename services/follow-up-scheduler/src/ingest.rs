@@ -1,0 +1,200 @@
+//! The event consumer: guest-profile's stay events drive the after-stay plan, feedback-
+//! intake's case events the SLA clocks, answered surveys cancel reminders, erased guests
+//! lose their pending contacts. Each event is applied in one transaction with its inbox
+//! row, so a redelivered event is acknowledged without being applied twice. Events are
+//! applied in the order given; the first that cannot be applied (a peer or the database
+//! unreachable) stops the batch, and the relay sends it again later.
+
+use crate::clocks::{self, Facts};
+use crate::plan::{self, CheckOut};
+use crate::state::State;
+use chrono::{DateTime, Utc};
+use guestloop_proto::common::v1::Date;
+use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use guestloop_proto::guestprofile::v1::{self as gp, StayStatus};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What must be looked up before the transaction (calls to other services never run inside
+/// one).
+#[derive(Debug, Default)]
+struct Lookups {
+    /// (month, day) of the guest's birthday.
+    birthday: Option<(u32, u32)>,
+}
+
+/// Applies `events` in order; returns the ids acknowledged (applied now or before).
+pub async fn deliver(state: &State, events: Vec<EventEnvelope>) -> Vec<String> {
+    let mut acknowledged = Vec::with_capacity(events.len());
+    for env in events {
+        let Ok(id) = Uuid::parse_str(&env.event_id) else {
+            // Never applicable; acknowledged so it does not block the stream.
+            tracing::warn!(source = %env.source, "event without a valid id dropped");
+            acknowledged.push(env.event_id);
+            continue;
+        };
+        match apply_one(state, id, &env).await {
+            Ok(()) => acknowledged.push(env.event_id),
+            Err(e) => {
+                metrics::counter!("scheduler_events_failed_total").increment(1);
+                tracing::warn!(event_id = %id, source = %env.source, error = %e,
+                    "event not applied; the rest of the batch waits for redelivery");
+                break;
+            }
+        }
+    }
+    acknowledged
+}
+
+async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
+    let lookups = lookups(state, env).await?;
+    let db = |e: sqlx::Error| format!("database: {e}");
+    let mut tx = state.pool.begin().await.map_err(db)?;
+    if !guestloop_outbox::inbox::mark_applied(&mut tx, id, &env.source)
+        .await
+        .map_err(db)?
+    {
+        return Ok(()); // applied before
+    }
+    let at = env
+        .occur_time
+        .as_ref()
+        .and_then(|t| crate::domain::timestamp(t).ok())
+        .unwrap_or_else(Utc::now);
+    apply(&mut tx, state, env, lookups, at).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    metrics::counter!("scheduler_events_applied_total").increment(1);
+    Ok(())
+}
+
+fn checked_out(env: &EventEnvelope) -> Option<CheckOut> {
+    let (stay_id, guest_id, property_id, time, arrival, departure) = match env.payload.as_ref()? {
+        Payload::StayCheckedOut(s) => (
+            &s.stay_id,
+            &s.guest_id,
+            &s.property_id,
+            &s.checked_out_time,
+            &s.arrival_date,
+            &s.departure_date,
+        ),
+        Payload::StayChanged(s) if s.status == StayStatus::CheckedOut as i32 => (
+            &s.stay_id,
+            &s.guest_id,
+            &s.property_id,
+            &s.checked_out_time,
+            &s.arrival_date,
+            &s.departure_date,
+        ),
+        _ => return None,
+    };
+    let checked_out = time
+        .as_ref()
+        .and_then(|t| crate::domain::timestamp(t).ok())
+        .map(crate::domain::micros)?;
+    let date = |d: &Option<Date>| {
+        d.as_ref()
+            .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+            .unwrap_or_default()
+    };
+    Some(CheckOut {
+        stay_id: stay_id.clone(),
+        guest_id: guest_id.clone(),
+        property_id: property_id.clone(),
+        checked_out,
+        stay_dates: format!("{} – {}", date(arrival), date(departure)),
+    })
+}
+
+async fn lookups(state: &State, env: &EventEnvelope) -> Result<Lookups, String> {
+    let mut out = Lookups::default();
+    let Some(c) = checked_out(env) else {
+        return Ok(out);
+    };
+    if !state.plan.enabled || !state.plan.birthday_care || c.guest_id.is_empty() {
+        return Ok(out);
+    }
+    let Some(client) = &state.peers.guest_profile else {
+        return Ok(out);
+    };
+    let mut client = client.clone();
+    match client
+        .get_guest(gp::GetGuestRequest {
+            guest_id: c.guest_id.clone(),
+        })
+        .await
+    {
+        Ok(r) => {
+            out.birthday = r
+                .into_inner()
+                .guest
+                .and_then(|g| g.birthday)
+                .filter(|b| b.month > 0 && b.day > 0)
+                .map(|b| (b.month as u32, b.day as u32));
+        }
+        Err(s) if s.code() == tonic::Code::NotFound => {}
+        Err(s) => return Err(format!("guest-profile: {:?}", s.code())),
+    }
+    Ok(out)
+}
+
+async fn apply(
+    conn: &mut PgConnection,
+    state: &State,
+    env: &EventEnvelope,
+    lookups: Lookups,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if let Some(c) = checked_out(env) {
+        if !state.plan.enabled {
+            return Ok(());
+        }
+        let timers = plan::stay_timers(&c, &state.chain, &state.standards, &state.plan);
+        plan::schedule(conn, timers).await?;
+        if let Some((month, day)) = lookups.birthday
+            && let Some(t) =
+                plan::birthday_timer(&c, month, day, Utc::now(), &state.chain, &state.plan)
+        {
+            crate::store::timers::upsert(conn, &t, true).await?;
+        }
+        return Ok(());
+    }
+    let Some(payload) = &env.payload else {
+        return Ok(());
+    };
+    let facts = match payload {
+        Payload::StayCancelled(s) => {
+            plan::cancel_stay(conn, &s.stay_id).await?;
+            return Ok(());
+        }
+        Payload::StayChanged(s) if s.status == StayStatus::Cancelled as i32 => {
+            plan::cancel_stay(conn, &s.stay_id).await?;
+            return Ok(());
+        }
+        Payload::SurveyAnswered(s) if !s.stay_id.is_empty() => {
+            let when = s
+                .answer_time
+                .as_ref()
+                .and_then(|t| crate::domain::timestamp(t).ok())
+                .unwrap_or(at);
+            plan::survey_answered(conn, &s.stay_id, when).await?;
+            return Ok(());
+        }
+        Payload::GuestErased(g) => {
+            crate::store::timers::cancel_guest(conn, &g.guest_id).await?;
+            return Ok(());
+        }
+        Payload::CaseOpened(e) => &e.case,
+        Payload::CaseStatusChanged(e) => &e.case,
+        Payload::CaseEscalated(e) => &e.case,
+        Payload::CaseAssigned(e) => &e.case,
+        Payload::CaseRegraded(e) => &e.case,
+        Payload::CaseActionRecorded(e) => &e.case,
+        Payload::CaseLinkedToIncident(e) => &e.case,
+        _ => return Ok(()),
+    };
+    let Some(facts) = facts.as_ref().and_then(Facts::parse) else {
+        tracing::warn!(source = %env.source, "case event without usable facts ignored");
+        return Ok(());
+    };
+    clocks::apply(conn, state, &facts, at).await
+}

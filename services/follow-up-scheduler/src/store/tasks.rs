@@ -1,0 +1,222 @@
+//! Follow-up tasks for staff: one row each, idempotent by key, with the timer that turns an
+//! open task MISSED (`task/<id>/due`).
+
+use chrono::{DateTime, Utc};
+use guestloop_db::page::Cursor;
+use sqlx::{PgConnection, PgExecutor, QueryBuilder};
+use uuid::Uuid;
+
+// followup.v1.TaskStatus.
+pub const OPEN: i16 = 1;
+pub const COMPLETED: i16 = 2;
+pub const MISSED: i16 = 3;
+pub const CANCELLED: i16 = 4;
+
+const COLUMNS: &str = "id, kind, property_id, guest_id, stay_id, case_id, title, instructions,
+    department, assignee_id, urgency, due_time, status, outcome, outcome_note, contact_channel,
+    complete_time, completed_by, miss_time, late, timer_id, created_by, create_time,
+    update_time";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: Uuid,
+    pub kind: i16,
+    pub property_id: String,
+    pub guest_id: String,
+    pub stay_id: String,
+    pub case_id: String,
+    pub title: String,
+    pub instructions: String,
+    pub department: i16,
+    pub assignee_id: String,
+    pub urgency: i16,
+    pub due_time: DateTime<Utc>,
+    pub status: i16,
+    pub outcome: i16,
+    pub outcome_note: String,
+    pub contact_channel: i16,
+    pub complete_time: Option<DateTime<Utc>>,
+    pub completed_by: String,
+    pub miss_time: Option<DateTime<Utc>>,
+    pub late: bool,
+    pub timer_id: Option<Uuid>,
+    pub created_by: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+/// Inserts the task unless its idempotency key exists; `None` when it does.
+pub async fn insert(
+    conn: &mut PgConnection,
+    t: &TaskRow,
+    idempotency_key: Option<&str>,
+) -> Result<Option<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO tasks (id, idempotency_key, kind, property_id, guest_id, stay_id, case_id,
+            title, instructions, department, assignee_id, urgency, due_time, status, timer_id,
+            created_by, create_time, update_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15, now(),
+            now())
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING {COLUMNS}"
+    )))
+    .bind(t.id)
+    .bind(idempotency_key)
+    .bind(t.kind)
+    .bind(&t.property_id)
+    .bind(&t.guest_id)
+    .bind(&t.stay_id)
+    .bind(&t.case_id)
+    .bind(&t.title)
+    .bind(&t.instructions)
+    .bind(t.department)
+    .bind(&t.assignee_id)
+    .bind(t.urgency)
+    .bind(t.due_time)
+    .bind(t.timer_id)
+    .bind(&t.created_by)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn by_key<'e>(
+    exec: impl PgExecutor<'e>,
+    key: &str,
+) -> Result<Option<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE idempotency_key = $1"
+    )))
+    .bind(key)
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn get<'e>(exec: impl PgExecutor<'e>, id: Uuid) -> Result<Option<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(exec)
+    .await
+}
+
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes the task's mutable fields back.
+pub async fn save(conn: &mut PgConnection, t: &TaskRow) -> Result<TaskRow, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE tasks SET department = $2, assignee_id = $3, status = $4, outcome = $5,
+            outcome_note = $6, contact_channel = $7, complete_time = $8, completed_by = $9,
+            miss_time = $10, late = $11, update_time = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(t.id)
+    .bind(t.department)
+    .bind(&t.assignee_id)
+    .bind(t.status)
+    .bind(t.outcome)
+    .bind(&t.outcome_note)
+    .bind(t.contact_channel)
+    .bind(t.complete_time)
+    .bind(&t.completed_by)
+    .bind(t.miss_time)
+    .bind(t.late)
+    .fetch_one(conn)
+    .await
+}
+
+/// ListTasks' filter, already narrowed to the caller's scope.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub property_id: Option<String>,
+    pub visible: Option<Vec<String>>,
+    pub assignee_id: Option<String>,
+    pub statuses: Vec<i16>,
+    pub kinds: Vec<i16>,
+    pub case_id: Option<String>,
+    pub stay_id: Option<String>,
+    pub guest_id: Option<String>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_until: Option<DateTime<Utc>>,
+    pub overdue_only: bool,
+}
+
+/// Soonest due first, keyset-paged on (due_time, id).
+pub async fn list<'e>(
+    exec: impl PgExecutor<'e>,
+    f: &Filter,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    let mut q = QueryBuilder::new(format!("SELECT {COLUMNS} FROM tasks WHERE true"));
+    let text = [
+        (" AND property_id = ", &f.property_id),
+        (" AND assignee_id = ", &f.assignee_id),
+        (" AND case_id = ", &f.case_id),
+        (" AND stay_id = ", &f.stay_id),
+        (" AND guest_id = ", &f.guest_id),
+    ];
+    for (sql, value) in text {
+        if let Some(v) = value {
+            q.push(sql).push_bind(v.clone());
+        }
+    }
+    if let Some(v) = &f.visible {
+        q.push(" AND property_id = ANY(")
+            .push_bind(v.clone())
+            .push(")");
+    }
+    if !f.statuses.is_empty() {
+        q.push(" AND status = ANY(")
+            .push_bind(f.statuses.clone())
+            .push(")");
+    }
+    if !f.kinds.is_empty() {
+        q.push(" AND kind = ANY(")
+            .push_bind(f.kinds.clone())
+            .push(")");
+    }
+    if let Some(t) = f.due_from {
+        q.push(" AND due_time >= ").push_bind(t);
+    }
+    if let Some(t) = f.due_until {
+        q.push(" AND due_time < ").push_bind(t);
+    }
+    if f.overdue_only {
+        q.push(" AND status IN (1, 3) AND due_time < now()");
+    }
+    if let Some(c) = after {
+        q.push(" AND (due_time, id) > (")
+            .push_bind(c.t)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    }
+    q.push(" ORDER BY due_time, id LIMIT ").push_bind(limit);
+    q.build_query_as().fetch_all(exec).await
+}
+
+/// Open tasks of a property due before `until`, soonest first (the deadline watch).
+pub async fn open_due_within<'e>(
+    exec: impl PgExecutor<'e>,
+    property_id: &str,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE property_id = $1 AND status = 1 AND due_time < $2
+         ORDER BY due_time, id LIMIT $3"
+    )))
+    .bind(property_id)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
