@@ -17,6 +17,14 @@ pub const SERVICES: [(&str, &str, &str); 5] = [
     ("metrics", "metrics", "metrics"),
 ];
 
+/// Who receives whose events (outbox.subscribers, as peer config keys): stays and consent
+/// drive the scheduler's plan; cases its SLA clocks; WeChat feedback notification's channel
+/// window. Metrics joins when it consumes events.
+pub const SUBSCRIBERS: [(&str, &str); 2] = [
+    ("guest-profile", "follow_up_scheduler,notification"),
+    ("feedback-intake", "follow_up_scheduler,notification"),
+];
+
 /// How to start the platform.
 #[derive(Debug, Clone)]
 pub struct PlatformSpec {
@@ -90,6 +98,10 @@ impl Platform {
         for (i, (name, _, _)) in SERVICES.iter().enumerate() {
             let mut env = common.clone();
             env.insert("GUESTLOOP__DATABASE__URL".into(), urls[name].clone());
+            if let Some((_, subscribers)) = SUBSCRIBERS.iter().find(|(n, _)| n == name) {
+                env.entry("GUESTLOOP__OUTBOX__SUBSCRIBERS".into())
+                    .or_insert_with(|| subscribers.to_string());
+            }
             env.entry("OTEL_SERVICE_NAME".into())
                 .or_insert_with(|| name.to_string());
             services.push(ServiceProcess::start(

@@ -1,0 +1,433 @@
+//! The closed loop of issue 4 across real processes, as in production: guest-profile and
+//! feedback-intake deliver their events to follow-up-scheduler through their outbox relays
+//! (service tokens), the scheduler asks guest-profile for consent, escalates through
+//! feedback-intake's EscalateCase and alerts staff through notification. SLA durations are
+//! shrunk to seconds.
+
+use chrono::{Timelike, Utc};
+use guestloop_e2e::bin_dir;
+use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel, Date};
+use guestloop_proto::feedback::v1 as fb;
+use guestloop_proto::followup::v1 as fu;
+use guestloop_proto::guestprofile::v1 as gp;
+use guestloop_proto::notification::v1 as nt;
+use guestloop_testkit::platform::{Platform, PlatformSpec, ensure_keys};
+use guestloop_testkit::test_database;
+use std::time::{Duration, Instant};
+
+/// The test chain, with quiet hours placed away from now so guests may be contacted while
+/// the test runs, and the standards in seconds.
+fn config() -> String {
+    let shanghai = (Utc::now().hour() + 8) % 24;
+    let quiet = format!(
+        r#"quiet_hours = {{ start = "{:02}:00", end = "{:02}:00" }}"#,
+        (shanghai + 6) % 24,
+        (shanghai + 7) % 24
+    );
+    format!(
+        r#"
+[chain]
+name = "Loop Hotels"
+[[chain.regions]]
+id = "east"
+name = "East China"
+[[chain.properties]]
+id = "sh-bund"
+name = "Shanghai Bund"
+region = "east"
+time_zone = "Asia/Shanghai"
+default_language = "en"
+{quiet}
+working_hours = {{ start = "00:00", end = "23:59" }}
+
+[standards.default]
+first_response_normal = "3s"
+first_response_urgent = "2s"
+resolution = "60s"
+sla_warning_at = 0.5
+escalation_steps = ["3s", "3s", "3s"]
+
+[outbox]
+poll_interval = "100ms"
+
+[timers]
+poll_interval = "100ms"
+lease = "10s"
+action_timeout = "3s"
+retry_delay = "500ms"
+
+[plan]
+satisfaction_delay = "1s"
+contact_hours = {{ start = "00:00", end = "23:59" }}
+"#
+    )
+}
+
+fn token(signing_key: &std::path::Path) -> String {
+    let key = guestloop_auth::SigningKey::from_file(&signing_key.to_string_lossy()).unwrap();
+    guestloop_auth::TokenSigner::new(key, "guestloop")
+        .issue(
+            "e2e-loop",
+            guestloop_auth::Role::HeadOffice,
+            vec![],
+            None,
+            Duration::from_secs(600),
+        )
+        .unwrap()
+}
+
+async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < within, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
+    let bin_dir = bin_dir("follow-up-scheduler").unwrap_or_else(|e| panic!("{e:#}"));
+    let db = test_database().await;
+    let work = std::env::temp_dir().join(format!(
+        "guestloop-e2e-loop-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&work).unwrap();
+    let config_file = work.join("chain.toml");
+    std::fs::write(&config_file, config()).unwrap();
+    let (signing_key, public_key) = ensure_keys(&work.join("keys")).unwrap();
+    let spec = PlatformSpec {
+        bin_dir,
+        cluster: db.cluster.clone(),
+        database: db.name.clone(),
+        config_file,
+        public_key,
+        signing_key: signing_key.clone(),
+        log_dir: work.join("logs"),
+        base_port: 0,
+        extra_env: Default::default(),
+    };
+    let mut platform = Platform::start(&spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let token = token(&signing_key);
+    let conn = |name: &str| {
+        guestloop_client::Connection::builder(platform.service(name).unwrap().endpoint())
+            .token(&token)
+            .connect_lazy()
+            .unwrap()
+    };
+    let mut guests = conn("guest-profile").guest_profile();
+    let mut feedback = conn("feedback-intake").feedback();
+    let mut scheduler = conn("follow-up-scheduler").follow_up();
+    let mut notification = conn("notification").notification();
+
+    // --- The after-stay plan: two guests check out; only the one who consented is asked.
+    let mut stays = Vec::new();
+    for (i, consent) in [true, false].into_iter().enumerate() {
+        let guest = guests
+            .create_guest(gp::CreateGuestRequest {
+                property_id: "sh-bund".into(),
+                guest: Some(gp::Guest {
+                    family_name: format!("Loop{i}"),
+                    contacts: Some(gp::Contacts {
+                        email: format!("loop{i}@guest.test"),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                idempotency_key: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .guest
+            .unwrap();
+        if consent {
+            guests
+                .set_consent(gp::SetConsentRequest {
+                    guest_id: guest.guest_id.clone(),
+                    consent: Some(gp::Consent {
+                        channel: ContactChannel::Email as i32,
+                        purpose: ConsentPurpose::ServiceFollowUp as i32,
+                        granted: true,
+                        source: "e2e".into(),
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .unwrap();
+        }
+        let date = |day| {
+            Some(Date {
+                year: 2026,
+                month: 11,
+                day,
+            })
+        };
+        let stay = guests
+            .upsert_stay(gp::UpsertStayRequest {
+                stay: Some(gp::Stay {
+                    guest_id: guest.guest_id.clone(),
+                    property_id: "sh-bund".into(),
+                    pms_reservation_id: format!("LOOP-{i}"),
+                    status: gp::StayStatus::CheckedOut as i32,
+                    arrival_date: date(20),
+                    departure_date: date(22),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .stay
+            .unwrap();
+        stays.push(stay.stay_id);
+    }
+    let mut outcome = Vec::new();
+    for stay in &stays {
+        let key = format!("stay/{stay}/satisfaction_contact");
+        let t = eventually(&key, Duration::from_secs(20), || {
+            let mut s = scheduler.clone();
+            let key = key.clone();
+            async move {
+                let t = s
+                    .get_timer(fu::GetTimerRequest {
+                        key,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .timer?;
+                matches!(
+                    fu::TimerState::try_from(t.state).ok()?,
+                    fu::TimerState::Fired | fu::TimerState::Skipped | fu::TimerState::Failed
+                )
+                .then_some(t)
+            }
+        })
+        .await;
+        outcome.push(t);
+    }
+    assert_eq!(
+        outcome[0].state,
+        fu::TimerState::Fired as i32,
+        "{:?}",
+        outcome[0]
+    );
+    let survey = notification
+        .get_message(nt::GetMessageRequest {
+            message_id: outcome[0].message_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message
+        .unwrap();
+    assert_eq!(
+        survey.spec.unwrap().kind,
+        nt::MessageKind::SatisfactionSurvey as i32
+    );
+    assert_eq!(outcome[1].state, fu::TimerState::Skipped as i32);
+    assert_eq!(outcome[1].skip_reason, "no_consent");
+    let clocks = scheduler
+        .get_stay_clocks(fu::GetStayClocksRequest {
+            stay_id: stays[0].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .clocks;
+    assert_eq!(clocks.len(), 3, "survey, reminder, 7-day follow-up");
+
+    // --- A complaint nobody answers climbs the ladder, one step per missed deadline.
+    let open = |text: &'static str, key: &'static str| {
+        let mut f = feedback.clone();
+        async move {
+            f.submit_feedback(fb::SubmitFeedbackRequest {
+                feedback: Some(fb::Feedback {
+                    property_id: "sh-bund".into(),
+                    channel: fb::FeedbackChannel::Phone as i32,
+                    text: text.into(),
+                    language: "en".into(),
+                    category: fb::Category::Noise as i32,
+                    sentiment: fb::Sentiment::Negative as i32,
+                    ..Default::default()
+                }),
+                idempotency_key: key.into(),
+                complaint: Some(fb::CaseDetails::default()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap()
+        }
+    };
+    let ignored = open("Loud music next door all night", "loop-ignored").await;
+    let answered = open("The corridor was noisy in the morning", "loop-answered").await;
+    let started = Instant::now();
+
+    // The answered one is acknowledged at once: its first-response clock is met.
+    feedback
+        .transition_case(fb::TransitionCaseRequest {
+            case_id: answered.case_id.clone(),
+            to_status: fb::CaseStatus::Acknowledged as i32,
+            guest_contacted: true,
+            contact_channel: ContactChannel::PhoneCall as i32,
+            note: "called back".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let case_clocks = |case_id: String| {
+        let mut s = scheduler.clone();
+        async move {
+            s.get_case_clocks(fu::GetCaseClocksRequest { case_id })
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+        }
+    };
+    let ladder = eventually("three hops", Duration::from_secs(40), || {
+        let f = case_clocks(ignored.case_id.clone());
+        async move { f.await.filter(|c| c.hops.len() >= 3) }
+    })
+    .await;
+    let climbed = started.elapsed();
+    let tiers: Vec<(i32, i32, bool)> = ladder
+        .hops
+        .iter()
+        .map(|h| (h.from_tier, h.to_tier, h.confirmed))
+        .collect();
+    use fb::EscalationTier as T;
+    assert_eq!(
+        tiers,
+        vec![
+            (T::FrontLine as i32, T::CustomerServiceManager as i32, true),
+            (
+                T::CustomerServiceManager as i32,
+                T::DepartmentHead as i32,
+                true
+            ),
+            (T::DepartmentHead as i32, T::GeneralManager as i32, true),
+        ],
+        "one hop per missed deadline, in order"
+    );
+    // 3 s first response + 3 s + 3 s steps: the third hop no sooner than 9 s.
+    assert!(climbed >= Duration::from_secs(8), "climbed in {climbed:?}");
+    let case = feedback
+        .get_case(fb::GetCaseRequest {
+            case_id: ignored.case_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .case
+        .unwrap();
+    assert_eq!(case.escalation_tier, T::GeneralManager as i32);
+    let fr = ladder
+        .clocks
+        .iter()
+        .find(|c| c.kind == fu::ClockKind::FirstResponse as i32)
+        .unwrap();
+    assert_eq!(fr.state, fu::ClockState::Breached as i32);
+    assert!(fr.warned, "warned at 50 % before the breach");
+    // Each hop alerted its new owner; the warning went to the front line.
+    let messages = notification
+        .list_messages(nt::ListMessagesRequest {
+            case_id: ignored.case_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let kinds = |k: nt::MessageKind| {
+        messages
+            .iter()
+            .filter(|m| m.spec.as_ref().is_some_and(|s| s.kind == k as i32))
+            .count()
+    };
+    assert_eq!(kinds(nt::MessageKind::StaffEscalation), 3, "{messages:?}");
+    assert!(kinds(nt::MessageKind::StaffSlaWarning) >= 1);
+    for h in &ladder.hops {
+        assert!(messages.iter().any(|m| m.message_id == h.message_id));
+    }
+
+    // The answered case: first response met, no hop.
+    let calm = case_clocks(answered.case_id.clone()).await.unwrap();
+    let fr = calm
+        .clocks
+        .iter()
+        .find(|c| c.kind == fu::ClockKind::FirstResponse as i32)
+        .unwrap();
+    assert_eq!(fr.state, fu::ClockState::Met as i32, "{fr:?}");
+    assert!(calm.hops.is_empty(), "{:?}", calm.hops);
+
+    // Waiting for the guest pauses its resolution clock; resolving stops it, met.
+    feedback
+        .transition_case(fb::TransitionCaseRequest {
+            case_id: answered.case_id.clone(),
+            to_status: fb::CaseStatus::WaitingForGuest as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let clock_state = |case_id: String, kind: fu::ClockKind, state: fu::ClockState| {
+        let f = case_clocks(case_id);
+        async move {
+            f.await?
+                .clocks
+                .into_iter()
+                .find(|c| c.kind == kind as i32 && c.state == state as i32)
+        }
+    };
+    eventually("resolution paused", Duration::from_secs(10), || {
+        clock_state(
+            answered.case_id.clone(),
+            fu::ClockKind::Resolution,
+            fu::ClockState::Paused,
+        )
+    })
+    .await;
+    feedback
+        .transition_case(fb::TransitionCaseRequest {
+            case_id: answered.case_id.clone(),
+            to_status: fb::CaseStatus::Resolved as i32,
+            note: "moved rooms".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let res = eventually("resolution met", Duration::from_secs(10), || {
+        clock_state(
+            answered.case_id.clone(),
+            fu::ClockKind::Resolution,
+            fu::ClockState::Met,
+        )
+    })
+    .await;
+    assert!(res.paused_duration.unwrap().nanos > 0 || res.paused_duration.unwrap().seconds > 0);
+
+    for s in platform.services.iter_mut().rev() {
+        let status = s.stop(Duration::from_secs(25)).unwrap().unwrap();
+        assert!(
+            status.success(),
+            "{} exited with {status}:\n{}",
+            s.name,
+            s.log_tail()
+        );
+    }
+}
