@@ -222,7 +222,9 @@ pub async fn start(
             }
             let inside = open && due_at < watch.until();
             let before = seen.get(&key).cloned();
-            let breached = now_seen.state == ClockState::Breached as i32;
+            // A breach is news once: when it happens, not when the breached clock stops.
+            let breached = now_seen.state == ClockState::Breached as i32
+                && matches!(&d, Deadline::Clock(c) if c.stop_time.is_none());
             let change = match (&before, inside) {
                 (None, true) => DeadlineChange::Added,
                 (None, false) if breached => DeadlineChange::Breached,

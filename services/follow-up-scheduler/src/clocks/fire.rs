@@ -118,9 +118,12 @@ pub async fn deadline(state: &State, row: &TimerRow) -> Result<Fired, Step> {
     let to = from + 1;
     let key = row.idempotency_key();
     let Some(feedback) = &state.peers.feedback else {
-        return Err(Step::Failed(
-            "peers.feedback_intake is not configured".into(),
-        ));
+        // The breach is still recorded and reported; only the hop cannot be made.
+        tracing::warn!(case_id = %case.case_id, "peers.feedback_intake is not set: no escalation");
+        return Ok(Fired::Breach {
+            clock_id: clock.id,
+            hop: None,
+        });
     };
     let mut feedback = feedback.clone();
     let call = feedback.escalate_case(fb::EscalateCaseRequest {

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use guestloop_client::{Connection, FollowUpClient};
+use guestloop_client::{Connection, EventIngestClient, FollowUpClient};
 use guestloop_proto::followup::v1 as pb;
 #[allow(unused_imports)]
 pub use guestloop_testkit::grpc::violated_fields;
@@ -244,6 +244,21 @@ worker_enabled = false
             .follow_up()
     }
 
+    /// An EventIngestService client of the first running scheduler replica.
+    pub fn events(&self, token: &str) -> EventIngestClient {
+        let r = self
+            .replicas
+            .iter()
+            .find(|r| r.handle.is_some() && r.scheduler)
+            .expect("a running replica");
+        Connection::builder(format!("http://{}", r.addr))
+            .token(token)
+            .timeout(Duration::from_secs(30))
+            .connect_lazy()
+            .expect("client")
+            .event_ingest()
+    }
+
     pub fn head_office(&self) -> FollowUpClient {
         self.client(&keys().head_office())
     }
@@ -303,6 +318,11 @@ worker_enabled = false
             .await
             .expect("firings")
     }
+}
+
+/// A token of another Guestloop service (what outbox relays deliver events with).
+pub fn service_token() -> String {
+    keys().token(guestloop_auth::Role::Service, &[], None)
 }
 
 pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
