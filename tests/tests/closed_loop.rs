@@ -4,7 +4,7 @@
 //! feedback-intake's EscalateCase and alerts staff through notification. SLA durations are
 //! shrunk to seconds.
 
-use chrono::{Timelike, Utc};
+use chrono::{Datelike, Timelike, Utc};
 use guestloop_e2e::bin_dir;
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel, Date};
 use guestloop_proto::feedback::v1 as fb;
@@ -130,13 +130,21 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
     let mut notification = conn("notification").notification();
 
     // --- The after-stay plan: two guests check out; only the one who consented is asked.
+    let shanghai = chrono_tz::Asia::Shanghai;
+    let birthday = (Utc::now().with_timezone(&shanghai) + chrono::Duration::days(2)).date_naive();
     let mut stays = Vec::new();
+    let mut guest_ids = Vec::new();
     for (i, consent) in [true, false].into_iter().enumerate() {
         let guest = guests
             .create_guest(gp::CreateGuestRequest {
                 property_id: "sh-bund".into(),
                 guest: Some(gp::Guest {
                     family_name: format!("Loop{i}"),
+                    birthday: Some(Date {
+                        year: 1990,
+                        month: birthday.month() as i32,
+                        day: birthday.day() as i32,
+                    }),
                     contacts: Some(gp::Contacts {
                         email: format!("loop{i}@guest.test"),
                         ..Default::default()
@@ -190,6 +198,7 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
             .stay
             .unwrap();
         stays.push(stay.stay_id);
+        guest_ids.push(guest.guest_id);
     }
     let mut outcome = Vec::new();
     for stay in &stays {
@@ -248,6 +257,25 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
         .into_inner()
         .clocks;
     assert_eq!(clocks.len(), 3, "survey, reminder, 7-day follow-up");
+
+    // Birthday care: 10:00 local at the property of the stay, on the guest's birthday
+    // (asked of guest-profile with the scheduler's own token).
+    let greeting = scheduler
+        .get_timer(fu::GetTimerRequest {
+            key: format!("guest/{}/birthday/{}", guest_ids[0], birthday.year()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .timer
+        .unwrap();
+    let due = greeting.due_time.unwrap();
+    let local = chrono::DateTime::from_timestamp(due.seconds, 0)
+        .unwrap()
+        .with_timezone(&shanghai);
+    assert_eq!(local.date_naive(), birthday);
+    assert_eq!((local.hour(), local.minute()), (10, 0));
 
     // --- A complaint nobody answers climbs the ladder, one step per missed deadline.
     let open = |text: &'static str, key: &'static str| {
