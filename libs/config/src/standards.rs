@@ -117,6 +117,15 @@ impl Standards {
         s
     }
 
+    /// The effective standards of a region: chain default, then the region's changes.
+    pub fn for_region(&self, region_id: &str) -> ServiceStandards {
+        let mut s = self.default.clone();
+        if let Some(o) = self.regions.get(region_id) {
+            o.apply(&mut s);
+        }
+        s
+    }
+
     pub(crate) fn validate(&self, chain: &ChainDirectory) -> Result<(), ConfigError> {
         check_standards("standards.default", &self.default)?;
         for (id, o) in &self.regions {

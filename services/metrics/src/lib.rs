@@ -1,51 +1,47 @@
-//! metrics (PRODUCT.md). This crate starts, migrates its schema, and serves health,
-//! reflection and metrics in the shared runtime; its API (proto/guestloop/metrics/v1) is
-//! implemented in issue 5.
+//! metrics (PRODUCT.md, issue 5): service quality measured against the chain's standards.
+//! - The event consumer (ingest.rs, EventIngestService): every event adds to incremental
+//!   rollups per property and local day (store/rollups.rs), counted once per thing whatever
+//!   the order (store/entities.rs).
+//! - KPIs (kpi/): definitions, targets from the standards, minimum samples, confidence
+//!   intervals; GetKpis and the league table (api/).
+//! - Business gauges on /metrics (gauges.rs); KPI alerts raised and cleared once per
+//!   breach, notified to the property managers (alerts.rs).
+//!
+//! The voice-of-customer report and staff mentions are not built yet.
 
-use guestloop_config::{CommonSettings, ConfigError, Validate};
+mod alerts;
+mod api;
+mod error;
+mod gauges;
+mod ingest;
+mod kpi;
+mod settings;
+mod state;
+mod store;
+
+pub use error::MetricsError;
+pub use settings::{
+    AlertRule, AlertSettings, KpiSettings, SERVICE_DEFAULTS, Settings, default_layers,
+};
+
+use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
+use guestloop_proto::metrics::v1::metrics_service_server::MetricsServiceServer;
 use guestloop_server::{ServiceRuntime, StartError};
-use serde::Deserialize;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
 
 pub const SERVICE_NAME: &str = "metrics";
-
-/// This service's defaults, layered over the common ones.
-pub const SERVICE_DEFAULTS: &str = r#"
-[grpc]
-listen_addr = "127.0.0.1:50055"
-[admin]
-listen_addr = "127.0.0.1:9105"
-[database]
-schema = "metrics"
-"#;
+const GRPC_SERVICES: [&str; 2] = [
+    "guestloop.metrics.v1.MetricsService",
+    "guestloop.events.v1.EventIngestService",
+];
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
     [&guestloop_outbox::MIGRATOR, &MIGRATOR]
-}
-
-pub fn default_layers() -> [&'static str; 2] {
-    [guestloop_config::COMMON_DEFAULTS, SERVICE_DEFAULTS]
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    #[serde(flatten)]
-    pub common: CommonSettings,
-}
-
-impl Validate for Settings {
-    fn validate(&self) -> Result<(), ConfigError> {
-        self.common.validate()
-    }
-}
-
-impl Settings {
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
-        guestloop_config::load(&default_layers(), file)
-    }
 }
 
 /// `metrics migrate`: applies the schema and exits.
@@ -56,13 +52,23 @@ pub async fn migrate(file: Option<&std::path::Path>) -> Result<(), StartError> {
 #[derive(Debug)]
 pub struct Application {
     runtime: ServiceRuntime,
+    state: Arc<state::State>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let runtime =
-            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[]).await?;
-        Ok(Self { runtime })
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
+                .await?;
+        let state = Arc::new(state::State {
+            pool: runtime.pool.clone(),
+            chain: Arc::new(runtime.settings.chain.clone()),
+            standards: Arc::new(runtime.settings.standards.clone()),
+            kpis: settings.kpis,
+            alerts: settings.alerts,
+            notification: runtime.peer("notification")?.map(|c| c.notification()),
+        });
+        Ok(Self { runtime, state })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -77,8 +83,34 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        self.runtime
-            .serve(tonic::service::Routes::builder().routes(), shutdown)
-            .await
+        let max = self.runtime.settings.grpc.max_message_bytes;
+        let service = MetricsServiceServer::new(api::MetricsApi::new(self.state.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let events = EventIngestServiceServer::new(api::EventsApi::new(self.state.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
+        let auth = || self.runtime.auth.clone();
+        let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
+            .add_service(InterceptedService::new(events, auth()));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let gauges = tokio::spawn(gauges::run(self.state.clone(), stop_rx.clone()));
+        let alerts = self
+            .state
+            .alerts
+            .enabled
+            .then(|| tokio::spawn(alerts::run(self.state.clone(), stop_rx)));
+        let result = self
+            .runtime
+            .serve(routes, async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        let _ = gauges.await;
+        if let Some(a) = alerts {
+            let _ = a.await;
+        }
+        result
     }
 }

@@ -1,0 +1,82 @@
+//! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs; the report
+//! and staff mentions are not built yet) and EventIngestService (events.rs). Errors map to a status in one
+//! place (error.rs).
+
+mod alerts;
+mod events;
+mod kpis;
+mod league;
+pub mod scope;
+
+pub use events::EventsApi;
+
+use crate::error::MetricsError;
+use crate::state::{Caller, State};
+use guestloop_proto::metrics::v1 as pb;
+use guestloop_proto::metrics::v1::metrics_service_server::MetricsService;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+#[derive(Debug, Clone)]
+pub struct MetricsApi {
+    state: Arc<State>,
+}
+
+impl MetricsApi {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+type R<T> = std::result::Result<Response<T>, Status>;
+
+macro_rules! rpc {
+    ($self:ident, $request:ident, $handler:path) => {{
+        let caller = Caller::new(&$request)?;
+        $handler(&$self.state, &caller, $request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }};
+}
+
+fn not_yet<T>(what: &'static str) -> R<T> {
+    Err(MetricsError::Unimplemented(what).into())
+}
+
+#[tonic::async_trait]
+impl MetricsService for MetricsApi {
+    async fn get_kpis(&self, request: Request<pb::GetKpisRequest>) -> R<pb::GetKpisResponse> {
+        rpc!(self, request, kpis::get)
+    }
+    async fn get_league_table(
+        &self,
+        request: Request<pb::GetLeagueTableRequest>,
+    ) -> R<pb::GetLeagueTableResponse> {
+        rpc!(self, request, league::get)
+    }
+    async fn get_voice_of_customer_report(
+        &self,
+        _: Request<pb::GetVoiceOfCustomerReportRequest>,
+    ) -> R<pb::GetVoiceOfCustomerReportResponse> {
+        not_yet("the voice-of-customer report")
+    }
+    async fn render_voice_of_customer_report(
+        &self,
+        _: Request<pb::RenderVoiceOfCustomerReportRequest>,
+    ) -> R<pb::RenderVoiceOfCustomerReportResponse> {
+        not_yet("the voice-of-customer report")
+    }
+    async fn list_alerts(
+        &self,
+        request: Request<pb::ListAlertsRequest>,
+    ) -> R<pb::ListAlertsResponse> {
+        rpc!(self, request, alerts::list)
+    }
+    async fn list_staff_mentions(
+        &self,
+        _: Request<pb::ListStaffMentionsRequest>,
+    ) -> R<pb::ListStaffMentionsResponse> {
+        not_yet("staff mentions")
+    }
+}

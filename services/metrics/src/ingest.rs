@@ -1,0 +1,392 @@
+//! The event consumer: every event the other services deliver adds to the rollups of its
+//! property and local day (the property's time zone decides the day). Each event is applied
+//! in one transaction with its inbox row, so a redelivery changes nothing. Order does not
+//! matter: every measure is counted on a day the event itself names (a reply on its
+//! feedback's receipt day, a clock on its case's opening day), and what must be counted
+//! once per feedback, case or stay is guarded by a small state row (store/entities.rs)
+//! whichever of its events comes first.
+
+use crate::state::State;
+use crate::store::entities as ent;
+use crate::store::rollups::{Add, add};
+use chrono::{DateTime, NaiveDate, Utc};
+use guestloop_proto::common::v1::Urgency;
+use guestloop_proto::events::v1::{CaseFacts, EventEnvelope, event_envelope::Payload};
+use guestloop_proto::feedback::v1::CaseStatus;
+use guestloop_proto::followup::v1::ClockKind;
+use guestloop_proto::guestprofile::v1::Tier;
+use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Upper bounds (seconds) of the first-response time histogram.
+pub const RESPONSE_BUCKETS: [i64; 12] = [
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    7200,
+    14_400,
+    28_800,
+    86_400,
+    172_800,
+    604_800,
+    i64::MAX,
+];
+
+/// Applies `events` in order; returns the ids acknowledged.
+pub async fn deliver(state: &State, events: Vec<EventEnvelope>) -> Vec<String> {
+    let mut acknowledged = Vec::with_capacity(events.len());
+    for env in events {
+        let Ok(id) = Uuid::parse_str(&env.event_id) else {
+            tracing::warn!(source = %env.source, "event without a valid id dropped");
+            acknowledged.push(env.event_id);
+            continue;
+        };
+        match apply_one(state, id, &env).await {
+            Ok(()) => acknowledged.push(env.event_id),
+            Err(e) => {
+                metrics::counter!("metrics_events_failed_total").increment(1);
+                tracing::warn!(event_id = %id, source = %env.source, error = %e,
+                    "event not applied; the rest of the batch waits for redelivery");
+                break;
+            }
+        }
+    }
+    acknowledged
+}
+
+async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), sqlx::Error> {
+    let mut tx = state.pool.begin().await?;
+    if guestloop_outbox::inbox::mark_applied(&mut tx, id, &env.source).await? {
+        apply(&mut tx, state, env).await?;
+    }
+    tx.commit().await?;
+    metrics::counter!("metrics_events_applied_total").increment(1);
+    Ok(())
+}
+
+fn time(t: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    t.as_ref()
+        .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32))
+}
+
+/// The local day of `t` at the property.
+pub fn day(state: &State, property_id: &str, t: DateTime<Utc>) -> NaiveDate {
+    let tz: chrono_tz::Tz = state
+        .chain
+        .property(property_id)
+        .and_then(|p| p.time_zone.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    t.with_timezone(&tz).date_naive()
+}
+
+fn bd(kind: &str, v: i32) -> String {
+    format!("{kind}:{v}")
+}
+
+async fn apply(
+    conn: &mut PgConnection,
+    state: &State,
+    env: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
+    let Some(payload) = &env.payload else {
+        return Ok(());
+    };
+    let occur = time(&env.occur_time).unwrap_or_else(Utc::now);
+    match payload {
+        Payload::FeedbackReceived(f) => {
+            let t = time(&f.receive_time).unwrap_or(occur);
+            let d = day(state, &f.property_id, t);
+            for b in [
+                "".to_string(),
+                bd("channel", f.channel),
+                bd("category", f.category),
+            ] {
+                add(conn, &f.property_id, d, "feedback", &b, Add::count()).await?;
+            }
+            let responded =
+                ent::feedback_received(conn, &f.feedback_id, &f.property_id, d, f.channel).await?;
+            // A survey answer needs no reply; everything else does.
+            if !f.has_survey {
+                for b in ["".to_string(), bd("channel", f.channel)] {
+                    add(
+                        conn,
+                        &f.property_id,
+                        d,
+                        "feedback_response",
+                        &b,
+                        Add::rate(responded),
+                    )
+                    .await?;
+                }
+            }
+        }
+        Payload::FeedbackReplied(r) => responded(conn, &r.feedback_id).await?,
+        Payload::SurveyAnswered(s) => {
+            let d = day(state, &s.property_id, time(&s.answer_time).unwrap_or(occur));
+            let p = &s.property_id;
+            if let Some(c) = s.csat {
+                add(conn, p, d, "csat", "", Add::rate(c >= 4)).await?;
+                add(
+                    conn,
+                    p,
+                    d,
+                    "csat",
+                    &bd("channel", s.channel),
+                    Add::rate(c >= 4),
+                )
+                .await?;
+            }
+            if let Some(n) = s.nps {
+                // num: promoters; sum: detractors.
+                let a = Add {
+                    n: 1,
+                    num: i64::from(n >= 9),
+                    sum: f64::from(u8::from(n <= 6)),
+                    sum_sq: 0.0,
+                };
+                add(conn, p, d, "nps", "", a).await?;
+            }
+            for c in &s.csi_scores {
+                let x = f64::from(c.score);
+                add(conn, p, d, "csi", "", Add::score(x)).await?;
+                add(
+                    conn,
+                    p,
+                    d,
+                    "csi",
+                    &bd("csi_dimension", c.dimension),
+                    Add::score(x),
+                )
+                .await?;
+            }
+        }
+        Payload::StayCheckedOut(s) => {
+            let Some(t) = time(&s.checked_out_time) else {
+                return Ok(());
+            };
+            let d = day(state, &s.property_id, t);
+            add(conn, &s.property_id, d, "stays", "", Add::count()).await?;
+            if s.tier >= Tier::VipSilver as i32 {
+                let returned = ent::stayed_before(conn, &s.guest_id, &s.stay_id, t).await?;
+                add(
+                    conn,
+                    &s.property_id,
+                    d,
+                    "vip_return",
+                    "",
+                    Add::rate(returned),
+                )
+                .await?;
+            }
+            let contacted =
+                ent::stay_checked_out(conn, &s.stay_id, &s.property_id, &s.guest_id, t).await?;
+            add(
+                conn,
+                &s.property_id,
+                d,
+                "satisfaction_contact",
+                "",
+                Add::count(),
+            )
+            .await?;
+            if let Some(c) = contacted {
+                contact_counted(conn, state, &s.stay_id, &s.property_id, t, c).await?;
+            }
+        }
+        Payload::MessageStatusChanged(m)
+            if m.kind == MessageKind::SatisfactionSurvey as i32
+                && !m.stay_id.is_empty()
+                && matches!(
+                    DeliveryStatus::try_from(m.status),
+                    Ok(DeliveryStatus::Sent | DeliveryStatus::Delivered)
+                ) =>
+        {
+            let sent = time(&m.status_time).unwrap_or(occur);
+            if let Some((property, checkout)) = ent::stay_contacted(conn, &m.stay_id, sent).await? {
+                contact_counted(conn, state, &m.stay_id, &property, checkout, sent).await?;
+            }
+        }
+        Payload::CaseOpened(e) => case(conn, state, &e.case).await?,
+        Payload::CaseStatusChanged(e) => case(conn, state, &e.case).await?,
+        Payload::CaseEscalated(e) => case(conn, state, &e.case).await?,
+        Payload::CaseAssigned(e) => case(conn, state, &e.case).await?,
+        Payload::CaseRegraded(e) => case(conn, state, &e.case).await?,
+        Payload::CaseActionRecorded(e) => case(conn, state, &e.case).await?,
+        Payload::CaseLinkedToIncident(e) => case(conn, state, &e.case).await?,
+        Payload::SlaClockStopped(c) => {
+            let Some(start) = time(&c.start_time) else {
+                return Ok(());
+            };
+            let kind = ClockKind::try_from(c.kind).unwrap_or_default();
+            if !matches!(kind, ClockKind::FirstResponse | ClockKind::Resolution) {
+                return Ok(());
+            }
+            let d = day(state, &c.property_id, start);
+            let first = ent::clock_stopped(
+                conn,
+                &c.case_id,
+                &c.property_id,
+                d,
+                start,
+                kind,
+                c.within_sla,
+            )
+            .await?;
+            let Some(first) = first else {
+                return Ok(()); // this clock was counted before
+            };
+            let p = &c.property_id;
+            if kind == ClockKind::FirstResponse {
+                add(conn, p, d, "fr_sla", "", Add::rate(c.within_sla)).await?;
+                let secs = c.elapsed_duration.as_ref().map(|e| e.seconds).unwrap_or(0);
+                let bucket = RESPONSE_BUCKETS
+                    .iter()
+                    .find(|b| secs <= **b)
+                    .copied()
+                    .unwrap_or(i64::MAX);
+                add(
+                    conn,
+                    p,
+                    d,
+                    "fr_time",
+                    &format!("bucket:{bucket}"),
+                    Add::count(),
+                )
+                .await?;
+                if first.channel > 0 {
+                    let b = format!("channel:{}:bucket:{bucket}", first.channel);
+                    add(conn, p, d, "fr_time", &b, Add::count()).await?;
+                }
+                if c.urgency == Urgency::Emergency as i32 {
+                    let limit = state
+                        .standards
+                        .for_property(&state.chain, p)
+                        .targets
+                        .emergency_response_minutes;
+                    let ok = (secs as f64) <= limit * 60.0;
+                    add(conn, p, d, "emergency_response", "", Add::rate(ok)).await?;
+                }
+            } else {
+                add(conn, p, d, "res_sla", "", Add::rate(c.within_sla)).await?;
+            }
+            if let Some(both) = first.compliance {
+                add(conn, p, d, "sla_compliance", "", Add::rate(both)).await?;
+            }
+        }
+        Payload::FollowUpTaskCreated(t) => {
+            if let Some(due) = time(&t.due_time) {
+                let d = day(state, &t.property_id, due);
+                add(conn, &t.property_id, d, "tasks", "", Add::count()).await?;
+            }
+        }
+        Payload::FollowUpTaskCompleted(t) if !t.late => {
+            if let Some(due) = time(&t.due_time) {
+                let d = day(state, &t.property_id, due);
+                add(conn, &t.property_id, d, "tasks", "", Add::hit()).await?;
+            }
+        }
+        Payload::FollowUpTaskCancelled(t) => {
+            if let Some(due) = time(&t.due_time) {
+                let d = day(state, &t.property_id, due);
+                let a = Add {
+                    n: -1,
+                    ..Default::default()
+                };
+                add(conn, &t.property_id, d, "tasks", "", a).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A feedback answered (replied, or its case acknowledged): counted once, on its receipt day.
+async fn responded(conn: &mut PgConnection, feedback_id: &str) -> Result<(), sqlx::Error> {
+    if feedback_id.is_empty() {
+        return Ok(());
+    }
+    if let Some((property, d, channel)) = ent::feedback_responded(conn, feedback_id).await? {
+        for b in ["".to_string(), bd("channel", channel)] {
+            add(conn, &property, d, "feedback_response", &b, Add::hit()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn contact_counted(
+    conn: &mut PgConnection,
+    state: &State,
+    stay_id: &str,
+    property: &str,
+    checkout: DateTime<Utc>,
+    sent: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let within = state
+        .standards
+        .for_property(&state.chain, property)
+        .satisfaction_contact_within
+        .as_duration();
+    let ok = (sent - checkout)
+        .to_std()
+        .map(|d| d <= within)
+        .unwrap_or(true);
+    if ok && ent::mark_stay_counted(conn, stay_id).await? {
+        let d = day(state, property, checkout);
+        add(conn, property, d, "satisfaction_contact", "", Add::hit()).await?;
+    }
+    Ok(())
+}
+
+/// Any case event: the case's opening is counted once (from whichever event comes first,
+/// all carry the facts), its first resolution once, and its acknowledgement answers its
+/// feedback.
+async fn case(
+    conn: &mut PgConnection,
+    state: &State,
+    facts: &Option<CaseFacts>,
+) -> Result<(), sqlx::Error> {
+    let Some(c) = facts else {
+        return Ok(());
+    };
+    let Some(open) = time(&c.open_time) else {
+        return Ok(());
+    };
+    let p = &c.property_id;
+    let d = day(state, p, open);
+    if ent::case_opened(conn, &c.case_id, p, d, open, c.channel).await? {
+        for b in [
+            "".to_string(),
+            bd("channel", c.channel),
+            bd("category", c.category),
+            bd("department", c.department),
+        ] {
+            add(conn, p, d, "complaints", &b, Add::count()).await?;
+        }
+        add(conn, p, d, "repeat", "", Add::rate(c.repeat)).await?;
+        add(conn, p, d, "closed_24h", "", Add::rate(false)).await?;
+        for b in ["".to_string(), bd("channel", c.channel)] {
+            add(conn, p, d, "resolution_rate", &b, Add::rate(false)).await?;
+        }
+    }
+    let status = CaseStatus::try_from(c.status).unwrap_or_default();
+    if c.acknowledge_time.is_some() || status != CaseStatus::Received {
+        responded(conn, &c.origin_feedback_id).await?;
+    }
+    let done = time(&c.resolve_time).or(time(&c.close_time));
+    if let (Some(done), true) = (
+        done,
+        matches!(status, CaseStatus::Resolved | CaseStatus::Closed),
+    ) && ent::mark_case_resolved(conn, &c.case_id).await?
+    {
+        for b in ["".to_string(), bd("channel", c.channel)] {
+            add(conn, p, d, "resolution_rate", &b, Add::hit()).await?;
+        }
+        if done - open <= chrono::Duration::hours(24) {
+            add(conn, p, d, "closed_24h", "", Add::hit()).await?;
+        }
+    }
+    Ok(())
+}

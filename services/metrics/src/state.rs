@@ -1,0 +1,42 @@
+//! What the handlers, the consumer and the background jobs share, and the caller of one
+//! request.
+
+use crate::settings::{AlertSettings, KpiSettings};
+use guestloop_auth::Principal;
+use guestloop_client::NotificationClient;
+use guestloop_config::{ChainDirectory, Standards};
+use sqlx::PgPool;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub struct State {
+    pub pool: PgPool,
+    pub chain: Arc<ChainDirectory>,
+    pub standards: Arc<Standards>,
+    pub kpis: KpiSettings,
+    pub alerts: AlertSettings,
+    pub notification: Option<NotificationClient>,
+}
+
+impl State {
+    pub fn judge(&self) -> crate::kpi::Judge {
+        crate::kpi::Judge {
+            min_sample: self.kpis.min_sample,
+            z: self.kpis.z(),
+            level: self.kpis.confidence_level,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+}
+
+impl Caller {
+    pub fn new<T>(request: &tonic::Request<T>) -> Result<Self, tonic::Status> {
+        Ok(Self {
+            principal: guestloop_auth::principal(request)?,
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! The metrics schema: rollups, the per-entity state behind them, alerts.
+
+pub mod entities;
+pub mod rollups;
