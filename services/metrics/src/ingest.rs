@@ -106,8 +106,30 @@ async fn apply(
             ] {
                 add(conn, &f.property_id, d, "feedback", &b, Add::count()).await?;
             }
-            let responded =
-                ent::feedback_received(conn, &f.feedback_id, &f.property_id, d, f.channel).await?;
+            let responded = ent::feedback_received(
+                conn,
+                &f.feedback_id,
+                &f.property_id,
+                d,
+                f.channel,
+                !f.has_survey,
+            )
+            .await?;
+            if !f.redacted_excerpt.trim().is_empty() {
+                let q = ent::QuoteRow {
+                    feedback_id: f.feedback_id.clone(),
+                    property_id: f.property_id.clone(),
+                    guest_id: f.guest_id.clone(),
+                    day: d,
+                    receive_time: t,
+                    channel: f.channel as i16,
+                    category: f.category as i16,
+                    sentiment: f.sentiment as i16,
+                    language: f.language.clone(),
+                    excerpt: f.redacted_excerpt.chars().take(280).collect(),
+                };
+                ent::quote(conn, &q).await?;
+            }
             // A survey answer needs no reply; everything else does.
             if !f.has_survey {
                 for b in ["".to_string(), bd("channel", f.channel)] {
@@ -124,6 +146,7 @@ async fn apply(
             }
         }
         Payload::FeedbackReplied(r) => responded(conn, &r.feedback_id).await?,
+        Payload::GuestErased(g) => ent::erase_guest(conn, &g.guest_id).await?,
         Payload::SurveyAnswered(s) => {
             let d = day(state, &s.property_id, time(&s.answer_time).unwrap_or(occur));
             let p = &s.property_id;
@@ -362,6 +385,7 @@ async fn case(
             bd("channel", c.channel),
             bd("category", c.category),
             bd("department", c.department),
+            format!("category:{}:department:{}", c.category, c.department),
         ] {
             add(conn, p, d, "complaints", &b, Add::count()).await?;
         }
@@ -371,6 +395,30 @@ async fn case(
             add(conn, p, d, "resolution_rate", &b, Add::rate(false)).await?;
         }
     }
+    ent::case_facts(
+        conn,
+        &ent::CaseFactsRow {
+            case_id: c.case_id.clone(),
+            version: c.version,
+            reference: c.reference.clone(),
+            category: c.category as i16,
+            department: c.department as i16,
+            risk_grade: c.risk_grade as i16,
+            status: c.status as i16,
+            tier: c.escalation_tier as i16,
+            fr_due: time(&c.first_response_due_time),
+            res_due: time(&c.resolution_due_time),
+            ack_time: time(&c.acknowledge_time),
+            // A reopened case is open again, whatever its earlier resolve time.
+            done_time: matches!(
+                CaseStatus::try_from(c.status),
+                Ok(CaseStatus::Resolved | CaseStatus::Closed)
+            )
+            .then(|| time(&c.resolve_time).or(time(&c.close_time)))
+            .flatten(),
+        },
+    )
+    .await?;
     let status = CaseStatus::try_from(c.status).unwrap_or_default();
     if c.acknowledge_time.is_some() || status != CaseStatus::Received {
         responded(conn, &c.origin_feedback_id).await?;

@@ -7,7 +7,9 @@
 //! - Business gauges on /metrics (gauges.rs); KPI alerts raised and cleared once per
 //!   breach, notified to the property managers (alerts.rs).
 //!
-//! The voice-of-customer report and staff mentions are not built yet.
+//! - The daily voice-of-customer report, structured and as HTML (report/).
+//!
+//! Staff mentions are not built yet.
 
 mod alerts;
 mod api;
@@ -15,6 +17,7 @@ mod error;
 mod gauges;
 mod ingest;
 mod kpi;
+mod report;
 mod settings;
 mod state;
 mod store;

@@ -121,7 +121,12 @@ async fn a_missed_kpi_alerts_once_and_clears_once() {
     .await;
     assert_eq!(cleared.alert_id, alert.alert_id);
     let v = cleared.clear_value.expect("clear value");
-    assert!(v.value.unwrap() >= 0.9 && v.sample_size == 66, "{v:?}");
+    // The round that clears may run while the batch is still being applied: the value
+    // has just reached the target (at least 54 of the 60 answers in).
+    assert!(
+        v.value.unwrap() >= 0.9 && (60..=66).contains(&v.sample_size),
+        "{v:?}"
+    );
     assert!(cleared.clear_time.is_some());
     let m = message(&app, &cleared.message_ids[1]).await;
     assert_eq!(

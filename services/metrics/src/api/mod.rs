@@ -1,11 +1,12 @@
-//! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs; the report
-//! and staff mentions are not built yet) and EventIngestService (events.rs). Errors map to a status in one
+//! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs, report.rs;
+//! staff mentions are not built yet) and EventIngestService (events.rs). Errors map to a status in one
 //! place (error.rs).
 
 mod alerts;
 mod events;
 mod kpis;
 mod league;
+mod report;
 pub mod scope;
 
 pub use events::EventsApi;
@@ -57,15 +58,15 @@ impl MetricsService for MetricsApi {
     }
     async fn get_voice_of_customer_report(
         &self,
-        _: Request<pb::GetVoiceOfCustomerReportRequest>,
+        request: Request<pb::GetVoiceOfCustomerReportRequest>,
     ) -> R<pb::GetVoiceOfCustomerReportResponse> {
-        not_yet("the voice-of-customer report")
+        rpc!(self, request, report::get)
     }
     async fn render_voice_of_customer_report(
         &self,
-        _: Request<pb::RenderVoiceOfCustomerReportRequest>,
+        request: Request<pb::RenderVoiceOfCustomerReportRequest>,
     ) -> R<pb::RenderVoiceOfCustomerReportResponse> {
-        not_yet("the voice-of-customer report")
+        rpc!(self, request, report::render)
     }
     async fn list_alerts(
         &self,

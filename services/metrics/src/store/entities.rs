@@ -7,24 +7,30 @@ use guestloop_proto::followup::v1::ClockKind;
 use sqlx::PgConnection;
 
 /// The feedback arrived. True when its response was already seen (count it answered now).
+/// Feedback that needs no response (a survey answer) is settled at once: a reply to it,
+/// earlier or later, counts nothing.
 pub async fn feedback_received(
     conn: &mut PgConnection,
     feedback_id: &str,
     property_id: &str,
     day: NaiveDate,
     channel: i32,
+    needs_response: bool,
 ) -> Result<bool, sqlx::Error> {
     let (responded, counted): (bool, bool) = sqlx::query_as(
-        "INSERT INTO feedback_state (feedback_id, property_id, receive_day, channel, received)
-         VALUES ($1, $2, $3, $4, true)
+        "INSERT INTO feedback_state (feedback_id, property_id, receive_day, channel, received,
+            counted)
+         VALUES ($1, $2, $3, $4, true, NOT $5)
          ON CONFLICT (feedback_id) DO UPDATE SET property_id = EXCLUDED.property_id,
-            receive_day = EXCLUDED.receive_day, channel = EXCLUDED.channel, received = true
+            receive_day = EXCLUDED.receive_day, channel = EXCLUDED.channel, received = true,
+            counted = feedback_state.counted OR NOT $5
          RETURNING responded, counted",
     )
     .bind(feedback_id)
     .bind(property_id)
     .bind(day)
     .bind(channel as i16)
+    .bind(needs_response)
     .fetch_one(&mut *conn)
     .await?;
     if responded && !counted {
@@ -43,14 +49,19 @@ pub async fn feedback_responded(
     conn: &mut PgConnection,
     feedback_id: &str,
 ) -> Result<Option<(String, NaiveDate, i32)>, sqlx::Error> {
+    // Two statements: in one (a data-modifying WITH) the outer UPDATE cannot update the row
+    // the upsert just changed, so a response after the receipt was never counted.
+    sqlx::query(
+        "INSERT INTO feedback_state (feedback_id, responded) VALUES ($1, true)
+         ON CONFLICT (feedback_id) DO UPDATE SET responded = true",
+    )
+    .bind(feedback_id)
+    .execute(&mut *conn)
+    .await?;
     let row: Option<(String, NaiveDate, i16)> = sqlx::query_as(
-        "WITH up AS (
-            INSERT INTO feedback_state (feedback_id, responded) VALUES ($1, true)
-            ON CONFLICT (feedback_id) DO UPDATE SET responded = true
-            RETURNING feedback_id, received, counted)
-         UPDATE feedback_state f SET counted = true FROM up
-         WHERE f.feedback_id = up.feedback_id AND up.received AND NOT up.counted
-         RETURNING f.property_id, f.receive_day, f.channel",
+        "UPDATE feedback_state SET counted = true
+         WHERE feedback_id = $1 AND received AND NOT counted
+         RETURNING property_id, receive_day, channel",
     )
     .bind(feedback_id)
     .fetch_optional(conn)
@@ -240,4 +251,89 @@ pub async fn mark_stay_counted(
             .rows_affected()
             == 1,
     )
+}
+
+/// The latest facts of a case for the report (only a newer version replaces them).
+#[derive(Debug, Clone)]
+pub struct CaseFactsRow {
+    pub case_id: String,
+    pub version: i64,
+    pub reference: String,
+    pub category: i16,
+    pub department: i16,
+    pub risk_grade: i16,
+    pub status: i16,
+    pub tier: i16,
+    pub fr_due: Option<DateTime<Utc>>,
+    pub res_due: Option<DateTime<Utc>>,
+    pub ack_time: Option<DateTime<Utc>>,
+    pub done_time: Option<DateTime<Utc>>,
+}
+
+pub async fn case_facts(conn: &mut PgConnection, f: &CaseFactsRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE case_state SET version = $2, reference = $3, category = $4, department = $5,
+            risk_grade = $6, status = $7, tier = $8, fr_due = $9, res_due = $10,
+            ack_time = $11, done_time = $12
+         WHERE case_id = $1 AND version < $2",
+    )
+    .bind(&f.case_id)
+    .bind(f.version)
+    .bind(&f.reference)
+    .bind(f.category)
+    .bind(f.department)
+    .bind(f.risk_grade)
+    .bind(f.status)
+    .bind(f.tier)
+    .bind(f.fr_due)
+    .bind(f.res_due)
+    .bind(f.ack_time)
+    .bind(f.done_time)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct QuoteRow {
+    pub feedback_id: String,
+    pub property_id: String,
+    pub guest_id: String,
+    pub day: NaiveDate,
+    pub receive_time: DateTime<Utc>,
+    pub channel: i16,
+    pub category: i16,
+    pub sentiment: i16,
+    pub language: String,
+    pub excerpt: String,
+}
+
+pub async fn quote(conn: &mut PgConnection, q: &QuoteRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO quotes (feedback_id, property_id, guest_id, day, receive_time, channel,
+            category, sentiment, language, excerpt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (feedback_id) DO NOTHING",
+    )
+    .bind(&q.feedback_id)
+    .bind(&q.property_id)
+    .bind(&q.guest_id)
+    .bind(q.day)
+    .bind(q.receive_time)
+    .bind(q.channel)
+    .bind(q.category)
+    .bind(q.sentiment)
+    .bind(&q.language)
+    .bind(&q.excerpt)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An erased guest's words leave the report.
+pub async fn erase_guest(conn: &mut PgConnection, guest_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM quotes WHERE guest_id = $1")
+        .bind(guest_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

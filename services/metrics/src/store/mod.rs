@@ -1,4 +1,5 @@
 //! The metrics schema: rollups, the per-entity state behind them, alerts.
 
 pub mod entities;
+pub mod report;
 pub mod rollups;
