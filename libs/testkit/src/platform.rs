@@ -19,10 +19,15 @@ pub const SERVICES: [(&str, &str, &str); 5] = [
 
 /// Who receives whose events (outbox.subscribers, as peer config keys): stays and consent
 /// drive the scheduler's plan; cases its SLA clocks; WeChat feedback notification's channel
-/// window. Metrics joins when it consumes events.
-pub const SUBSCRIBERS: [(&str, &str); 2] = [
-    ("guest-profile", "follow_up_scheduler,notification"),
-    ("feedback-intake", "follow_up_scheduler,notification"),
+/// window; metrics rolls everything up.
+pub const SUBSCRIBERS: [(&str, &str); 4] = [
+    ("guest-profile", "follow_up_scheduler,notification,metrics"),
+    (
+        "feedback-intake",
+        "follow_up_scheduler,notification,metrics",
+    ),
+    ("follow-up-scheduler", "metrics"),
+    ("notification", "metrics"),
 ];
 
 /// How to start the platform.
