@@ -8,6 +8,7 @@ mod keys;
 pub mod platform;
 pub mod postgres;
 pub mod process;
+pub mod scenario;
 pub mod sinks;
 
 pub use chain::TEST_CHAIN_TOML;

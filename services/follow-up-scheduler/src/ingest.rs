@@ -13,6 +13,7 @@ use guestloop_proto::common::v1::Date;
 use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use guestloop_proto::guestprofile::v1::{self as gp, StayStatus};
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// What must be looked up before the transaction (calls to other services never run inside
@@ -33,7 +34,12 @@ pub async fn deliver(state: &State, events: Vec<EventEnvelope>) -> Vec<String> {
             acknowledged.push(env.event_id);
             continue;
         };
-        match apply_one(state, id, &env).await {
+        // Each event continues the trace of the request that caused it.
+        let span = tracing::info_span!("apply_event", event_id = %id, source = %env.source);
+        if !env.traceparent.is_empty() {
+            guestloop_telemetry::propagation::set_parent_from_traceparent(&span, &env.traceparent);
+        }
+        match apply_one(state, id, &env).instrument(span).await {
             Ok(()) => acknowledged.push(env.event_id),
             Err(e) => {
                 metrics::counter!("scheduler_events_failed_total").increment(1);

@@ -1,4 +1,4 @@
-//! KPI alerts: every `alerts.interval`, each rule (a KPI over a rolling window of local
+//! KPI alerts: every `kpi_alerts.interval`, each rule (a KPI over a rolling window of local
 //! days) is judged per property. A KPI that MISSED its target raises an alert, once: one
 //! active alert per KPI and scope at most (a unique index, so racing replicas raise one);
 //! the property managers are notified, and KpiAlertRaised goes out. When it is MET again the
@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 pub async fn run(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let every = state.alerts.interval.as_duration();
+    let every = state.kpi_alerts.interval.as_duration();
     loop {
         if let Err(e) = tick(&state).await {
             tracing::warn!(error = %e, "KPI alerts not evaluated");
@@ -47,7 +47,7 @@ fn scope(property: &str) -> pb::Scope {
 
 /// One round: judge every rule at every property, then send what is unsent.
 pub async fn tick(state: &State) -> Result<(), sqlx::Error> {
-    for rule in &state.alerts.rules {
+    for rule in &state.kpi_alerts.rules {
         let Some(k) = kpi::by_name(&rule.kpi) else {
             continue;
         };

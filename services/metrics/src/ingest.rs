@@ -17,6 +17,7 @@ use guestloop_proto::followup::v1::ClockKind;
 use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Upper bounds (seconds) of the first-response time histogram.
@@ -44,7 +45,12 @@ pub async fn deliver(state: &State, events: Vec<EventEnvelope>) -> Vec<String> {
             acknowledged.push(env.event_id);
             continue;
         };
-        match apply_one(state, id, &env).await {
+        // Each event continues the trace of the request that caused it.
+        let span = tracing::info_span!("apply_event", event_id = %id, source = %env.source);
+        if !env.traceparent.is_empty() {
+            guestloop_telemetry::propagation::set_parent_from_traceparent(&span, &env.traceparent);
+        }
+        match apply_one(state, id, &env).instrument(span).await {
             Ok(()) => acknowledged.push(env.event_id),
             Err(e) => {
                 metrics::counter!("metrics_events_failed_total").increment(1);

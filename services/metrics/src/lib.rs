@@ -68,7 +68,7 @@ impl Application {
             chain: Arc::new(runtime.settings.chain.clone()),
             standards: Arc::new(runtime.settings.standards.clone()),
             kpis: settings.kpis,
-            alerts: settings.alerts,
+            kpi_alerts: settings.kpi_alerts,
             notification: runtime.peer("notification")?.map(|c| c.notification()),
         });
         Ok(Self { runtime, state })
@@ -100,7 +100,7 @@ impl Application {
         let gauges = tokio::spawn(gauges::run(self.state.clone(), stop_rx.clone()));
         let alerts = self
             .state
-            .alerts
+            .kpi_alerts
             .enabled
             .then(|| tokio::spawn(alerts::run(self.state.clone(), stop_rx)));
         let result = self

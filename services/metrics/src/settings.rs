@@ -1,5 +1,5 @@
 //! metrics' settings: the common ones, how KPIs are judged (`[kpis]`), the business
-//! gauges and the KPI alerts (`[alerts]`).
+//! gauges and the KPI alerts (`[kpi_alerts]`).
 
 use guestloop_config::{CommonSettings, ConfigError, Seconds, Validate};
 use serde::Deserialize;
@@ -9,7 +9,7 @@ pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
     pub kpis: KpiSettings,
-    pub alerts: AlertSettings,
+    pub kpi_alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,16 +72,16 @@ impl Validate for Settings {
                 "must be 1-90",
             ));
         }
-        for (i, r) in self.alerts.rules.iter().enumerate() {
+        for (i, r) in self.kpi_alerts.rules.iter().enumerate() {
             if crate::kpi::by_name(&r.kpi).is_none() {
                 return Err(ConfigError::invalid(
-                    format!("alerts.rules[{i}].kpi"),
+                    format!("kpi_alerts.rules[{i}].kpi"),
                     format!("`{}` is not a KPI", r.kpi),
                 ));
             }
             if !(1..=90).contains(&r.window_days) {
                 return Err(ConfigError::invalid(
-                    format!("alerts.rules[{i}].window_days"),
+                    format!("kpi_alerts.rules[{i}].window_days"),
                     "must be 1-90",
                 ));
             }
@@ -105,7 +105,7 @@ confidence_level = 0.95
 gauge_interval = "60s"
 gauge_window_days = 7
 
-[alerts]
+[kpi_alerts]
 enabled = true
 interval = "60s"
 rules = [

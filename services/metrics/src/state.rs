@@ -14,7 +14,7 @@ pub struct State {
     pub chain: Arc<ChainDirectory>,
     pub standards: Arc<Standards>,
     pub kpis: KpiSettings,
-    pub alerts: AlertSettings,
+    pub kpi_alerts: AlertSettings,
     pub notification: Option<NotificationClient>,
 }
 

@@ -12,7 +12,7 @@ use guestloop_testkit::keys;
 use std::time::Duration;
 
 const ALERTS: &str = r#"
-[alerts]
+[kpi_alerts]
 enabled = true
 interval = "200ms"
 rules = [{ kpi = "csat", window_days = 7 }]

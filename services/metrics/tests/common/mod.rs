@@ -65,7 +65,7 @@ const BASE: &str = r#"
 [kpis]
 min_sample = 5
 gauge_interval = "200ms"
-[alerts]
+[kpi_alerts]
 enabled = false
 "#;
 
