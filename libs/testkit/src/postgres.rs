@@ -165,6 +165,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// Drops `database` if it exists (the demo starts from an empty one each run).
+    pub async fn drop_database(&self, database: &str) -> Result<(), PgError> {
+        let mut conn = PgConnection::connect(&self.admin_url("postgres")).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+        )))
+        .await?;
+        Ok(())
+    }
+
     /// Creates the service's role and schema in `database` and returns the URL the service
     /// connects with (as its own role).
     pub async fn bootstrap_service(

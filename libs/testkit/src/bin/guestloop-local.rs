@@ -1,6 +1,10 @@
 //! Runs the whole platform on this machine: its own PostgreSQL (data kept under the state
 //! folder between runs), all five services as separate processes, and a token to call them
 //! with. Ctrl-C stops everything.
+//!
+//! `--demo` plays the closed loop (testkit scenario.rs, the end-to-end test's scenario)
+//! against a fresh `guestloop_demo` database, with a local SMTP server taking the guests'
+//! mails, then prints the KPI table and where the voice-of-customer report was written.
 
 use clap::Parser;
 use guestloop_auth::{Role, SigningKey, TokenSigner};
@@ -26,6 +30,12 @@ struct Args {
     /// Start, print, and stop again (a smoke check).
     #[arg(long)]
     check: bool,
+    /// Play the demo scenario (a fresh demo database, SLA durations in seconds).
+    #[arg(long)]
+    demo: bool,
+    /// Guests per property in the demo.
+    #[arg(long, default_value_t = 30)]
+    demo_guests: usize,
 }
 
 #[tokio::main]
@@ -36,7 +46,24 @@ async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let cluster = Cluster::ensure(&state.join("pgdata"), args.pg_port, true)?;
     let (signing, public) = ensure_keys(&state.join("keys"))?;
-    let config_file = state.join("guestloop.toml");
+    // The demo's mails go to a real SMTP server of its own.
+    let smtp = args.demo.then(guestloop_testkit::sinks::smtp_sink);
+    let database = if args.demo {
+        "guestloop_demo"
+    } else {
+        "guestloop"
+    };
+    if args.demo {
+        cluster.drop_database(database).await?;
+    }
+    let config_file = match &smtp {
+        Some(sink) => {
+            let f = state.join("demo.toml");
+            std::fs::write(&f, guestloop_testkit::scenario::config_toml(sink.port))?;
+            f
+        }
+        None => state.join("guestloop.toml"),
+    };
     if !config_file.exists() {
         std::fs::write(
             &config_file,
@@ -46,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
     let spec = PlatformSpec {
         bin_dir: args.bin_dir.canonicalize()?,
         cluster: cluster.clone(),
-        database: "guestloop".into(),
+        database: database.into(),
         config_file: config_file.clone(),
         public_key: public.clone(),
         signing_key: signing.clone(),
@@ -92,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "\n  PostgreSQL   postgres://postgres@127.0.0.1:{}/guestloop  (data: {})",
+        "\n  PostgreSQL   postgres://postgres@127.0.0.1:{}/{database}  (data: {})",
         cluster.port,
         cluster.data_dir.display()
     );
@@ -107,6 +134,12 @@ async fn main() -> anyhow::Result<()> {
         "Try: grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{} list\n",
         args.base_port
     );
+
+    if args.demo
+        && let Err(e) = demo(&platform, &token, &state, args.demo_guests).await
+    {
+        eprintln!("the demo failed: {e:#}");
+    }
 
     if !args.check {
         println!("Ctrl-C to stop.");
@@ -125,4 +158,100 @@ async fn guestloop_server_signal() {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
     }
+}
+
+/// Plays the scenario, prints the KPI table and writes the report.
+async fn demo(
+    platform: &Platform,
+    token: &str,
+    state: &std::path::Path,
+    guests: usize,
+) -> anyhow::Result<()> {
+    use guestloop_proto::metrics::v1 as mx;
+    use guestloop_testkit::scenario::{self, Endpoints, PROPERTIES};
+    let url = |n: &str| {
+        platform
+            .service(n)
+            .map(|s| s.endpoint())
+            .unwrap_or_default()
+    };
+    let endpoints = Endpoints {
+        guest_profile: url("guest-profile"),
+        feedback_intake: url("feedback-intake"),
+        follow_up_scheduler: url("follow-up-scheduler"),
+        notification: url("notification"),
+        metrics: url("metrics"),
+    };
+    println!(
+        "Playing the demo: {} guests per property at {} properties ...",
+        guests,
+        PROPERTIES.len()
+    );
+    let played = scenario::play(&endpoints, token, guests, 7).await?;
+    let mut metrics = guestloop_client::Connection::builder(endpoints.metrics.clone())
+        .token(token)
+        .connect_lazy()?
+        .metrics();
+    let chain = mx::Scope {
+        level: mx::ScopeLevel::Chain as i32,
+        id: String::new(),
+    };
+    let league = metrics
+        .get_league_table(mx::GetLeagueTableRequest {
+            scope: Some(chain.clone()),
+            date_range: Some(scenario::today_range()),
+            order_by: mx::LeagueTableOrder::SlaCompliance as i32,
+        })
+        .await?
+        .into_inner();
+    let pct = |v: &Option<mx::KpiValue>| {
+        v.and_then(|v| v.value)
+            .map(|x| format!("{:.1}%", x * 100.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    let num = |v: &Option<mx::KpiValue>| {
+        v.and_then(|v| v.value)
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "\nDemo played in {:.1}s: {} escalation hops.\n",
+        played.elapsed.as_secs_f64(),
+        played.hops
+    );
+    println!(
+        "  {:<4} {:<20} {:>8} {:>8} {:>8} {:>8} {:>11}",
+        "rank", "property", "SLA", "1st resp", "CSAT", "NPS", "cases/100"
+    );
+    for r in &league.rows {
+        println!(
+            "  {:<4} {:<20} {:>8} {:>8} {:>8} {:>8} {:>11}",
+            r.rank,
+            r.property_name,
+            pct(&r.sla_compliance),
+            pct(&r.first_response_within_sla),
+            pct(&r.csat),
+            num(&r.nps),
+            num(&r.complaints_per_100_stays)
+        );
+    }
+    let page = metrics
+        .render_voice_of_customer_report(mx::RenderVoiceOfCustomerReportRequest {
+            scope: Some(chain),
+            report_date: scenario::today_range().start_date,
+            top_issue_limit: 5,
+            language: "en".into(),
+        })
+        .await?
+        .into_inner();
+    let dir = state.join("reports");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(&page.file_name);
+    std::fs::write(&path, &page.html)?;
+    println!(
+        "\nVoice-of-customer report ({} bytes): {}\n",
+        page.html.len(),
+        path.display()
+    );
+    Ok(())
 }
