@@ -222,6 +222,12 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
             (p.consenting, p.stays),
             "{property} survey"
         );
+        let profiles = kpi(&r, mx::Kpi::ProfileCompleteness);
+        assert_eq!(
+            (profiles.numerator, profiles.denominator),
+            (p.complete, p.stays),
+            "{property} profiles"
+        );
         let volume = kpi(&r, mx::Kpi::FeedbackVolume);
         assert_eq!(volume.numerator, n, "{property} feedback volume");
         let pct = |v: &mx::KpiValue| {

@@ -137,6 +137,8 @@ pub struct PropertyPlay {
     pub stays: i64,
     /// Guests who consented to e-mail follow-up (their survey is sent).
     pub consenting: i64,
+    /// Guests whose profile had every required field at check-out.
+    pub complete: i64,
     /// (CSAT 1-5, NPS 0-10) of every answer.
     pub answers: Vec<(i32, i32)>,
     /// Cases opened by low answers: (case id, acknowledged at once).
@@ -223,6 +225,8 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
     for (property, ..) in PROPERTIES {
         let p = played.properties.entry(property.to_string()).or_default();
         for i in 0..guests {
+            // One in three profiles is complete: phone and birthday too.
+            let complete = i % 3 == 0;
             let guest = profile
                 .create_guest(gp::CreateGuestRequest {
                     property_id: property.into(),
@@ -232,7 +236,17 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
                         language: "en".into(),
                         contacts: Some(gp::Contacts {
                             email: format!("g{i}.{property}.{run}@guest.test"),
+                            phone: if complete {
+                                format!("+86139{:08}", rng.next(100_000_000))
+                            } else {
+                                String::new()
+                            },
                             ..Default::default()
+                        }),
+                        birthday: complete.then_some(Date {
+                            year: 1985,
+                            month: 5,
+                            day: 17,
                         }),
                         ..Default::default()
                     }),
@@ -285,6 +299,7 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
                 .stay
                 .context("a stay")?;
             p.stays += 1;
+            p.complete += i64::from(complete);
             if consent {
                 stays.push((property, guest.guest_id, stay.stay_id));
             }

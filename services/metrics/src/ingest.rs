@@ -198,6 +198,15 @@ async fn apply(
             };
             let d = day(state, &s.property_id, t);
             add(conn, &s.property_id, d, "stays", "", Add::count()).await?;
+            add(
+                conn,
+                &s.property_id,
+                d,
+                "profile_complete",
+                "",
+                Add::rate(s.profile_complete),
+            )
+            .await?;
             if s.tier >= Tier::VipSilver as i32 {
                 let returned = ent::stayed_before(conn, &s.guest_id, &s.stay_id, t).await?;
                 add(

@@ -48,9 +48,14 @@ pub async fn upsert(
                     .await?;
         }
     }
+    // Against the fields the stay's property requires, as the completeness KPI counts it.
+    let complete =
+        crate::completeness::score(&guest.profile, &state.required_fields(&input.property_id))
+            .1
+            .is_empty();
     let response = match (created, existing) {
         (Some(stay), _) => {
-            if let Some(payload) = event_for(None, &stay, &guest) {
+            if let Some(payload) = event_for(None, &stay, &guest, complete) {
                 emit(&mut tx, &stay, payload).await?;
             }
             pb::UpsertStayResponse {
@@ -72,7 +77,7 @@ pub async fn upsert(
                 }
             } else {
                 let stay = store::update(&mut tx, old.id, &input).await?;
-                if let Some(payload) = event_for(Some(&old), &stay, &guest) {
+                if let Some(payload) = event_for(Some(&old), &stay, &guest, complete) {
                     emit(&mut tx, &stay, payload).await?;
                 }
                 pb::UpsertStayResponse {
@@ -109,7 +114,12 @@ fn same(old: &StayRecord, s: &StayInput) -> bool {
 
 /// The event a stay change means to the other services, if any: the first check-out, a
 /// cancellation, or a change to a stay they already know about.
-fn event_for(old: Option<&StayRecord>, new: &StayRecord, guest: &GuestRecord) -> Option<Payload> {
+fn event_for(
+    old: Option<&StayRecord>,
+    new: &StayRecord,
+    guest: &GuestRecord,
+    profile_complete: bool,
+) -> Option<Payload> {
     let checked_out = StayStatus::CheckedOut as i16;
     let cancelled = StayStatus::Cancelled as i16;
     let was = old.map(|o| o.status);
@@ -123,6 +133,7 @@ fn event_for(old: Option<&StayRecord>, new: &StayRecord, guest: &GuestRecord) ->
             departure_date: Some(convert::date(new.departure_date)),
             tier: guest.profile.tier,
             language: guest.profile.language.clone().unwrap_or_default(),
+            profile_complete,
         }));
     }
     if new.status == cancelled && was != Some(cancelled) {

@@ -25,8 +25,6 @@ pub enum Calc {
     Count,
     /// The median of the first-response histogram.
     Median,
-    /// Not measured yet.
-    Unmeasured,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +131,7 @@ pub const DEFS: [Def; 20] = [
     def(
         Kpi::ProfileCompleteness,
         "profile_complete",
-        Unmeasured,
+        Rate,
         U::Ratio,
         AtLeast,
         &[],
@@ -359,7 +357,6 @@ pub fn value(d: &Def, t: &Totals, breakdown: &str, target: Option<f64>, j: Judge
                 }
             }
         }
-        Unmeasured => {}
     }
     v.min_sample_size = min;
     v.target = target;
