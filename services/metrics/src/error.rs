@@ -12,8 +12,6 @@ pub enum MetricsError {
     NotFound(&'static str),
     #[error("{0}")]
     PermissionDenied(&'static str),
-    #[error("not implemented yet: {0}")]
-    Unimplemented(&'static str),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]
@@ -37,7 +35,6 @@ impl From<MetricsError> for Status {
             MetricsError::Invalid(v) => guestloop_errors::invalid_argument(v),
             MetricsError::NotFound(kind) => guestloop_errors::not_found(kind),
             MetricsError::PermissionDenied(why) => Status::permission_denied(*why),
-            MetricsError::Unimplemented(what) => Status::unimplemented(*what),
             MetricsError::Unavailable(cause) => guestloop_errors::unavailable("database", cause),
             MetricsError::Database(cause) => guestloop_errors::internal(cause),
         }

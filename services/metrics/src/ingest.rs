@@ -12,7 +12,7 @@ use crate::store::rollups::{Add, add};
 use chrono::{DateTime, NaiveDate, Utc};
 use guestloop_proto::common::v1::Urgency;
 use guestloop_proto::events::v1::{CaseFacts, EventEnvelope, event_envelope::Payload};
-use guestloop_proto::feedback::v1::CaseStatus;
+use guestloop_proto::feedback::v1::{CaseStatus, Sentiment};
 use guestloop_proto::followup::v1::ClockKind;
 use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
@@ -121,6 +121,20 @@ async fn apply(
                 !f.has_survey,
             )
             .await?;
+            for m in &f.staff_mentions {
+                let sentiment = Sentiment::try_from(m.sentiment).unwrap_or_default();
+                crate::store::mentions::add(
+                    conn,
+                    &f.property_id,
+                    d,
+                    &m.staff_id,
+                    &m.staff_name,
+                    m.department as i16,
+                    sentiment == Sentiment::Positive,
+                    sentiment == Sentiment::Negative,
+                )
+                .await?;
+            }
             if !f.redacted_excerpt.trim().is_empty() {
                 let q = ent::QuoteRow {
                     feedback_id: f.feedback_id.clone(),

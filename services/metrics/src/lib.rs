@@ -7,9 +7,8 @@
 //! - Business gauges on /metrics (gauges.rs); KPI alerts raised and cleared once per
 //!   breach, notified to the property managers (alerts.rs).
 //!
-//! - The daily voice-of-customer report, structured and as HTML (report/).
-//!
-//! Staff mentions are not built yet.
+//! - The daily voice-of-customer report, structured and as HTML (report/); staff
+//!   mentions.
 
 mod alerts;
 mod api;

@@ -1,17 +1,17 @@
-//! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs, report.rs;
-//! staff mentions are not built yet) and EventIngestService (events.rs). Errors map to a status in one
+//! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs, report.rs,
+//! mentions.rs) and EventIngestService (events.rs). Errors map to a status in one
 //! place (error.rs).
 
 mod alerts;
 mod events;
 mod kpis;
 mod league;
+mod mentions;
 mod report;
 pub mod scope;
 
 pub use events::EventsApi;
 
-use crate::error::MetricsError;
 use crate::state::{Caller, State};
 use guestloop_proto::metrics::v1 as pb;
 use guestloop_proto::metrics::v1::metrics_service_server::MetricsService;
@@ -39,10 +39,6 @@ macro_rules! rpc {
             .map(Response::new)
             .map_err(Status::from)
     }};
-}
-
-fn not_yet<T>(what: &'static str) -> R<T> {
-    Err(MetricsError::Unimplemented(what).into())
 }
 
 #[tonic::async_trait]
@@ -76,8 +72,8 @@ impl MetricsService for MetricsApi {
     }
     async fn list_staff_mentions(
         &self,
-        _: Request<pb::ListStaffMentionsRequest>,
+        request: Request<pb::ListStaffMentionsRequest>,
     ) -> R<pb::ListStaffMentionsResponse> {
-        not_yet("staff mentions")
+        rpc!(self, request, mentions::list)
     }
 }

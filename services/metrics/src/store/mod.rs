@@ -1,5 +1,6 @@
 //! The metrics schema: rollups, the per-entity state behind them, alerts.
 
 pub mod entities;
+pub mod mentions;
 pub mod report;
 pub mod rollups;
