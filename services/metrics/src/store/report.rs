@@ -13,7 +13,8 @@ pub struct DepartmentRow {
     pub escalated_open_count: i64,
 }
 
-/// Cases open at `end` (opened before it, not resolved or closed by it) per department.
+/// Cases open at the end of a day (`end` is the first instant of the next day: opened before
+/// it, not resolved or closed before it) per department.
 pub async fn open_by_department<'e>(
     exec: impl PgExecutor<'e>,
     properties: &[String],
@@ -22,13 +23,13 @@ pub async fn open_by_department<'e>(
     sqlx::query_as(
         "SELECT department,
             COUNT(*) AS open_count,
-            COUNT(*) FILTER (WHERE (fr_due < $2 AND (ack_time IS NULL OR ack_time > $2))
+            COUNT(*) FILTER (WHERE (fr_due < $2 AND (ack_time IS NULL OR ack_time >= $2))
                               OR res_due < $2) AS late_count,
             COUNT(*) FILTER (WHERE risk_grade = 3) AS high_grade_open_count,
             COUNT(*) FILTER (WHERE tier > 1) AS escalated_open_count
          FROM case_state
-         WHERE property_id = ANY($1) AND opened_counted AND open_time <= $2
-           AND (done_time IS NULL OR done_time > $2)
+         WHERE property_id = ANY($1) AND opened_counted AND open_time < $2
+           AND (done_time IS NULL OR done_time >= $2)
          GROUP BY department ORDER BY department",
     )
     .bind(properties)
@@ -61,12 +62,12 @@ pub async fn late_cases<'e>(
     sqlx::query_as(
         "SELECT case_id, reference, property_id, category, department, risk_grade, status, tier,
             open_time,
-            CASE WHEN fr_due < $2 AND (ack_time IS NULL OR ack_time > $2) THEN fr_due
+            CASE WHEN fr_due < $2 AND (ack_time IS NULL OR ack_time >= $2) THEN fr_due
                  ELSE res_due END AS missed
          FROM case_state
-         WHERE property_id = ANY($1) AND opened_counted AND open_time <= $2
-           AND (done_time IS NULL OR done_time > $2)
-           AND ((fr_due < $2 AND (ack_time IS NULL OR ack_time > $2)) OR res_due < $2)
+         WHERE property_id = ANY($1) AND opened_counted AND open_time < $2
+           AND (done_time IS NULL OR done_time >= $2)
+           AND ((fr_due < $2 AND (ack_time IS NULL OR ack_time >= $2)) OR res_due < $2)
          ORDER BY missed, case_id LIMIT $3",
     )
     .bind(properties)
