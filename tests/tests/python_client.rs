@@ -1,7 +1,7 @@
-//! guest-profile, run from its binary as in production, called by Python grpcio: a real
-//! client that nobody here wrote. The client finds the API through server reflection,
-//! checks grpc.health.v1, and uses no code generated from our protos. The suite itself is
-//! tests/python/test_guest_profile.py; this test gives it a server, a database and tokens.
+//! guest-profile and metrics, run from their binaries as in production, called by Python
+//! grpcio: a real client that nobody here wrote. The client finds the API through server
+//! reflection, checks grpc.health.v1, and uses no code generated from our protos. The suites
+//! are tests/python/test_*.py; this test gives them servers, a database and tokens.
 //!
 //! Needs the service binaries (`cargo build --bins`) and, on the first run, PyPI to
 //! install tests/python/requirements.txt into a venv (see `guestloop_e2e::python_env`).
@@ -49,7 +49,25 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
     let mut service =
         ServiceProcess::start(&bin_dir, SERVICE, free_port(), free_port(), &env, &work)
             .unwrap_or_else(|e| panic!("starting {}: {e}", bin_dir.join(SERVICE).display()));
+    let mut metrics_env = env.clone();
+    metrics_env.insert(
+        "GUESTLOOP__DATABASE__URL".into(),
+        db.service_url("metrics", "metrics_svc").await,
+    );
+    let mut metrics = ServiceProcess::start(
+        &bin_dir,
+        "metrics",
+        free_port(),
+        free_port(),
+        &metrics_env,
+        &work,
+    )
+    .unwrap_or_else(|e| panic!("starting metrics: {e}"));
     service
+        .wait_ready(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    metrics
         .wait_ready(Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -71,6 +89,14 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
             "GUESTLOOP_GUEST_PROFILE_ADDR",
             format!("127.0.0.1:{}", service.grpc_port),
         )
+        .env(
+            "GUESTLOOP_METRICS_ADDR",
+            format!("127.0.0.1:{}", metrics.grpc_port),
+        )
+        .env(
+            "GUESTLOOP_TOKEN_SERVICE",
+            keys.token(guestloop_auth::Role::Service, &[], None),
+        )
         .env("GUESTLOOP_TOKEN_HEAD_OFFICE", keys.head_office())
         .env("GUESTLOOP_TOKEN_OTHER_PROPERTY", keys.staff("hk-harbour"))
         .env("GUESTLOOP_TOKEN_SAME_PROPERTY", keys.staff("sh-bund"))
@@ -89,11 +115,13 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
     let stderr = String::from_utf8_lossy(&output.stderr);
 
     let stopped = service.stop(Duration::from_secs(10));
+    let _ = metrics.stop(Duration::from_secs(10));
     assert!(
         output.status.success(),
-        "pytest failed ({}):\n{stdout}{stderr}\n--- {SERVICE} log (tail) ---\n{}",
+        "pytest failed ({}):\n{stdout}{stderr}\n--- {SERVICE} log (tail) ---\n{}\n--- metrics log (tail) ---\n{}",
         output.status,
-        service.log_tail()
+        service.log_tail(),
+        metrics.log_tail()
     );
     println!("{stdout}{stderr}");
     println!(
