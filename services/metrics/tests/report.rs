@@ -1306,6 +1306,33 @@ async fn the_daily_report_shows_what_happened() {
             .await,
         0
     );
+    // Feedback of the erased guest arriving after the erasure (another outbox): counted,
+    // but its words are not kept.
+    let late = new_id("fb");
+    app.deliver(vec![envelope(
+        "feedback-intake",
+        "feedback",
+        &late,
+        "sh-bund",
+        Utc::now(),
+        Payload::FeedbackReceived(ev::FeedbackReceived {
+            feedback_id: late.clone(),
+            property_id: "sh-bund".into(),
+            guest_id: "guest-erased".into(),
+            channel: 2,
+            receive_time: Some(ts(Utc::now())),
+            sentiment: 3,
+            redacted_excerpt: "Still unhappy about the mould.".into(),
+            ..Default::default()
+        }),
+    )])
+    .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM quotes WHERE guest_id = 'guest-erased'")
+            .await,
+        0,
+        "an erased guest's later feedback leaves no quote"
+    );
     app.stop().await;
     eprintln!(
         "the_daily_report_shows_what_happened: {:?}",

@@ -308,11 +308,14 @@ pub struct QuoteRow {
     pub excerpt: String,
 }
 
+/// Keeps the quote unless its guest was erased.
 pub async fn quote(conn: &mut PgConnection, q: &QuoteRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO quotes (feedback_id, property_id, guest_id, day, receive_time, channel,
             category, sentiment, language, excerpt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (feedback_id) DO NOTHING",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+         WHERE $3 = '' OR NOT EXISTS (SELECT 1 FROM erased_guests WHERE guest_id = $3)
+         ON CONFLICT (feedback_id) DO NOTHING",
     )
     .bind(&q.feedback_id)
     .bind(&q.property_id)
@@ -331,6 +334,13 @@ pub async fn quote(conn: &mut PgConnection, q: &QuoteRow) -> Result<(), sqlx::Er
 
 /// An erased guest's words leave the report.
 pub async fn erase_guest(conn: &mut PgConnection, guest_id: &str) -> Result<(), sqlx::Error> {
+    if guest_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("INSERT INTO erased_guests (guest_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(guest_id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM quotes WHERE guest_id = $1")
         .bind(guest_id)
         .execute(conn)
