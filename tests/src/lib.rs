@@ -189,6 +189,21 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// A head-office token signed with a platform's own key (`PlatformSpec::signing_key`).
+pub fn head_office_token(signing_key: &Path) -> String {
+    let key = guestloop_auth::SigningKey::from_file(&signing_key.to_string_lossy())
+        .expect("the platform's signing key");
+    guestloop_auth::TokenSigner::new(key, "guestloop")
+        .issue(
+            "e2e",
+            guestloop_auth::Role::HeadOffice,
+            vec![],
+            None,
+            std::time::Duration::from_secs(1800),
+        )
+        .expect("a token")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -63,19 +63,6 @@ contact_hours = {{ start = "00:00", end = "23:59" }}
     )
 }
 
-fn token(signing_key: &std::path::Path) -> String {
-    let key = guestloop_auth::SigningKey::from_file(&signing_key.to_string_lossy()).unwrap();
-    guestloop_auth::TokenSigner::new(key, "guestloop")
-        .issue(
-            "e2e-loop",
-            guestloop_auth::Role::HeadOffice,
-            vec![],
-            None,
-            Duration::from_secs(600),
-        )
-        .unwrap()
-}
-
 async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
 where
     F: FnMut() -> Fut,
@@ -117,7 +104,7 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
     let mut platform = Platform::start(&spec)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let token = token(&signing_key);
+    let token = guestloop_e2e::head_office_token(&signing_key);
     let conn = |name: &str| {
         guestloop_client::Connection::builder(platform.service(name).unwrap().endpoint())
             .token(&token)

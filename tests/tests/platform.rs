@@ -84,7 +84,7 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
     // One request's trace reaches the event it causes.
     let _ = guestloop_telemetry::init("e2e-test");
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let signer = guestloop_auth_token(&spec);
+    let signer = guestloop_e2e::head_office_token(&spec.signing_key);
     let gp = platform.service("guest-profile").unwrap();
     let conn = guestloop_client::Connection::builder(gp.endpoint())
         .token(&signer)
@@ -201,18 +201,4 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
         );
     }
     let _ = keys();
-}
-
-/// A head-office token signed with the platform's own key.
-fn guestloop_auth_token(spec: &PlatformSpec) -> String {
-    let key = guestloop_auth::SigningKey::from_file(&spec.signing_key.to_string_lossy()).unwrap();
-    guestloop_auth::TokenSigner::new(key, "guestloop")
-        .issue(
-            "e2e",
-            guestloop_auth::Role::HeadOffice,
-            vec![],
-            None,
-            Duration::from_secs(600),
-        )
-        .unwrap()
 }

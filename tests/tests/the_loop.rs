@@ -63,19 +63,6 @@ impl TraceService for Receiver {
     }
 }
 
-fn token(signing_key: &std::path::Path) -> String {
-    let key = guestloop_auth::SigningKey::from_file(&signing_key.to_string_lossy()).unwrap();
-    guestloop_auth::TokenSigner::new(key, "guestloop")
-        .issue(
-            "e2e-loop",
-            guestloop_auth::Role::HeadOffice,
-            vec![],
-            None,
-            Duration::from_secs(1800),
-        )
-        .unwrap()
-}
-
 fn kpi(r: &mx::GetKpisResponse, k: mx::Kpi) -> mx::KpiValue {
     r.series
         .iter()
@@ -136,7 +123,7 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
         notification: url("notification"),
         metrics: url("metrics"),
     };
-    let token = token(&signing_key);
+    let token = guestloop_e2e::head_office_token(&signing_key);
     let played = scenario::play(&endpoints, &token, 60, 7)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));

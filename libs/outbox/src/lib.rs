@@ -4,6 +4,7 @@
 //! until the subscriber acknowledges. Consumers record applied event ids ([`inbox`]) so a
 //! redelivery changes nothing: at-least-once on the wire, exactly-once in effect.
 
+pub mod consume;
 pub mod inbox;
 mod relay;
 

@@ -13,7 +13,7 @@ use guestloop_proto::common::v1::Date;
 use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use guestloop_proto::guestprofile::v1::{self as gp, StayStatus};
 use sqlx::PgConnection;
-use tracing::Instrument;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// What must be looked up before the transaction (calls to other services never run inside
@@ -24,32 +24,16 @@ struct Lookups {
     birthday: Option<(u32, u32)>,
 }
 
-/// Applies `events` in order; returns the ids acknowledged (applied now or before).
-pub async fn deliver(state: &State, events: Vec<EventEnvelope>) -> Vec<String> {
-    let mut acknowledged = Vec::with_capacity(events.len());
-    for env in events {
-        let Ok(id) = Uuid::parse_str(&env.event_id) else {
-            // Never applicable; acknowledged so it does not block the stream.
-            tracing::warn!(source = %env.source, "event without a valid id dropped");
-            acknowledged.push(env.event_id);
-            continue;
-        };
-        // Each event continues the trace of the request that caused it.
-        let span = tracing::info_span!("apply_event", event_id = %id, source = %env.source);
-        if !env.traceparent.is_empty() {
-            guestloop_telemetry::propagation::set_parent_from_traceparent(&span, &env.traceparent);
-        }
-        match apply_one(state, id, &env).instrument(span).await {
-            Ok(()) => acknowledged.push(env.event_id),
-            Err(e) => {
-                metrics::counter!("scheduler_events_failed_total").increment(1);
-                tracing::warn!(event_id = %id, source = %env.source, error = %e,
-                    "event not applied; the rest of the batch waits for redelivery");
-                break;
-            }
-        }
+/// The scheduler's event consumer (served by guestloop_outbox::consume::IngestService).
+pub struct Ingest {
+    pub state: Arc<State>,
+}
+
+#[tonic::async_trait]
+impl guestloop_outbox::consume::Consumer for Ingest {
+    async fn apply(&self, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
+        apply_one(&self.state, id, env).await
     }
-    acknowledged
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
@@ -69,7 +53,6 @@ async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), S
         .unwrap_or_else(Utc::now);
     apply(&mut tx, state, env, lookups, at).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
-    metrics::counter!("scheduler_events_applied_total").increment(1);
     Ok(())
 }
 

@@ -107,9 +107,13 @@ impl Application {
             FollowUpSchedulerServiceServer::new(api::SchedulerApi::new(self.state.clone()))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max);
-        let events = EventIngestServiceServer::new(api::EventsApi::new(self.state.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+        let events = EventIngestServiceServer::new(guestloop_outbox::consume::IngestService::new(
+            Arc::new(ingest::Ingest {
+                state: self.state.clone(),
+            }),
+        ))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
         let auth = || self.runtime.auth.clone();
         let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
             .add_service(InterceptedService::new(events, auth()));

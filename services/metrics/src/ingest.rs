@@ -17,7 +17,7 @@ use guestloop_proto::followup::v1::ClockKind;
 use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
 use sqlx::PgConnection;
-use tracing::Instrument;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Upper bounds (seconds) of the first-response time histogram.
@@ -36,31 +36,18 @@ pub const RESPONSE_BUCKETS: [i64; 12] = [
     i64::MAX,
 ];
 
-/// Applies `events` in order; returns the ids acknowledged.
-pub async fn deliver(state: &State, events: Vec<EventEnvelope>) -> Vec<String> {
-    let mut acknowledged = Vec::with_capacity(events.len());
-    for env in events {
-        let Ok(id) = Uuid::parse_str(&env.event_id) else {
-            tracing::warn!(source = %env.source, "event without a valid id dropped");
-            acknowledged.push(env.event_id);
-            continue;
-        };
-        // Each event continues the trace of the request that caused it.
-        let span = tracing::info_span!("apply_event", event_id = %id, source = %env.source);
-        if !env.traceparent.is_empty() {
-            guestloop_telemetry::propagation::set_parent_from_traceparent(&span, &env.traceparent);
-        }
-        match apply_one(state, id, &env).instrument(span).await {
-            Ok(()) => acknowledged.push(env.event_id),
-            Err(e) => {
-                metrics::counter!("metrics_events_failed_total").increment(1);
-                tracing::warn!(event_id = %id, source = %env.source, error = %e,
-                    "event not applied; the rest of the batch waits for redelivery");
-                break;
-            }
-        }
+/// metrics' event consumer (served by guestloop_outbox::consume::IngestService).
+pub struct Ingest {
+    pub state: Arc<State>,
+}
+
+#[tonic::async_trait]
+impl guestloop_outbox::consume::Consumer for Ingest {
+    async fn apply(&self, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
+        apply_one(&self.state, id, env)
+            .await
+            .map_err(|e| format!("database: {e}"))
     }
-    acknowledged
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), sqlx::Error> {
@@ -69,7 +56,6 @@ async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), s
         apply(&mut tx, state, env).await?;
     }
     tx.commit().await?;
-    metrics::counter!("metrics_events_applied_total").increment(1);
     Ok(())
 }
 

@@ -1,15 +1,12 @@
 //! The gRPC surface of follow-up-scheduler. Each RPC identifies the caller, parses its
 //! request and hands over to a handler; errors map to a status in one place (error.rs).
-//! The same state also serves guestloop.events.v1.EventIngestService (events.rs), through
-//! which the other services' outboxes deliver their events.
+//! guestloop.events.v1.EventIngestService, through which the other services' outboxes
+//! deliver their events, is guestloop_outbox's IngestService over ingest.rs.
 
 mod clocks;
-mod events;
 mod tasks;
 mod timers;
 mod watch;
-
-pub use events::EventsApi;
 
 use crate::state::{Caller, State};
 use guestloop_proto::followup::v1 as pb;

@@ -1,16 +1,13 @@
 //! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs, report.rs,
-//! mentions.rs) and EventIngestService (events.rs). Errors map to a status in one
+//! mentions.rs) (EventIngestService is guestloop_outbox's, over ingest.rs). Errors map to a status in one
 //! place (error.rs).
 
 mod alerts;
-mod events;
 mod kpis;
 mod league;
 mod mentions;
 mod report;
 pub mod scope;
-
-pub use events::EventsApi;
 
 use crate::state::{Caller, State};
 use guestloop_proto::metrics::v1 as pb;

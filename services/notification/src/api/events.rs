@@ -1,5 +1,5 @@
-//! EventIngestService: the events notification consumes, from the producers' outbox
-//! relays (service callers only). feedback-intake's FeedbackReceived with channel WECHAT and
+//! The events notification consumes, from the producers' outbox relays (service callers
+//! only). feedback-intake's FeedbackReceived with channel WECHAT and
 //! a known guest moves that guest's last WeChat interaction forward (the free-form window,
 //! window.rs); guest-profile's GuestErased drops it. Each applied event goes into the inbox
 //! in the same transaction as its effect, so a redelivery is acknowledged without being
@@ -7,60 +7,28 @@
 //! acknowledges what it does not subscribe to).
 
 use crate::domain::timestamp;
-use crate::error::NotificationError;
-use crate::state::{Caller, State};
+use crate::state::State;
 use crate::store::interactions;
 use chrono::{DateTime, Utc};
+use guestloop_proto::events::v1::EventEnvelope;
 use guestloop_proto::events::v1::event_envelope::Payload;
-use guestloop_proto::events::v1::event_ingest_service_server::EventIngestService;
-use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse, EventEnvelope};
 use guestloop_proto::feedback::v1::FeedbackChannel;
 use sqlx::PgPool;
 use std::sync::Arc;
-use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-#[derive(Debug, Clone)]
-pub struct EventsApi {
-    state: Arc<State>,
-}
-
-impl EventsApi {
-    pub fn new(state: Arc<State>) -> Self {
-        Self { state }
-    }
+/// notification's event consumer (served by guestloop_outbox::consume::IngestService,
+/// which checks the caller is a service and keeps the order).
+pub struct Ingest {
+    pub state: Arc<State>,
 }
 
 #[tonic::async_trait]
-impl EventIngestService for EventsApi {
-    async fn deliver_events(
-        &self,
-        request: Request<DeliverEventsRequest>,
-    ) -> Result<Response<DeliverEventsResponse>, Status> {
-        let caller = Caller::new(&self.state, &request)?;
-        if !caller.is_service() {
-            return Err(NotificationError::PermissionDenied(
-                "events are delivered by service callers only",
-            )
-            .into());
-        }
-        let mut acknowledged = Vec::new();
-        for event in request.into_inner().events {
-            match apply(&self.state.pool, &event).await {
-                Ok(()) => acknowledged.push(event.event_id),
-                Err(e) => {
-                    // Left out: the relay sends it (and what follows) again later.
-                    tracing::warn!(event_id = %event.event_id, error = %e, "event not applied");
-                    if acknowledged.is_empty() {
-                        return Err(NotificationError::from(e).into());
-                    }
-                    break;
-                }
-            }
-        }
-        Ok(Response::new(DeliverEventsResponse {
-            acknowledged_event_ids: acknowledged,
-        }))
+impl guestloop_outbox::consume::Consumer for Ingest {
+    async fn apply(&self, event_id: Uuid, event: &EventEnvelope) -> Result<(), String> {
+        apply(&self.state.pool, event_id, event)
+            .await
+            .map_err(|e| format!("database: {e}"))
     }
 }
 
@@ -100,12 +68,8 @@ fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
 }
 
 /// Applies one event at most once. Ok: acknowledge it (applied now, before, or ignored).
-async fn apply(pool: &PgPool, event: &EventEnvelope) -> Result<(), sqlx::Error> {
+async fn apply(pool: &PgPool, event_id: Uuid, event: &EventEnvelope) -> Result<(), sqlx::Error> {
     let Some(effect) = effect(event) else {
-        return Ok(());
-    };
-    let Ok(event_id) = Uuid::parse_str(&event.event_id) else {
-        tracing::warn!(event_id = %event.event_id, "event id is not a UUID; ignored");
         return Ok(());
     };
     let mut tx = pool.begin().await?;

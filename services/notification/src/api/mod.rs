@@ -6,7 +6,7 @@ mod events;
 mod messages;
 mod templates;
 
-pub use events::EventsApi;
+pub use events::Ingest;
 
 use crate::state::{Caller, State};
 use guestloop_proto::notification::v1 as pb;
