@@ -121,6 +121,15 @@ interval = "1s"
     s
 }
 
+/// What unhappy guests write (the classifier sorts them into categories).
+const COMPLAINTS: [&str; 5] = [
+    "The room was noisy and nobody came to help",
+    "The bathroom was dirty and the towels smelled",
+    "Breakfast was cold and the waiter ignored us",
+    "The air conditioning was broken all night",
+    "We were charged twice for the minibar",
+];
+
 /// Where the services listen.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -356,7 +365,7 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
                     stay_id: stay_id.clone(),
                     language: "en".into(),
                     text: if bad {
-                        "The room was noisy and nobody came to help".into()
+                        COMPLAINTS[rng.next(COMPLAINTS.len() as u64) as usize].into()
                     } else {
                         String::new()
                     },
@@ -433,7 +442,9 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
         .values()
         .map(|p| p.cases.len() as i64)
         .sum();
-    eventually("metrics to catch up", Duration::from_secs(60), || {
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let waited = eventually("metrics to catch up", Duration::from_secs(120), || {
+        let progress = progress.clone();
         let mut m = metrics.clone();
         async move {
             let r = m
@@ -462,6 +473,22 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
             };
             let n = |k: mx::Kpi| total(k).sample_size;
             let contacted = total(mx::Kpi::SatisfactionContactWithin48hRate).numerator;
+            tracing::debug!(
+                csat = n(mx::Kpi::Csat),
+                answers,
+                complaints = n(mx::Kpi::ComplaintVolume),
+                cases,
+                compliance = n(mx::Kpi::SlaComplianceRate),
+                contacted,
+                expected,
+                "waiting for metrics"
+            );
+            *progress.lock().expect("progress") = format!(
+                "CSAT n {}/{answers}, complaints {}/{cases}, SLA n {}/{cases}, surveys counted {contacted}/{expected}",
+                n(mx::Kpi::Csat),
+                n(mx::Kpi::ComplaintVolume),
+                n(mx::Kpi::SlaComplianceRate)
+            );
             Ok((n(mx::Kpi::Csat) >= answers
                 && n(mx::Kpi::ComplaintVolume) >= cases
                 && n(mx::Kpi::SlaComplianceRate) >= cases
@@ -469,7 +496,10 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
                 .then_some(()))
         }
     })
-    .await?;
+    .await;
+    if let Err(e) = waited {
+        bail!("{e}: {}", progress.lock().expect("progress"));
+    }
     played.elapsed = started.elapsed();
     Ok(played)
 }

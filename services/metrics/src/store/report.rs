@@ -89,7 +89,8 @@ pub struct QuoteRow {
     pub receive_time: DateTime<Utc>,
 }
 
-/// Up to `per` most recent quotes of each category on the day.
+/// Up to `per` most recent quotes of each category on the day; the same words twice are
+/// quoted once.
 pub async fn quotes<'e>(
     exec: impl PgExecutor<'e>,
     properties: &[String],
@@ -101,7 +102,9 @@ pub async fn quotes<'e>(
             receive_time
          FROM (SELECT *, row_number() OVER (PARTITION BY category ORDER BY receive_time DESC,
                  feedback_id) AS k
-               FROM quotes WHERE property_id = ANY($1) AND day = $2 AND sentiment IN (3, 4)) q
+               FROM (SELECT DISTINCT ON (category, excerpt) * FROM quotes
+                     WHERE property_id = ANY($1) AND day = $2 AND sentiment IN (3, 4)
+                     ORDER BY category, excerpt, receive_time DESC) d) q
          WHERE k <= $3 ORDER BY category, receive_time DESC",
     )
     .bind(properties)
