@@ -106,7 +106,8 @@ pub fn payload_name(payload: &Payload) -> String {
 pub async fn pending(pool: &sqlx::PgPool, subscriber: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM outbox
-         WHERE id > COALESCE((SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1), 0)",
+         WHERE position > COALESCE(
+            (SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1), 0)",
     )
     .bind(subscriber)
     .fetch_one(pool)

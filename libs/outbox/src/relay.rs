@@ -127,7 +127,12 @@ impl Relay {
             return Ok(None);
         };
         let rows: Vec<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT id, envelope FROM outbox WHERE id > $1 ORDER BY id LIMIT $2")
+            // In commit order (position, see migrations/2): nothing committed later can land
+            // behind the cursor.
+            sqlx::query_as(
+                "SELECT position, envelope FROM outbox WHERE position > $1 ORDER BY position
+                 LIMIT $2",
+            )
                 .bind(last)
                 .bind(i64::from(self.batch_size))
                 .fetch_all(&mut *tx)

@@ -223,3 +223,64 @@ async fn two_replicas_deliver_each_event_once() {
     assert_eq!(acked.len(), 40, "no event delivered twice");
     assert_eq!(ids.len(), 40);
 }
+
+/// An event whose transaction took its id first but committed last still arrives: the
+/// relay follows commit order, not id order.
+#[tokio::test]
+async fn an_event_committed_after_a_later_one_is_not_skipped() {
+    let pool = pool().await;
+    let event = |aggregate: &str| NewEvent {
+        aggregate_type: "guest",
+        aggregate_id: aggregate.into(),
+        property_id: String::new(),
+        payload: Payload::GuestErased(GuestErased {
+            guest_id: aggregate.into(),
+        }),
+    };
+    // Slow takes the smaller id and stays open while fast commits and is delivered.
+    let mut slow = pool.begin().await.unwrap();
+    guestloop_outbox::enqueue(&mut slow, "test", event("slow"))
+        .await
+        .unwrap();
+    let mut fast = pool.begin().await.unwrap();
+    guestloop_outbox::enqueue(&mut fast, "test", event("fast"))
+        .await
+        .unwrap();
+    fast.commit().await.unwrap();
+    let ids: Vec<(String, i64)> = sqlx::query_as("SELECT aggregate_id, id FROM outbox ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 1, "only the committed event is visible");
+
+    let recorder = Recorder {
+        ack_limit: 10,
+        ..Default::default()
+    };
+    let addr = serve(recorder.clone()).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let tasks = relay(&pool, &addr, 10).spawn(rx);
+    wait_for(&recorder, 1).await;
+    slow.commit().await.unwrap();
+    wait_for(&recorder, 2).await;
+    stop.send(true).unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let order: Vec<String> = recorder
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(a, _, _)| a.clone())
+        .collect();
+    assert_eq!(order, ["fast", "slow"]);
+    let (slow_id, fast_id): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT id FROM outbox WHERE aggregate_id = 'slow'),
+                (SELECT id FROM outbox WHERE aggregate_id = 'fast')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(slow_id < fast_id, "the late commit held the smaller id");
+}

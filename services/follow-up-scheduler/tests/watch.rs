@@ -237,3 +237,80 @@ async fn case_clocks_are_added_warned_breached_and_removed_live() {
     let r = next(&mut watch).await;
     assert_eq!(r.change, C::Removed as i32, "{r:?}");
 }
+
+#[tokio::test]
+async fn a_stays_plan_is_added_to_the_watch_and_removed_when_the_stay_is_cancelled() {
+    let app = TestApp::spawn(false).await;
+    let mut watch = app
+        .staff("sh-bund")
+        .watch_deadlines(pb::WatchDeadlinesRequest {
+            property_id: "sh-bund".into(),
+            horizon: Some(prost_types::Duration {
+                seconds: 10 * 86_400,
+                nanos: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    assert_eq!(next(&mut watch).await.change, C::SnapshotComplete as i32);
+    let stay_id = uuid::Uuid::now_v7().to_string();
+    let guest_id = uuid::Uuid::now_v7().to_string();
+    let stay = |payload| ev::EventEnvelope {
+        aggregate_type: "stay".into(),
+        source: "guest-profile".into(),
+        ..envelope(payload)
+    };
+    let checked_out = stay(ev::event_envelope::Payload::StayCheckedOut(
+        ev::StayCheckedOut {
+            stay_id: stay_id.clone(),
+            guest_id: guest_id.clone(),
+            property_id: "sh-bund".into(),
+            checked_out_time: Some(ts(Utc::now())),
+            ..Default::default()
+        },
+    ));
+    let mut events = app.events(&service_token());
+    events
+        .deliver_events(ev::DeliverEventsRequest {
+            events: vec![checked_out],
+        })
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let r = next(&mut watch).await;
+        assert_eq!(r.change, C::Added as i32, "{r:?}");
+        let c = clock_of(&r);
+        assert_eq!(c.stay_id, stay_id);
+        kinds.push(c.kind);
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            pb::ClockKind::SatisfactionContact as i32,
+            pb::ClockKind::SurveyReminder as i32,
+            pb::ClockKind::PostStayFollowUp as i32
+        ]
+    );
+    let cancelled = stay(ev::event_envelope::Payload::StayCancelled(
+        ev::StayCancelled {
+            stay_id: stay_id.clone(),
+            guest_id,
+            property_id: "sh-bund".into(),
+        },
+    ));
+    events
+        .deliver_events(ev::DeliverEventsRequest {
+            events: vec![cancelled],
+        })
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let r = next(&mut watch).await;
+        assert_eq!(r.change, C::Removed as i32, "{r:?}");
+        assert_eq!(clock_of(&r).state, pb::ClockState::Cancelled as i32);
+    }
+}

@@ -214,14 +214,32 @@ pub async fn schedule(conn: &mut PgConnection, timers: Vec<NewTimer>) -> Result<
         if t.purpose == TimerPurpose::SurveyReminder && answered(&mut *conn, &t.stay_id).await? {
             continue;
         }
-        store::upsert(&mut *conn, &t, true).await?;
+        // The deadline watches hear of a new or moved contact.
+        match store::upsert(&mut *conn, &t, true).await? {
+            store::Upsert::Created(row) | store::Upsert::Replaced(row) => {
+                crate::store::deadline_changed(conn, &row.property_id, "timer", row.id).await?;
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
 
 /// A cancelled stay: its pending plan goes.
 pub async fn cancel_stay(conn: &mut PgConnection, stay_id: &str) -> Result<u64, sqlx::Error> {
-    store::cancel_prefix(conn, &format!("stay/{stay_id}/")).await
+    // Cancelled and, at commit, told to the deadline watches of the stay's property.
+    let cancelled: Vec<(String, uuid::Uuid)> = sqlx::query_as(
+        "UPDATE timers SET state = 5, update_time = now()
+         WHERE starts_with(key, $1) AND state = 1
+         RETURNING property_id, id",
+    )
+    .bind(format!("stay/{stay_id}/"))
+    .fetch_all(&mut *conn)
+    .await?;
+    for (property, id) in &cancelled {
+        crate::store::deadline_changed(conn, property, "timer", *id).await?;
+    }
+    Ok(cancelled.len() as u64)
 }
 
 /// An answered survey: remembered, and its reminder cancelled.
