@@ -1,6 +1,6 @@
 //! The transactional outbox (ARCHITECTURE.md, "How services talk"). A service writes its
 //! change and the event in one transaction ([`enqueue`]); the [`Relay`] delivers each
-//! subscriber's stream in outbox order (so in order per aggregate), retrying with backoff
+//! subscriber's stream in commit order (so in order per aggregate), retrying with backoff
 //! until the subscriber acknowledges. Consumers record applied event ids ([`inbox`]) so a
 //! redelivery changes nothing: at-least-once on the wire, exactly-once in effect.
 

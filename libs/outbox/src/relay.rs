@@ -1,7 +1,9 @@
 //! Delivers the outbox to each subscriber. One loop per subscriber leases that subscriber's
 //! cursor row (`FOR UPDATE SKIP LOCKED`), so with several replicas exactly one delivers a
 //! given stream at a time and a replica that dies releases its lease with its connection.
-//! A batch is sent in outbox order; the cursor advances past the acknowledged prefix only.
+//! A batch is sent in commit order (the `position` set at commit, migrations/2: a cursor on
+//! the insert-time id would step over a transaction that took a smaller id but committed
+//! later); the cursor advances past the acknowledged prefix only.
 
 use guestloop_client::EventIngestClient;
 use guestloop_proto::events::v1::{DeliverEventsRequest, EventEnvelope};
