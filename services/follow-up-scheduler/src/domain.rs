@@ -29,6 +29,9 @@ pub struct NewTimer {
 
 pub const MAX_KEY: usize = 200;
 
+/// Key prefixes of the timers the scheduler keeps for itself.
+pub const RESERVED_PREFIXES: [&str; 4] = ["stay/", "case/", "task/", "guest/"];
+
 pub fn timestamp(t: &prost_types::Timestamp) -> Result<DateTime<Utc>, String> {
     if !(0..1_000_000_000).contains(&t.nanos) {
         return Err("is not a valid timestamp".into());
@@ -64,6 +67,16 @@ pub fn parse_schedule(
         return Err(FieldViolations::single("timer", "is required"));
     };
     let key = v.check("timer.key", parse::required_text(&t.key, MAX_KEY));
+    if let Some(k) = &key
+        && RESERVED_PREFIXES.iter().any(|p| k.starts_with(p))
+    {
+        // The scheduler's own plans, clocks and tasks live there; a caller's timer in that
+        // namespace could pre-empt a guest's survey or probe for another property's stays.
+        v.add(
+            "timer.key",
+            "stay/, case/, task/ and guest/ keys are the scheduler's own",
+        );
+    }
     let property_id = v.check(
         "timer.property_id",
         parse::required_text(&t.property_id, 100),

@@ -53,7 +53,7 @@ async fn schedule_replace_and_cancel_by_key() {
     let missing = app
         .head_office()
         .cancel_timer(pb::CancelTimerRequest {
-            key: "stay/nobody/x".into(),
+            key: "ext/nobody/x".into(),
             reason: String::new(),
         })
         .await
@@ -134,6 +134,26 @@ async fn invalid_requests_name_their_fields() {
     let mut fields = violated_fields(&err);
     fields.sort();
     assert_eq!(fields, ["page.page_token", "states[0]"]);
+    // The scheduler's own namespaces are not for callers.
+    for reserved in [
+        "stay/x/satisfaction_contact",
+        "case/x/first_response/warn/1",
+        "guest/x/birthday/2027",
+    ] {
+        let err = app
+            .head_office()
+            .schedule_timer(pb::ScheduleTimerRequest {
+                timer: Some(timer(reserved, "sh-bund", in_ms(60_000))),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            violated_fields(&err),
+            vec!["timer.key".to_string()],
+            "{reserved}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -199,7 +219,7 @@ async fn another_propertys_timers_are_not_found() {
 #[tokio::test]
 async fn list_pages_soonest_due_first() {
     let app = TestApp::spawn(false).await;
-    let prefix = format!("case/{}-{}/", std::process::id(), next());
+    let prefix = format!("ext-case/{}-{}/", std::process::id(), next());
     let mut expected = Vec::new();
     for i in (0..5).rev() {
         let k = format!("{prefix}{i}");

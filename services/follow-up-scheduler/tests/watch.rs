@@ -188,7 +188,9 @@ async fn case_clocks_are_added_warned_breached_and_removed_live() {
     // Another property's staff sees neither the case's clocks nor its watch.
     let other = app
         .staff("hk-harbour")
-        .get_case_clocks(pb::GetCaseClocksRequest { case_id })
+        .get_case_clocks(pb::GetCaseClocksRequest {
+            case_id: case_id.clone(),
+        })
         .await
         .unwrap_err();
     assert_eq!(other.code(), tonic::Code::NotFound);
@@ -201,6 +203,23 @@ async fn case_clocks_are_added_warned_breached_and_removed_live() {
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::NotFound);
+    // A task of another property cannot be hung on this case.
+    let foreign = app
+        .staff("hk-harbour")
+        .create_task(pb::CreateTaskRequest {
+            task: Some(pb::FollowUpTask {
+                kind: pb::TaskKind::ComplaintCallback as i32,
+                property_id: "hk-harbour".into(),
+                case_id: case_id.clone(),
+                title: "Not ours".into(),
+                due_time: Some(ts(Utc::now() + Span::minutes(30))),
+                ..Default::default()
+            }),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), tonic::Code::NotFound);
 
     // A task due within the horizon is added, and removed when completed.
     let task = app

@@ -197,6 +197,12 @@ async fn apply(
                 return Ok(());
             };
             let d = day(state, &s.property_id, t);
+            let seen =
+                ent::stay_checked_out(conn, &s.stay_id, &s.property_id, &s.guest_id, t).await?;
+            if !seen.first {
+                // A check-out undone and redone at the PMS: the stay counted the first time.
+                return Ok(());
+            }
             add(conn, &s.property_id, d, "stays", "", Add::count()).await?;
             add(
                 conn,
@@ -219,8 +225,6 @@ async fn apply(
                 )
                 .await?;
             }
-            let contacted =
-                ent::stay_checked_out(conn, &s.stay_id, &s.property_id, &s.guest_id, t).await?;
             add(
                 conn,
                 &s.property_id,
@@ -230,7 +234,7 @@ async fn apply(
                 Add::count(),
             )
             .await?;
-            if let Some(c) = contacted {
+            if let Some(c) = seen.contact {
                 contact_counted(conn, state, &s.stay_id, &s.property_id, t, c).await?;
             }
         }

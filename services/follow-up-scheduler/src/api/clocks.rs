@@ -130,6 +130,9 @@ pub async fn case_clocks(
         &state.pool,
         &Filter {
             case_id: Some(case_id),
+            // Only the case's own property's tasks, whatever case id others wrote on theirs.
+            property_id: Some(case.property_id.clone()),
+            visible: caller.visible.clone(),
             ..Default::default()
         },
         None,

@@ -119,6 +119,15 @@ pub async fn create(
     if !caller.sees(state, &property_id) {
         return Err(SchedulerError::NotFound("property"));
     }
+    // A task about a case belongs to the case's property (a case not seen yet is taken on
+    // trust: its events may still be on their way).
+    if !case_id.is_empty()
+        && crate::store::clocks::case(&state.pool, &case_id)
+            .await?
+            .is_some_and(|c| c.property_id != property_id)
+    {
+        return Err(SchedulerError::NotFound("case"));
+    }
     let now = Utc::now();
     let row = TaskRow {
         id: uuid::Uuid::now_v7(),

@@ -232,7 +232,8 @@ impl Fired {
                 let Some(mut clock) = store::lock(conn, *clock_id).await? else {
                     return Ok(());
                 };
-                if clock.running() {
+                // Its due time may have moved on while the ladder call was in flight.
+                if clock.running() && clock.due_time <= Utc::now() {
                     clock.state = store::BREACHED;
                     clock.breach_time = Some(clock.due_time);
                     store::save(conn, &clock).await?;

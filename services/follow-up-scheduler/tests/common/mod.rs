@@ -341,7 +341,7 @@ pub fn secs(s: f64) -> prost_types::Duration {
 }
 
 pub fn key(purpose: &str) -> String {
-    format!("stay/{}-{}/{purpose}", std::process::id(), next())
+    format!("ext/{}-{}/{purpose}", std::process::id(), next())
 }
 
 /// A custom timer at `property`, due at `due`, without an action.

@@ -57,7 +57,7 @@ pub async fn list(
     let mut q = QueryBuilder::new(
         "SELECT id, kpi, scope_level, scope_id, window_days, state, raise_value, raise_time,
             clear_value, clear_time, raise_message_id, clear_message_id
-         FROM alerts WHERE scope_id = ANY(",
+         FROM alerts WHERE scope_level = 1 AND scope_id = ANY(",
     );
     q.push_bind(properties).push(")");
     if !states.is_empty() {

@@ -194,19 +194,34 @@ pub async fn stayed_before(
     .await
 }
 
-/// The stay checked out. The survey's send time when it was seen first and not counted.
+/// What a check-out event means for the stay's counts.
+#[derive(Debug)]
+pub struct CheckedOut {
+    /// The stay's first check-out seen (a check-out undone and redone counts once).
+    pub first: bool,
+    /// The survey's send time, when it was seen first and not counted yet.
+    pub contact: Option<DateTime<Utc>>,
+}
+
+/// The stay checked out. The first check-out time seen is kept.
 pub async fn stay_checked_out(
     conn: &mut PgConnection,
     stay_id: &str,
     property_id: &str,
     guest_id: &str,
     t: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+) -> Result<CheckedOut, sqlx::Error> {
+    let before: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT checkout_time FROM stay_state WHERE stay_id = $1 FOR UPDATE")
+            .bind(stay_id)
+            .fetch_optional(&mut *conn)
+            .await?;
     let (contact, counted): (Option<DateTime<Utc>>, bool) = sqlx::query_as(
         "INSERT INTO stay_state (stay_id, property_id, guest_id, checkout_time)
          VALUES ($1, $2, $3, $4)
          ON CONFLICT (stay_id) DO UPDATE SET property_id = EXCLUDED.property_id,
-            guest_id = EXCLUDED.guest_id, checkout_time = EXCLUDED.checkout_time
+            guest_id = EXCLUDED.guest_id,
+            checkout_time = COALESCE(stay_state.checkout_time, EXCLUDED.checkout_time)
          RETURNING contact_time, counted",
     )
     .bind(stay_id)
@@ -215,7 +230,10 @@ pub async fn stay_checked_out(
     .bind(t)
     .fetch_one(conn)
     .await?;
-    Ok(contact.filter(|_| !counted))
+    Ok(CheckedOut {
+        first: before.flatten().is_none(),
+        contact: contact.filter(|_| !counted),
+    })
 }
 
 /// The stay's survey went out at `sent`. Its (property, check-out) when the check-out is
