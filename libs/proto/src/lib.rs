@@ -7,6 +7,8 @@
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/guestloop_descriptor.bin"));
 
+pub mod time;
+
 macro_rules! package {
     ($area:ident, $package:literal) => {
         pub mod $area {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use guestloop_config::ChainDirectory;
 use guestloop_errors::{FieldViolations, parse};
 use guestloop_proto::followup::v1::{self as pb, LatePolicy, TimerPurpose, timer_action};
+pub use guestloop_proto::time::to_timestamp;
 use prost::Message;
 
 /// A timer to create or to replace the pending one with the same key.
@@ -37,13 +38,6 @@ pub fn timestamp(t: &prost_types::Timestamp) -> Result<DateTime<Utc>, String> {
         return Err("is not a valid timestamp".into());
     }
     DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(|| "is out of range".into())
-}
-
-pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
 }
 
 pub fn to_duration_ms(ms: i64) -> prost_types::Duration {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use guestloop_proto::events::v1::{self as ev, event_envelope::Payload};
 use guestloop_proto::metrics::v1::{self as pb, Kpi, KpiStatus, ScopeLevel};
 use guestloop_proto::notification::v1 as notify;
+use guestloop_proto::time::to_timestamp as ts;
 use prost::Message;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -28,13 +29,6 @@ pub async fn run(state: Arc<State>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => break,
             _ = tokio::time::sleep(every) => {}
         }
-    }
-}
-
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
     }
 }
 

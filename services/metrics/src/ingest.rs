@@ -16,6 +16,7 @@ use guestloop_proto::feedback::v1::{CaseStatus, Sentiment};
 use guestloop_proto::followup::v1::ClockKind;
 use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
+use guestloop_proto::time::instant as time;
 use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -57,11 +58,6 @@ async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), s
     }
     tx.commit().await?;
     Ok(())
-}
-
-fn time(t: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.as_ref()
-        .and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.clamp(0, 999_999_999) as u32))
 }
 
 /// The local day of `t` at the property.

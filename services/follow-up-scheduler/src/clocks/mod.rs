@@ -37,9 +37,7 @@ pub struct Facts {
 }
 
 fn time(t: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.as_ref()
-        .and_then(|t| crate::domain::timestamp(t).ok())
-        .map(micros)
+    guestloop_proto::time::instant(t).map(micros)
 }
 
 impl Facts {

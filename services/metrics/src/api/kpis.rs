@@ -141,10 +141,7 @@ pub async fn get(
         scope: Some(scope),
         date_range: req.date_range,
         series: out,
-        as_of_time: Some(prost_types::Timestamp {
-            seconds: Utc::now().timestamp(),
-            nanos: 0,
-        }),
+        as_of_time: Some(guestloop_proto::time::to_timestamp(Utc::now())),
     })
 }
 

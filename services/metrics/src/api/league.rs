@@ -134,9 +134,6 @@ pub async fn get(
     Ok(pb::GetLeagueTableResponse {
         scope: Some(scope),
         rows,
-        as_of_time: Some(prost_types::Timestamp {
-            seconds: Utc::now().timestamp(),
-            nanos: 0,
-        }),
+        as_of_time: Some(guestloop_proto::time::to_timestamp(Utc::now())),
     })
 }

@@ -12,6 +12,7 @@ use crate::state::State;
 use crate::store::{report as store, rollups};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use guestloop_proto::metrics::v1::{self as pb, Kpi};
+use guestloop_proto::time::to_timestamp as ts;
 use std::collections::BTreeSet;
 
 const TRENDS: [Kpi; 6] = [
@@ -22,13 +23,6 @@ const TRENDS: [Kpi; 6] = [
     Kpi::ComplaintsPer100Stays,
     Kpi::FeedbackResponseRate,
 ];
-
-fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
-}
 
 /// The time zone a scope's days are counted in: its (first) property's.
 pub fn zone(state: &State, r: &Resolved) -> chrono_tz::Tz {
