@@ -45,5 +45,9 @@ step "helm chart and Dockerfile" bash scripts/check-deploy.sh
 # The cross-process tests run the service binaries, so build them first.
 step "build binaries" cargo build --workspace --bins --locked
 step "cargo test" cargo test --workspace --locked --no-fail-fast
+# The benchmark tool on every scenario for a second or so: it must keep working, but a
+# debug build on a shared machine measures nothing, so no figure is asserted.
+step "guestloop-bench --quick" "$CARGO_TARGET_DIR/debug/guestloop-bench" --quick \
+  --bin-dir "$CARGO_TARGET_DIR/debug" --out "$run_dir/bench" --work-dir "$run_dir/bench-work"
 
 echo "all checks passed in $(( $(date +%s) - started ))s"

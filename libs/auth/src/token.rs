@@ -120,13 +120,21 @@ impl TokenSigner {
     }
 }
 
-/// Checks tokens.
-#[derive(Debug, Clone)]
+/// Checks tokens. A property's systems send the same token on every call for its whole
+/// life, and an Ed25519 check costs more CPU than a whole cached read: tokens that passed
+/// are remembered (by their exact bytes, which a forger cannot reproduce without the key)
+/// until they expire, so a repeat costs one lookup. Expiry is still checked on every call.
+#[derive(Debug)]
 pub struct TokenVerifier {
     key: VerifyingKey,
     issuer: String,
     leeway_secs: i64,
+    verified: std::sync::RwLock<std::collections::HashMap<Box<str>, Claims>>,
 }
+
+/// Tokens remembered at most; past that the memory starts afresh (a bounded cost under a
+/// flood of distinct tokens, and each of them is still checked).
+const VERIFIED_CACHE_MAX: usize = 10_000;
 
 #[derive(Deserialize)]
 struct Header {
@@ -139,10 +147,37 @@ impl TokenVerifier {
             key,
             issuer: issuer.into(),
             leeway_secs: 30,
+            verified: Default::default(),
         }
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        let cached = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|m| m.get(token).cloned());
+        if let Some(claims) = cached {
+            if claims.exp + self.leeway_secs < now {
+                if let Ok(mut m) = self.verified.write() {
+                    m.remove(token);
+                }
+                return Err(TokenError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token, now)?;
+        if let Ok(mut m) = self.verified.write() {
+            if m.len() >= VERIFIED_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(token.into(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn verify_signed(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(h), Some(p), Some(s), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -159,7 +194,6 @@ impl TokenVerifier {
             return Err(TokenError::Signature);
         }
         let claims: Claims = decode_json(p)?;
-        let now = chrono::Utc::now().timestamp();
         if claims.exp + self.leeway_secs < now {
             return Err(TokenError::Expired);
         }
@@ -209,6 +243,24 @@ mod tests {
             c.principal().unwrap().scope,
             Scope::Properties(vec!["sh-bund".into()])
         );
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let (s, v) = pair();
+        let good = s
+            .issue("x", Role::HeadOffice, vec![], None, Duration::from_secs(60))
+            .unwrap();
+        let mut claims = v.verify(&good).unwrap();
+        // One second of leeway left: accepted (and remembered) now, expired soon after.
+        claims.exp = chrono::Utc::now().timestamp() - v.leeway_secs + 1;
+        let short = s.sign(&claims);
+        assert_eq!(v.verify(&short), Ok(claims.clone()));
+        assert_eq!(v.verify(&short), Ok(claims));
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(v.verify(&short), Err(TokenError::Expired));
+        assert_eq!(v.verify(&short), Err(TokenError::Expired));
+        assert!(v.verify(&good).is_ok());
     }
 
     #[test]

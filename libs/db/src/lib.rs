@@ -8,7 +8,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, migrate::Migrator};
 use std::str::FromStr;
 
+pub mod batch;
 pub mod feed;
+pub mod group;
 pub mod page;
 
 pub use sqlx;

@@ -51,21 +51,7 @@ pub async fn enqueue(
     .bind(&event.aggregate_id)
     .fetch_one(&mut *conn)
     .await?;
-    let event_type = payload_name(&event.payload);
-    let envelope = EventEnvelope {
-        event_id: event_id.to_string(),
-        source: source.to_string(),
-        aggregate_type: event.aggregate_type.to_string(),
-        aggregate_id: event.aggregate_id.clone(),
-        sequence,
-        occur_time: Some(prost_types::Timestamp {
-            seconds: now.timestamp(),
-            nanos: now.timestamp_subsec_nanos() as i32,
-        }),
-        property_id: event.property_id.clone(),
-        traceparent: guestloop_telemetry::propagation::current_traceparent().unwrap_or_default(),
-        payload: Some(event.payload),
-    };
+    let (event_type, envelope) = envelope(source, event_id, now, sequence, &event);
     sqlx::query(
         "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, sequence, property_id,
                              event_type, occur_time, envelope)
@@ -78,16 +64,110 @@ pub async fn enqueue(
     .bind(&event.property_id)
     .bind(event_type)
     .bind(now)
-    .bind(envelope.encode_to_vec())
+    .bind(envelope)
     .execute(&mut *conn)
     .await?;
     Ok(event_id)
 }
 
+/// Writes the first events of an aggregate created in this same transaction (a fresh id
+/// no other transaction can know before this one commits), numbered 1, 2, … in order. It
+/// needs neither the per-aggregate lock nor the sequence look-up of [`enqueue`], and
+/// writes every event in one statement: the hot intake path's share of the outbox.
+pub async fn enqueue_new(
+    conn: &mut PgConnection,
+    source: &str,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let now = chrono::Utc::now();
+    let n = events.len();
+    let (mut ids, mut types, mut aggregates, mut sequences, mut properties) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut names, mut envelopes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, event) in events.iter().enumerate() {
+        let event_id = Uuid::now_v7();
+        let (name, bytes) = envelope(source, event_id, now, i as i64 + 1, event);
+        ids.push(event_id);
+        types.push(event.aggregate_type);
+        aggregates.push(event.aggregate_id.as_str());
+        sequences.push(i as i64 + 1);
+        properties.push(event.property_id.as_str());
+        names.push(name);
+        envelopes.push(bytes);
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, sequence, property_id,
+                             event_type, occur_time, envelope)
+         SELECT e, t, a, s, p, n, $8, b
+           FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                       $6::text[], $7::bytea[]) WITH ORDINALITY AS x(e, t, a, s, p, n, b, o)
+          ORDER BY o",
+    )
+    .bind(&ids)
+    .bind(&types)
+    .bind(&aggregates)
+    .bind(&sequences)
+    .bind(&properties)
+    .bind(&names)
+    .bind(&envelopes)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(ids)
+}
+
+/// The event's kind and its encoded envelope, as the outbox stores and delivers it.
+fn envelope(
+    source: &str,
+    event_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+    sequence: i64,
+    event: &NewEvent,
+) -> (String, Vec<u8>) {
+    let envelope = EventEnvelope {
+        event_id: event_id.to_string(),
+        source: source.to_string(),
+        aggregate_type: event.aggregate_type.to_string(),
+        aggregate_id: event.aggregate_id.clone(),
+        sequence,
+        occur_time: Some(prost_types::Timestamp {
+            seconds: now.timestamp(),
+            nanos: now.timestamp_subsec_nanos() as i32,
+        }),
+        property_id: event.property_id.clone(),
+        traceparent: guestloop_telemetry::propagation::current_traceparent().unwrap_or_default(),
+        payload: Some(event.payload.clone()),
+    };
+    (payload_name(&event.payload), envelope.encode_to_vec())
+}
+
 /// The payload's kind as a stable snake_case name, for queries and metrics labels.
 pub fn payload_name(payload: &Payload) -> String {
-    let debug = format!("{payload:?}");
-    let variant = debug.split('(').next().unwrap_or("unknown");
+    // The variant is what Debug prints before its first '('; stop formatting there rather
+    // than render the whole event (texts included) to throw it away.
+    struct Variant(String);
+    impl std::fmt::Write for Variant {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            match s.find('(') {
+                Some(i) => {
+                    self.0.push_str(&s[..i]);
+                    Err(std::fmt::Error)
+                }
+                None => {
+                    self.0.push_str(s);
+                    Ok(())
+                }
+            }
+        }
+    }
+    let mut variant = Variant(String::new());
+    let _ = std::fmt::write(&mut variant, format_args!("{payload:?}"));
+    let variant = variant.0;
     let mut name = String::new();
     for (i, c) in variant.chars().enumerate() {
         if c.is_ascii_uppercase() {
@@ -131,4 +211,23 @@ pub async fn envelopes_for(
         .into_iter()
         .filter_map(|b| EventEnvelope::decode(b.as_slice()).ok())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload_name;
+    use guestloop_proto::events::v1::{FeedbackReceived, StayCheckedOut, event_envelope::Payload};
+
+    #[test]
+    fn payload_names_are_the_variants_in_snake_case() {
+        let received = Payload::FeedbackReceived(FeedbackReceived {
+            redacted_excerpt: "text (with a parenthesis) that is never rendered".into(),
+            ..Default::default()
+        });
+        assert_eq!(payload_name(&received), "feedback_received");
+        assert_eq!(
+            payload_name(&Payload::StayCheckedOut(StayCheckedOut::default())),
+            "stay_checked_out"
+        );
+    }
 }

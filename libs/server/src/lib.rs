@@ -151,9 +151,22 @@ pub async fn serve_with(
                 .with_long_running(settings.long_request_timeout.as_duration(), long_running),
         )
         .into_inner();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc);
+    let nodelay = settings.tcp_nodelay;
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc),
+        move |conn| {
+            if let Ok(stream) = &conn {
+                let _ = stream.set_nodelay(nodelay);
+            }
+            conn
+        },
+    );
+    let max_streams = (settings.http2_max_concurrent_streams > 0)
+        .then_some(settings.http2_max_concurrent_streams);
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_adaptive_window(Some(settings.http2_adaptive_window))
+        .max_concurrent_streams(max_streams)
         .layer(layers)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, stopped);

@@ -60,6 +60,9 @@ async fn start(delay: Duration, limit: usize, timeout: Duration) -> Running {
         concurrency_limit: limit,
         max_message_bytes: 1 << 20,
         shutdown_grace: Seconds(Duration::from_secs(5)),
+        tcp_nodelay: true,
+        http2_max_concurrent_streams: 1024,
+        http2_adaptive_window: true,
     };
     let admin = guestloop_config::AdminSettings {
         listen_addr: "127.0.0.1:0".into(),
@@ -327,6 +330,9 @@ async fn long_running_methods_get_the_long_limit() {
         concurrency_limit: 10,
         max_message_bytes: 1 << 20,
         shutdown_grace: Seconds(Duration::from_secs(5)),
+        tcp_nodelay: true,
+        http2_max_concurrent_streams: 1024,
+        http2_adaptive_window: true,
     };
     let admin = guestloop_config::AdminSettings {
         listen_addr: "127.0.0.1:0".into(),

@@ -46,6 +46,31 @@ pub struct PlatformSpec {
     pub extra_env: BTreeMap<String, String>,
 }
 
+impl PlatformSpec {
+    /// What every service process gets: the extra environment, the configuration file,
+    /// migrate-on-start and the keys.
+    fn common_env(&self) -> BTreeMap<String, String> {
+        let mut env = self.extra_env.clone();
+        env.insert(
+            "GUESTLOOP_CONFIG".into(),
+            self.config_file.display().to_string(),
+        );
+        env.insert(
+            "GUESTLOOP__DATABASE__MIGRATE_ON_START".into(),
+            "true".into(),
+        );
+        env.insert(
+            "GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(),
+            self.public_key.display().to_string(),
+        );
+        env.insert(
+            "GUESTLOOP__AUTH__SIGNING_KEY_PATH".into(),
+            self.signing_key.display().to_string(),
+        );
+        env
+    }
+}
+
 #[derive(Debug)]
 pub struct Platform {
     pub services: Vec<ServiceProcess>,
@@ -76,23 +101,7 @@ impl Platform {
                 }
             })
             .collect();
-        let mut common = spec.extra_env.clone();
-        common.insert(
-            "GUESTLOOP_CONFIG".into(),
-            spec.config_file.display().to_string(),
-        );
-        common.insert(
-            "GUESTLOOP__DATABASE__MIGRATE_ON_START".into(),
-            "true".into(),
-        );
-        common.insert(
-            "GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(),
-            spec.public_key.display().to_string(),
-        );
-        common.insert(
-            "GUESTLOOP__AUTH__SIGNING_KEY_PATH".into(),
-            spec.signing_key.display().to_string(),
-        );
+        let mut common = spec.common_env();
         for (i, (_, _, peer)) in SERVICES.iter().enumerate() {
             common.insert(
                 format!("GUESTLOOP__PEERS__{}", peer.to_uppercase()),
@@ -122,6 +131,38 @@ impl Platform {
             s.wait_ready(Duration::from_secs(60)).await?;
         }
         Ok(Self { services })
+    }
+
+    /// Starts one service alone (no peers, no subscribers) with its schema bootstrapped,
+    /// as the platform would start it; waits for SERVING unless `wait` is false.
+    pub async fn start_one(
+        spec: &PlatformSpec,
+        name: &str,
+        wait: bool,
+    ) -> anyhow::Result<ServiceProcess> {
+        let (_, schema, _) = SERVICES
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .ok_or_else(|| anyhow::anyhow!("no service {name}"))?;
+        spec.cluster.create_database(&spec.database).await?;
+        let url = spec
+            .cluster
+            .bootstrap_service(&spec.database, schema, &format!("{schema}_svc"))
+            .await?;
+        let mut env = spec.common_env();
+        env.insert("GUESTLOOP__DATABASE__URL".into(), url);
+        let mut process = ServiceProcess::start(
+            &spec.bin_dir,
+            name,
+            free_port(),
+            free_port(),
+            &env,
+            &spec.log_dir,
+        )?;
+        if wait {
+            process.wait_ready(Duration::from_secs(60)).await?;
+        }
+        Ok(process)
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceProcess> {

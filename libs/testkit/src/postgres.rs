@@ -27,7 +27,8 @@ pub struct Cluster {
     pub data_dir: PathBuf,
 }
 
-fn bindir() -> Result<PathBuf, PgError> {
+/// Where this machine's PostgreSQL binaries are (pgbench, psql, pg_ctl).
+pub fn bindir() -> Result<PathBuf, PgError> {
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
         && out.status.success()
     {

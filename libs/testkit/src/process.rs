@@ -21,6 +21,8 @@ pub struct ServiceProcess {
     pub grpc_port: u16,
     pub admin_port: u16,
     pub log_path: PathBuf,
+    /// When the process was spawned.
+    pub started_at: Instant,
     child: Child,
 }
 
@@ -38,6 +40,7 @@ impl ServiceProcess {
         std::fs::create_dir_all(log_dir)?;
         let log_path = log_dir.join(format!("{name}.log"));
         let log = std::fs::File::create(&log_path)?;
+        let started_at = Instant::now();
         let child = Command::new(bin_dir.join(name))
             .arg("serve")
             .envs(env)
@@ -58,6 +61,7 @@ impl ServiceProcess {
             grpc_port,
             admin_port,
             log_path,
+            started_at,
             child,
         })
     }
@@ -107,6 +111,12 @@ impl ServiceProcess {
         }
         self.child.kill()?;
         self.child.wait().map(Some)
+    }
+
+    /// SIGKILL, as a crash or the OOM killer would, and reap the process.
+    pub fn kill(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        self.child.kill()?;
+        self.child.wait()
     }
 
     pub fn pid(&self) -> u32 {

@@ -28,6 +28,9 @@ pub enum FeedbackError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The shared transaction did not commit, or too many calls wait for one.
+    #[error("group commit: {0}")]
+    GroupCommit(#[from] guestloop_db::batch::GroupError),
 }
 
 impl From<sqlx::Error> for FeedbackError {
@@ -55,6 +58,10 @@ impl From<FeedbackError> for Status {
             }
             FeedbackError::Unavailable(cause) => guestloop_errors::unavailable("database", cause),
             FeedbackError::Database(cause) => guestloop_errors::internal(cause),
+            FeedbackError::GroupCommit(guestloop_db::batch::GroupError::Overloaded) => {
+                Status::resource_exhausted("too many submissions waiting to commit")
+            }
+            FeedbackError::GroupCommit(cause) => guestloop_errors::unavailable("database", cause),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Taking in one piece of feedback: replay check, guest lookup, stay check, classification,
-//! the row, a case when the rules or the submitter say so, and the events — one transaction.
+//! the row, a case when the rules or the submitter say so, and the events — one transaction,
+//! shared with concurrent submissions (group commit, guestloop_db::group).
 
 use crate::case_ops::{self, Actor, SOURCE};
 use crate::convert;
@@ -14,7 +15,10 @@ use chrono::Utc;
 use guestloop_outbox::NewEvent;
 use guestloop_proto::events::v1::{FeedbackReceived, SurveyAnswered, event_envelope::Payload};
 use guestloop_proto::feedback::v1 as pb;
+use guestloop_proto::guestprofile::v1::Tier;
 use prost::Message;
+use sqlx::PgConnection;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The outcome of one submission.
@@ -25,10 +29,13 @@ pub struct Outcome {
     pub created: bool,
 }
 
-pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Outcome> {
+pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Result<Outcome> {
     state.writable_property(caller, "feedback.property_id", &s.property_id)?;
-    if let Some(existing) = replay(state, &s).await? {
-        return Ok(existing);
+    if s.external_id.is_some() || s.idempotency_key.is_some() {
+        let mut conn = state.pool.acquire().await?;
+        if let Some(existing) = replay(&mut conn, &s).await? {
+            return Ok(existing);
+        }
     }
     // Look-ups at guest-profile happen before the transaction: no locks held on a remote call.
     let mut who = state.guests.resolve(&s.guest).await?;
@@ -103,11 +110,48 @@ pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Out
         submitted_by: caller.subject().to_string(),
     };
 
-    let mut tx = state.pool.begin().await?;
-    let Some(feedback) = store::insert(&mut tx, &row).await? else {
-        // A concurrent submission of the same item committed first: answer with it.
-        tx.rollback().await?;
-        return replay(state, &s)
+    // The row, its events and any case go into a transaction shared with concurrent
+    // submissions (group commit); the answer comes only after that commit.
+    let (state, caller) = (Arc::clone(state), caller.clone());
+    let tier = who.tier;
+    state
+        .clone()
+        .group
+        .run(move |conn| {
+            Box::pin(async move {
+                write(
+                    conn,
+                    &state,
+                    &caller,
+                    &s,
+                    &row,
+                    survey.as_ref(),
+                    sentiment,
+                    low_score,
+                    tier,
+                )
+                .await
+            })
+        })
+        .await
+}
+
+/// Everything one submission writes, on the group commit's connection.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    conn: &mut PgConnection,
+    state: &State,
+    caller: &Caller,
+    s: &Submission,
+    row: &NewFeedback,
+    survey: Option<&pb::SurveyAnswers>,
+    sentiment: pb::Sentiment,
+    low_score: bool,
+    tier: Tier,
+) -> Result<Outcome> {
+    let Some(feedback) = store::insert(&mut *conn, row).await? else {
+        // The same item committed first, or is earlier in this very batch: answer with it.
+        return replay(&mut *conn, s)
             .await?
             .ok_or(FeedbackError::NotFound("feedback"));
     };
@@ -130,10 +174,10 @@ pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Out
         ..feedback
     };
     emit_received(
-        &mut tx,
+        &mut *conn,
         &feedback,
         s.ota_review.as_ref(),
-        survey.as_ref(),
+        survey,
         &s.staff_mentions,
     )
     .await?;
@@ -142,21 +186,20 @@ pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Out
             let input = s.complaint.clone().unwrap_or_default();
             Some(
                 case_ops::open(
-                    &mut tx,
+                    &mut *conn,
                     state,
                     id,
                     &Actor::of(caller),
                     &feedback,
                     input,
                     reason,
-                    who.tier,
+                    tier,
                 )
                 .await?,
             )
         }
         _ => None,
     };
-    tx.commit().await?;
     Ok(Outcome {
         feedback,
         case,
@@ -165,9 +208,9 @@ pub async fn submit(state: &State, caller: &Caller, s: Submission) -> Result<Out
 }
 
 /// The earlier item this submission repeats, with its case.
-async fn replay(state: &State, s: &Submission) -> Result<Option<Outcome>> {
+async fn replay(conn: &mut PgConnection, s: &Submission) -> Result<Option<Outcome>> {
     let Some(feedback) = store::find_replay(
-        &state.pool,
+        &mut *conn,
         &s.property_id,
         &s.source,
         s.external_id.as_deref(),
@@ -178,7 +221,7 @@ async fn replay(state: &State, s: &Submission) -> Result<Option<Outcome>> {
         return Ok(None);
     };
     let case = match feedback.case_id {
-        Some(id) => crate::store::cases::get(&state.pool, &id.to_string(), false).await?,
+        Some(id) => crate::store::cases::get(&mut *conn, &id.to_string(), false).await?,
         None => None,
     };
     Ok(Some(Outcome {
@@ -202,55 +245,48 @@ async fn emit_received(
         payload,
     };
     let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
-    guestloop_outbox::enqueue(
-        conn,
-        SOURCE,
-        event(Payload::FeedbackReceived(FeedbackReceived {
+    // The feedback row was inserted in this transaction under a fresh id: its events are
+    // the aggregate's first (no lock or sequence look-up needed), written in one statement.
+    let mut events = vec![event(Payload::FeedbackReceived(FeedbackReceived {
+        feedback_id: f.id.to_string(),
+        property_id: f.property_id.clone(),
+        channel: i32::from(f.channel),
+        guest_id: id(f.guest_id),
+        stay_id: id(f.stay_id),
+        receive_time: Some(convert::ts(f.receive_time)),
+        language: f.language.clone(),
+        category: i32::from(f.category),
+        sentiment: i32::from(f.sentiment),
+        ota_site: ota.map_or(0, |r| r.site),
+        normalized_rating: ota.and_then(rules::normalized_rating),
+        has_survey: survey.is_some(),
+        staff_mentions: staff
+            .iter()
+            .map(|m| pb::StaffMention {
+                staff_name: String::new(),
+                ..m.clone()
+            })
+            .collect(),
+        case_id: id(f.case_id),
+        redacted_excerpt: redact::excerpt(&f.text, 280),
+        guest_tier: i32::from(f.guest_tier),
+    }))];
+    if let Some(s) = survey {
+        events.push(event(Payload::SurveyAnswered(SurveyAnswered {
             feedback_id: f.id.to_string(),
             property_id: f.property_id.clone(),
-            channel: i32::from(f.channel),
             guest_id: id(f.guest_id),
             stay_id: id(f.stay_id),
-            receive_time: Some(convert::ts(f.receive_time)),
-            language: f.language.clone(),
-            category: i32::from(f.category),
-            sentiment: i32::from(f.sentiment),
-            ota_site: ota.map_or(0, |r| r.site),
-            normalized_rating: ota.and_then(rules::normalized_rating),
-            has_survey: survey.is_some(),
-            staff_mentions: staff
-                .iter()
-                .map(|m| pb::StaffMention {
-                    staff_name: String::new(),
-                    ..m.clone()
-                })
-                .collect(),
-            case_id: id(f.case_id),
-            redacted_excerpt: redact::excerpt(&f.text, 280),
+            channel: i32::from(f.channel),
+            invitation_id: s.invitation_id.clone(),
+            answer_time: Some(convert::ts(f.receive_time)),
+            csat: s.csat,
+            nps: s.nps,
+            csi_scores: s.csi_scores.clone(),
+            low_score: s.low_score,
             guest_tier: i32::from(f.guest_tier),
-        })),
-    )
-    .await?;
-    if let Some(s) = survey {
-        guestloop_outbox::enqueue(
-            conn,
-            SOURCE,
-            event(Payload::SurveyAnswered(SurveyAnswered {
-                feedback_id: f.id.to_string(),
-                property_id: f.property_id.clone(),
-                guest_id: id(f.guest_id),
-                stay_id: id(f.stay_id),
-                channel: i32::from(f.channel),
-                invitation_id: s.invitation_id.clone(),
-                answer_time: Some(convert::ts(f.receive_time)),
-                csat: s.csat,
-                nps: s.nps,
-                csi_scores: s.csi_scores.clone(),
-                low_score: s.low_score,
-                guest_tier: i32::from(f.guest_tier),
-            })),
-        )
-        .await?;
+        })));
     }
+    guestloop_outbox::enqueue_new(conn, SOURCE, events).await?;
     Ok(())
 }

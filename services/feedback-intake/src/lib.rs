@@ -63,6 +63,10 @@ impl Application {
             classifier,
             guests: guests::GuestDirectory::new(guest_profile),
             case_feed: crate::store::cases::case_feed(),
+            group: guestloop_db::group::GroupCommit::start(
+                runtime.pool.clone(),
+                settings.group_commit,
+            ),
         });
         Ok(Self { runtime, state })
     }

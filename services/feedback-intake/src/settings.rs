@@ -11,6 +11,9 @@ pub struct Settings {
     pub common: CommonSettings,
     pub intake: IntakeSettings,
     pub classifier: ClassifierRules,
+    /// Group commit of submissions: how many transactions at once, calls per transaction.
+    #[serde(default)]
+    pub group_commit: guestloop_db::batch::BatchSettings,
 }
 
 /// When feedback opens a case on its own, and limits on what is accepted.
@@ -28,6 +31,8 @@ pub struct IntakeSettings {
     pub negative_feedback_opens_case: bool,
     pub max_text_chars: usize,
     pub import_max_items: usize,
+    /// Items of one import submitted at once (they share group commits).
+    pub import_in_flight: usize,
 }
 
 impl Validate for Settings {
@@ -79,6 +84,11 @@ listen_addr = "127.0.0.1:9102"
 [database]
 schema = "feedback"
 
+[group_commit]
+workers = 2
+max_batch = 64
+queue = 4096
+
 [intake]
 nps_case_at_or_below = 6
 csat_case_at_or_below = 2
@@ -87,6 +97,7 @@ ota_case_below = 0.6
 negative_feedback_opens_case = true
 max_text_chars = 10000
 import_max_items = 50000
+import_in_flight = 64
 "#;
 
 pub fn default_layers() -> [&'static str; 3] {

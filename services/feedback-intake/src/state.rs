@@ -19,6 +19,8 @@ pub struct State {
     pub guests: GuestDirectory,
     /// Case changes for WatchCaseQueue, one listening connection for all watches.
     pub case_feed: guestloop_db::feed::ChangeFeed,
+    /// Submissions share transactions (one WAL flush for many calls).
+    pub group: guestloop_db::group::GroupCommit,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

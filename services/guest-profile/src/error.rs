@@ -18,6 +18,8 @@ pub enum GuestProfileError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    #[error("access log: {0}")]
+    AccessLog(#[from] guestloop_db::batch::GroupError),
 }
 
 impl From<sqlx::Error> for GuestProfileError {
@@ -42,6 +44,11 @@ impl From<GuestProfileError> for Status {
                 guestloop_errors::unavailable("database", cause)
             }
             GuestProfileError::Database(cause) => guestloop_errors::internal(cause),
+            // Nothing is answered unless its read was logged.
+            GuestProfileError::AccessLog(guestloop_db::batch::GroupError::Overloaded) => {
+                Status::resource_exhausted("too many reads waiting for the access log")
+            }
+            GuestProfileError::AccessLog(cause) => guestloop_errors::unavailable("database", cause),
         }
     }
 }

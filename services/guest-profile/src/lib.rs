@@ -2,6 +2,7 @@
 //! preferences and special needs; stays pushed by each hotel's PMS; consent; completeness;
 //! duplicate merge; export and erasure; an access log of every read of contact data.
 
+mod access_log;
 mod api;
 mod completeness;
 mod domain;
@@ -49,6 +50,7 @@ impl Application {
             pool: runtime.pool.clone(),
             chain: Arc::new(runtime.settings.chain.clone()),
             standards: Arc::new(runtime.settings.standards.clone()),
+            access_log: access_log::AccessLog::start(runtime.pool.clone(), settings.access_log),
         });
         Ok(Self { runtime, state })
     }

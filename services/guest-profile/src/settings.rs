@@ -7,6 +7,9 @@ use serde::Deserialize;
 pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
+    /// Group commit of the access log: reads waiting for one commit at once.
+    #[serde(default)]
+    pub access_log: guestloop_db::batch::BatchSettings,
 }
 
 impl Validate for Settings {
@@ -23,6 +26,10 @@ listen_addr = "127.0.0.1:50051"
 listen_addr = "127.0.0.1:9101"
 [database]
 schema = "guest_profile"
+[access_log]
+workers = 2
+max_batch = 64
+queue = 4096
 "#;
 
 pub fn default_layers() -> [&'static str; 2] {

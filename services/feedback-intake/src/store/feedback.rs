@@ -68,24 +68,39 @@ pub struct NewFeedback {
 }
 
 /// The earlier item this submission repeats: same source and external id, or same key.
-pub async fn find_replay<'e>(
-    exec: impl PgExecutor<'e>,
+/// One query per identity, each the exact shape of its partial unique index: a single
+/// query with `OR` and parameter tests got a generic plan that walked every row of the
+/// property (seen in the benchmark: 2.5 ms of PostgreSQL CPU per submission, growing).
+pub async fn find_replay(
+    conn: &mut PgConnection,
     property_id: &str,
     source: &str,
     external_id: Option<&str>,
     idempotency_key: Option<&str>,
 ) -> Result<Option<FeedbackRow>, sqlx::Error> {
+    if let Some(external_id) = external_id {
+        let found = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM feedback
+              WHERE property_id = $1 AND source = $2 AND external_id = $3"
+        )))
+        .bind(property_id)
+        .bind(source)
+        .bind(external_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    let Some(key) = idempotency_key else {
+        return Ok(None);
+    };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM feedback WHERE property_id = $1
-           AND (($3::text IS NOT NULL AND source = $2 AND external_id = $3)
-             OR ($4::text IS NOT NULL AND idempotency_key = $4))
-         LIMIT 1"
+        "SELECT {COLUMNS} FROM feedback WHERE property_id = $1 AND idempotency_key = $2"
     )))
     .bind(property_id)
-    .bind(source)
-    .bind(external_id)
-    .bind(idempotency_key)
-    .fetch_optional(exec)
+    .bind(key)
+    .fetch_optional(&mut *conn)
     .await
 }
 

@@ -83,7 +83,8 @@ pub async fn create(
         let (guest, _) = state
             .visible_guest(&mut conn, caller, existing, false)
             .await?;
-        state.log_access(&mut conn, caller, &[guest.id]).await?;
+        drop(conn);
+        state.log_read(caller, &[guest.id]).await?;
         return Ok(pb::CreateGuestResponse {
             guest: Some(convert::guest(&guest)),
             created: false,
@@ -104,7 +105,8 @@ pub async fn get(
     let id = guest_id("guest_id", &req.guest_id)?;
     let mut conn = state.pool.acquire().await?;
     let (guest, merged_from) = state.visible_guest(&mut conn, caller, id, false).await?;
-    state.log_access(&mut conn, caller, &[guest.id]).await?;
+    drop(conn);
+    state.log_read(caller, &[guest.id]).await?;
     Ok(pb::GetGuestResponse {
         guest: Some(convert::guest(&guest)),
         merged_from_guest_id: merged_from.map(|m| m.to_string()).unwrap_or_default(),
@@ -246,7 +248,8 @@ async fn run_search(
     let mut conn = state.pool.acquire().await?;
     let rows = store::search(&mut *conn, caller.visible(), &criteria, page).await?;
     let ids: Vec<Uuid> = rows.iter().map(|g| g.id).collect();
-    state.log_access(&mut conn, caller, &ids).await?;
+    drop(conn);
+    state.log_read(caller, &ids).await?;
     let next = page.next_token(&rows, guest_cursor);
     Ok((rows.iter().map(convert::guest).collect(), next))
 }
@@ -319,7 +322,8 @@ pub async fn find_duplicates(
     scored.truncate(20);
     let mut ids: Vec<Uuid> = scored.iter().map(|(_, _, c)| c.id).collect();
     ids.push(guest.id);
-    state.log_access(&mut conn, caller, &ids).await?;
+    drop(conn);
+    state.log_read(caller, &ids).await?;
     Ok(pb::FindDuplicatesResponse {
         candidates: scored
             .iter()

@@ -27,6 +27,7 @@ pub struct State {
     pub pool: PgPool,
     pub chain: Arc<ChainDirectory>,
     pub standards: Arc<Standards>,
+    pub access_log: crate::access_log::AccessLog,
 }
 
 #[derive(Debug, Clone)]
@@ -103,7 +104,22 @@ impl State {
         Ok((guest, merged_from))
     }
 
-    /// Records that `caller` read the contact data of these guests.
+    /// Records that `caller` read the contact data of these guests, outside any
+    /// transaction: batched with concurrent reads, returns once committed.
+    pub(crate) async fn log_read(&self, caller: &Caller, ids: &[Uuid]) -> Result<()> {
+        self.access_log
+            .record(
+                ids,
+                &caller.principal.subject,
+                caller.principal.role.as_str(),
+                caller.method(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records, inside the transaction on `conn`, that `caller` read the contact data of
+    /// these guests (calls that also change them).
     pub(crate) async fn log_access(
         &self,
         conn: &mut PgConnection,

@@ -118,7 +118,8 @@ pub async fn contact_permission(
         response.denial_reason = "no_address".into();
         return Ok(response);
     };
-    state.log_access(&mut conn, caller, &[guest.id]).await?;
+    drop(conn);
+    state.log_read(caller, &[guest.id]).await?;
     response.allowed = true;
     response.address = address;
     response.given_name = p.given_name.clone().unwrap_or_default();

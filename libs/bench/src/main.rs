@@ -1,0 +1,73 @@
+//! `guestloop-bench [--quick] [--only p1,p2,p3,p7] [--bin-dir DIR] [--out DIR]`: the
+//! benchmark of issue 9; see lib.rs.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Measure Guestloop's hot paths against their ceilings (docs/benchmarks)")]
+struct Args {
+    /// Every scenario for about a second: checks the tool and the paths, measures nothing.
+    #[arg(long)]
+    quick: bool,
+    /// Scenario ids to run (p1, p2, p3, p7); all when empty.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// The service binaries to measure (release builds for real figures).
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Where the markdown, JSON and SVG go.
+    #[arg(long, default_value = "docs/benchmarks")]
+    out: PathBuf,
+    /// Scratch space: the PostgreSQL cluster, configuration, service logs.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Extra environment for every service, KEY=VALUE (e.g. GUESTLOOP__GROUP_COMMIT__MAX_BATCH=1
+    /// to measure without group commit).
+    #[arg(long = "service-env", value_parser = parse_env)]
+    service_env: Vec<(String, String)>,
+    /// Keep the scratch space (service logs, the cluster's data) after the run.
+    #[arg(long)]
+    keep_work_dir: bool,
+    /// Items in the P3 import (full run: 100,000).
+    #[arg(long)]
+    import_items: Option<usize>,
+    /// Seconds per measured phase (full runs).
+    #[arg(long)]
+    phase_seconds: Option<u64>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut opts = if args.quick {
+        guestloop_bench::Options::quick()
+    } else {
+        guestloop_bench::Options::full()
+    };
+    opts.service_env = args.service_env.into_iter().collect();
+    if let Some(n) = args.import_items {
+        opts.import_items = n;
+    }
+    if let Some(s) = args.phase_seconds {
+        opts.phase = std::time::Duration::from_secs(s);
+    }
+    let work_dir = args.work_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("guestloop-bench-{}", std::process::id()))
+    });
+    let report = guestloop_bench::run(&args.bin_dir, &work_dir, &args.only, &opts).await;
+    if !args.keep_work_dir {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
+    let report = report?;
+    let md = guestloop_bench::write(&report, &args.out)?;
+    print!("{}", report.markdown());
+    eprintln!("report written to {}", md.display());
+    Ok(())
+}

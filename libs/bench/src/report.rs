@@ -1,0 +1,347 @@
+//! What a run found, as JSON (for tools) and markdown (for people), with the machine, date
+//! and commit it ran on, and an SVG chart of latency against offered rate.
+
+use crate::load::Summary;
+use crate::pgbench::PgbenchRun;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// One measured phase of load.
+#[derive(Debug, Clone, Serialize)]
+pub struct Phase {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub server_cpu_s_per_1k: f64,
+    pub postgres_cpu_s_per_1k: f64,
+}
+
+impl Phase {
+    pub fn from_pgbench(run: PgbenchRun, postgres_cpu_s: f64, duration: Duration) -> Self {
+        let calls = run.tps * duration.as_secs().max(1) as f64;
+        Self {
+            summary: Summary {
+                calls_per_s: run.tps,
+                ok: calls as u64,
+                errors: BTreeMap::new(),
+                // pgbench reports the mean only.
+                p50_ms: run.latency_avg_ms,
+                p99_ms: f64::NAN,
+                p999_ms: f64::NAN,
+                mean_ms: run.latency_avg_ms,
+            },
+            server_cpu_s_per_1k: 0.0,
+            postgres_cpu_s_per_1k: postgres_cpu_s / calls.max(1.0) * 1000.0,
+        }
+    }
+}
+
+/// Subject then ceiling, back to back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub subject: Phase,
+    pub ceiling: Phase,
+}
+
+impl Round {
+    pub fn ratio(&self) -> f64 {
+        self.subject.summary.calls_per_s / self.ceiling.summary.calls_per_s.max(1e-9)
+    }
+}
+
+/// What the issue asks of a scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub min_ratio: f64,
+    /// Subject p99 at most this many times the ceiling's.
+    pub max_p99_times_ceiling: Option<f64>,
+}
+
+impl Target {
+    pub fn ratio_at_least(min_ratio: f64) -> Self {
+        Self {
+            min_ratio,
+            max_p99_times_ceiling: None,
+        }
+    }
+
+    pub fn with_p99_at_most_times_ceiling(mut self, times: f64) -> Self {
+        self.max_p99_times_ceiling = Some(times);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepPoint {
+    pub offered_per_s: f64,
+    pub achieved_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub id: String,
+    pub subject: String,
+    pub ceiling: String,
+    pub target: Target,
+    pub rounds: Vec<Round>,
+    pub median_ratio: f64,
+    pub subject_p99_ms: f64,
+    pub ceiling_p99_ms: f64,
+    pub met: bool,
+    pub sweep: Vec<SweepPoint>,
+    pub peak_rss: BTreeMap<String, f64>,
+}
+
+pub fn median_of(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl Scenario {
+    pub fn new(id: &str, subject: &str, ceiling: &str, target: Target, rounds: Vec<Round>) -> Self {
+        let median_ratio = median_of(rounds.iter().map(Round::ratio));
+        let subject_p99_ms = median_of(rounds.iter().map(|r| r.subject.summary.p99_ms));
+        let ceiling_p99_ms = median_of(rounds.iter().map(|r| r.ceiling.summary.p99_ms));
+        let p99_ok = match target.max_p99_times_ceiling {
+            Some(times) => subject_p99_ms <= times * ceiling_p99_ms,
+            None => true,
+        };
+        Self {
+            id: id.into(),
+            subject: subject.into(),
+            ceiling: ceiling.into(),
+            met: median_ratio >= target.min_ratio && p99_ok,
+            target,
+            rounds,
+            median_ratio,
+            subject_p99_ms,
+            ceiling_p99_ms,
+            sweep: Vec::new(),
+            peak_rss: BTreeMap::new(),
+        }
+    }
+
+    pub fn with_sweep(mut self, sweep: Vec<SweepPoint>) -> Self {
+        self.sweep = sweep;
+        self
+    }
+
+    pub fn with_peak_rss(mut self, service: &str, mb: f64) -> Self {
+        self.peak_rss.insert(service.into(), mb);
+        self
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Footprint {
+    pub service: String,
+    pub first_serving_ms: f64,
+    pub restart_serving_ms: f64,
+    pub idle_rss_mb: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub commit: String,
+    pub machine: String,
+    pub binaries: String,
+    pub service_env: BTreeMap<String, String>,
+    pub quick: bool,
+    pub phase_seconds: f64,
+    pub repeats: usize,
+    pub scenarios: Vec<Scenario>,
+    pub footprint: Vec<Footprint>,
+}
+
+fn ms(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.2}")
+    } else {
+        "–".into()
+    }
+}
+
+impl Report {
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Guestloop benchmark, {}\n", self.date);
+        let _ = writeln!(
+            s,
+            "Commit `{}` · {} · binaries `{}` · {} rounds of {:.0} s per phase, subject and ceiling interleaved{}\n",
+            self.commit,
+            self.machine,
+            self.binaries,
+            self.repeats,
+            self.phase_seconds,
+            if self.quick {
+                " · QUICK RUN (figures not meaningful)"
+            } else {
+                ""
+            }
+        );
+        if !self.service_env.is_empty() {
+            let env: Vec<String> = self
+                .service_env
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect();
+            let _ = writeln!(s, "Services ran with {}\n", env.join(", "));
+        }
+        let _ = writeln!(
+            s,
+            "| id | subject | ceiling | subject calls/s | ceiling calls/s | ratio (median) | target | subject p99 ms | ceiling p99 ms | CPU s/1k calls server + pg | met |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+        for sc in &self.scenarios {
+            let subject = median_of(sc.rounds.iter().map(|r| r.subject.summary.calls_per_s));
+            let ceiling = median_of(sc.rounds.iter().map(|r| r.ceiling.summary.calls_per_s));
+            let server_cpu = median_of(sc.rounds.iter().map(|r| r.subject.server_cpu_s_per_1k));
+            let pg_cpu = median_of(sc.rounds.iter().map(|r| r.subject.postgres_cpu_s_per_1k));
+            let target = match sc.target.max_p99_times_ceiling {
+                Some(t) => format!("≥ {:.0} %, p99 ≤ {t}× ceiling", sc.target.min_ratio * 100.0),
+                None => format!("≥ {:.0} %", sc.target.min_ratio * 100.0),
+            };
+            let errors: u64 = sc
+                .rounds
+                .iter()
+                .flat_map(|r| r.subject.summary.errors.values())
+                .sum();
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.0} | {:.0} | **{:.1} %** | {} | {} | {} | {:.3} + {:.3} | {}{} |",
+                sc.id,
+                sc.subject,
+                sc.ceiling,
+                subject,
+                ceiling,
+                sc.median_ratio * 100.0,
+                target,
+                ms(sc.subject_p99_ms),
+                ms(sc.ceiling_p99_ms),
+                server_cpu,
+                pg_cpu,
+                if sc.met { "yes" } else { "no" },
+                if errors > 0 {
+                    format!(" ({errors} errors)")
+                } else {
+                    String::new()
+                },
+            );
+        }
+        for sc in self.scenarios.iter().filter(|sc| !sc.sweep.is_empty()) {
+            let _ = writeln!(s, "\n## {} open loop: {}\n", sc.id, sc.subject);
+            let _ = writeln!(s, "| offered/s | achieved/s | p50 ms | p99 ms | errors |");
+            let _ = writeln!(s, "|---|---|---|---|---|");
+            for p in &sc.sweep {
+                let _ = writeln!(
+                    s,
+                    "| {:.0} | {:.0} | {} | {} | {} |",
+                    p.offered_per_s,
+                    p.achieved_per_s,
+                    ms(p.p50_ms),
+                    ms(p.p99_ms),
+                    p.errors
+                );
+            }
+        }
+        if !self.footprint.is_empty() {
+            let _ = writeln!(s, "\n## P7 footprint\n");
+            let _ = writeln!(
+                s,
+                "| service | start → SERVING, fresh schema (ms) | restart → SERVING (ms) | idle RSS MB | peak RSS under load MB |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|");
+            for f in &self.footprint {
+                let peak = self
+                    .scenarios
+                    .iter()
+                    .find_map(|sc| sc.peak_rss.get(&f.service))
+                    .map_or("–".to_string(), |mb| format!("{mb:.1}"));
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.0} | {:.0} | {:.1} | {} |",
+                    f.service, f.first_serving_ms, f.restart_serving_ms, f.idle_rss_mb, peak
+                );
+            }
+        }
+        s
+    }
+
+    /// p99 latency against offered rate, one line per scenario with a sweep.
+    pub fn svg(&self) -> String {
+        let series: Vec<&Scenario> = self
+            .scenarios
+            .iter()
+            .filter(|s| !s.sweep.is_empty())
+            .collect();
+        let (w, h, pad) = (720.0, 420.0, 60.0);
+        let max_rate = series
+            .iter()
+            .flat_map(|s| s.sweep.iter().map(|p| p.offered_per_s))
+            .fold(1.0_f64, f64::max);
+        let max_ms = series
+            .iter()
+            .flat_map(|s| s.sweep.iter().map(|p| p.p99_ms))
+            .filter(|x| x.is_finite())
+            .fold(1.0_f64, f64::max);
+        let x = |r: f64| pad + r / max_rate * (w - 2.0 * pad);
+        let y = |m: f64| h - pad - m.min(max_ms) / max_ms * (h - 2.0 * pad);
+        let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+        let mut svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="20" text-anchor="middle" font-size="14">p99 latency (ms) against offered rate (calls/s), open loop — {}</text>
+<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>
+<text x="{}" y="{}" text-anchor="middle">{max_rate:.0} calls/s</text><text x="{}" y="{}" text-anchor="end">{max_ms:.1} ms</text>
+"#,
+            w / 2.0,
+            self.date,
+            h - pad,
+            w - pad,
+            h - pad,
+            h - pad,
+            w - pad,
+            h - pad + 20.0,
+            pad - 5.0,
+            pad + 4.0,
+        );
+        for (i, sc) in series.iter().enumerate() {
+            let colour = colours[i % colours.len()];
+            let points: Vec<String> = sc
+                .sweep
+                .iter()
+                .filter(|p| p.p99_ms.is_finite())
+                .map(|p| format!("{:.1},{:.1}", x(p.offered_per_s), y(p.p99_ms)))
+                .collect();
+            let _ = writeln!(
+                svg,
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+                points.join(" ")
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{}" y="{}" fill="{colour}">{} {}</text>"#,
+                pad + 10.0,
+                pad + 16.0 * (i as f64 + 1.0),
+                sc.id,
+                sc.subject
+            );
+        }
+        svg.push_str("</svg>\n");
+        svg
+    }
+}
