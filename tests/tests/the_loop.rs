@@ -12,56 +12,12 @@ use guestloop_e2e::bin_dir;
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::metrics::v1 as mx;
 use guestloop_proto::notification::v1 as nt;
+use guestloop_testkit::otlp::TraceReceiver;
 use guestloop_testkit::platform::{Platform, PlatformSpec, ensure_keys};
 use guestloop_testkit::scenario::{self, Endpoints, PROPERTIES};
 use guestloop_testkit::{sinks, test_database};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tracing::Instrument;
-
-/// An OTLP/gRPC trace receiver: remembers which services sent spans of which trace.
-#[derive(Clone, Default)]
-struct Receiver {
-    traces: Arc<Mutex<BTreeMap<String, BTreeSet<String>>>>,
-}
-
-#[tonic::async_trait]
-impl TraceService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut traces = self.traces.lock().unwrap();
-        for rs in request.into_inner().resource_spans {
-            let service = rs
-                .resource
-                .iter()
-                .flat_map(|r| r.attributes.iter())
-                .find(|a| a.key == "service.name")
-                .and_then(|a| a.value.as_ref())
-                .and_then(|v| match &v.value {
-                    Some(any_value::Value::StringValue(s)) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            for ss in rs.scope_spans {
-                for span in ss.spans {
-                    let id: String = span.trace_id.iter().map(|b| format!("{b:02x}")).collect();
-                    traces.entry(id).or_default().insert(service.clone());
-                }
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
 
 fn kpi(r: &mx::GetKpisResponse, k: mx::Kpi) -> mx::KpiValue {
     r.series
@@ -75,14 +31,7 @@ fn kpi(r: &mx::GetKpisResponse, k: mx::Kpi) -> mx::KpiValue {
 async fn the_loop_from_check_out_to_kpis_and_report() {
     let bin_dir = bin_dir("metrics").unwrap_or_else(|e| panic!("{e:#}"));
     // The OTLP receiver.
-    let receiver = Receiver::default();
-    let otlp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let otlp_addr = otlp.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(receiver.clone()))
-            .serve_with_incoming(tokio_stream_incoming(otlp)),
-    );
+    let (receiver, otlp_addr) = TraceReceiver::start(true).await.unwrap();
     let smtp = sinks::smtp_sink();
     let db = test_database().await;
     let work = std::env::temp_dir().join(format!(
@@ -386,11 +335,4 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
             s.log_tail()
         );
     }
-}
-
-/// A listener as tonic's incoming stream.
-fn tokio_stream_incoming(
-    l: tokio::net::TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    tokio_stream::wrappers::TcpListenerStream::new(l)
 }

@@ -75,6 +75,10 @@ pub async fn run(
             eprintln!("P3 ImportFeedback vs COPY");
             scenarios.push(scenarios::p3_import(&stack, opts).await?);
         }
+        if wanted("p6") {
+            eprintln!("P6 tracing exported vs not");
+            scenarios.extend(scenarios::p6_tracing(&stack, opts).await?);
+        }
         if wanted("p7") {
             eprintln!("P7 start-up and memory");
             footprint = scenarios::p7_footprint(&stack, opts).await?;

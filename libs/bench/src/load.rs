@@ -37,6 +37,16 @@ pub async fn channels(endpoint: &str, n: usize) -> anyhow::Result<Vec<Channel>> 
     Ok(out)
 }
 
+/// One connection for a long streaming call (a bulk import): no per-call time limit.
+pub async fn bulk_channel(endpoint: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(endpoint.to_string())?
+        .tcp_nodelay(true)
+        .http2_adaptive_window(true)
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
+}
+
 /// What one phase of load saw.
 #[derive(Debug, Clone)]
 pub struct Outcome {

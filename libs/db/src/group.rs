@@ -23,6 +23,9 @@ trait Job: Send {
 
 struct Call<T, E, F> {
     work: Option<F>,
+    /// The caller's span: the work runs in it, so what it writes (an outbox event's
+    /// traceparent) and logs belongs to the caller's trace, not the worker's.
+    span: tracing::Span,
     result: Option<Result<T, E>>,
     reply: oneshot::Sender<Result<T, E>>,
 }
@@ -38,7 +41,7 @@ where
             let Some(work) = self.work.take() else {
                 return false;
             };
-            let result = work(conn).await;
+            let result = tracing::Instrument::instrument(work(conn), self.span.clone()).await;
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -84,6 +87,7 @@ impl GroupCommit {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Call {
             work: Some(work),
+            span: tracing::Span::current(),
             result: None,
             reply,
         });

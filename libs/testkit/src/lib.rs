@@ -5,6 +5,7 @@
 mod chain;
 pub mod grpc;
 mod keys;
+pub mod otlp;
 pub mod platform;
 pub mod postgres;
 pub mod process;
