@@ -70,55 +70,98 @@ pub async fn enqueue(
     Ok(event_id)
 }
 
-/// Writes the first events of an aggregate created in this same transaction (a fresh id
-/// no other transaction can know before this one commits), numbered 1, 2, … in order. It
-/// needs neither the per-aggregate lock nor the sequence look-up of [`enqueue`], and
-/// writes every event in one statement: the hot intake path's share of the outbox.
+/// Writes the first events of aggregates created in this same transaction (fresh ids no
+/// other transaction can know before this one commits), numbered 1, 2, … per aggregate in
+/// order. It needs neither the per-aggregate lock nor the sequence look-up of [`enqueue`],
+/// and writes every event in one statement: the hot intake path's share of the outbox.
 pub async fn enqueue_new(
     conn: &mut PgConnection,
     source: &str,
     events: Vec<NewEvent>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    let prepared = prepare_new(source, events);
+    write_prepared(conn, &prepared).await?;
+    Ok(prepared.iter().map(|p| p.event_id).collect())
+}
+
+/// An event of a new aggregate with its envelope built: made where the change is decided
+/// (so the envelope carries that request's trace context), written later, perhaps by a
+/// batch writer on another task.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    pub event_id: Uuid,
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    sequence: i64,
+    property_id: String,
+    event_type: String,
+    occur_time: chrono::DateTime<chrono::Utc>,
+    envelope: Vec<u8>,
+}
+
+/// The envelopes of new aggregates' first events (see [`enqueue_new`]), in the current
+/// span's trace context.
+pub fn prepare_new(source: &str, events: Vec<NewEvent>) -> Vec<PreparedEvent> {
     let now = chrono::Utc::now();
-    let n = events.len();
-    let (mut ids, mut types, mut aggregates, mut sequences, mut properties) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut names, mut envelopes) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for (i, event) in events.iter().enumerate() {
-        let event_id = Uuid::now_v7();
-        let (name, bytes) = envelope(source, event_id, now, i as i64 + 1, event);
-        ids.push(event_id);
-        types.push(event.aggregate_type);
-        aggregates.push(event.aggregate_id.as_str());
-        sequences.push(i as i64 + 1);
-        properties.push(event.property_id.as_str());
-        names.push(name);
-        envelopes.push(bytes);
+    let mut sequences: std::collections::HashMap<(&'static str, String), i64> =
+        std::collections::HashMap::new();
+    events
+        .into_iter()
+        .map(|event| {
+            let sequence = sequences
+                .entry((event.aggregate_type, event.aggregate_id.clone()))
+                .or_insert(0);
+            *sequence += 1;
+            let event_id = Uuid::now_v7();
+            let (event_type, envelope) = envelope(source, event_id, now, *sequence, &event);
+            PreparedEvent {
+                event_id,
+                aggregate_type: event.aggregate_type,
+                aggregate_id: event.aggregate_id,
+                sequence: *sequence,
+                property_id: event.property_id,
+                event_type,
+                occur_time: now,
+                envelope,
+            }
+        })
+        .collect()
+}
+
+/// Writes prepared events in one statement, inside the caller's transaction.
+pub async fn write_prepared(
+    conn: &mut PgConnection,
+    events: &[PreparedEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
     }
+    let column = |f: fn(&PreparedEvent) -> &str| events.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, sequence, property_id,
                              event_type, occur_time, envelope)
-         SELECT e, t, a, s, p, n, $8, b
+         SELECT e, t, a, s, p, n, w, b
            FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],
-                       $6::text[], $7::bytea[]) WITH ORDINALITY AS x(e, t, a, s, p, n, b, o)
+                       $6::text[], $7::timestamptz[], $8::bytea[])
+                WITH ORDINALITY AS x(e, t, a, s, p, n, w, b, o)
           ORDER BY o",
     )
-    .bind(&ids)
-    .bind(&types)
-    .bind(&aggregates)
-    .bind(&sequences)
-    .bind(&properties)
-    .bind(&names)
-    .bind(&envelopes)
-    .bind(now)
+    .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
+    .bind(column(|e| e.aggregate_type))
+    .bind(column(|e| e.aggregate_id.as_str()))
+    .bind(events.iter().map(|e| e.sequence).collect::<Vec<_>>())
+    .bind(column(|e| e.property_id.as_str()))
+    .bind(column(|e| e.event_type.as_str()))
+    .bind(events.iter().map(|e| e.occur_time).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.envelope.as_slice())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
-    Ok(ids)
+    Ok(())
 }
 
 /// The event's kind and its encoded envelope, as the outbox stores and delivers it.

@@ -33,7 +33,7 @@ pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Resul
     state.writable_property(caller, "feedback.property_id", &s.property_id)?;
     if s.external_id.is_some() || s.idempotency_key.is_some() {
         let mut conn = state.pool.acquire().await?;
-        if let Some(existing) = replay(&mut conn, &s).await? {
+        if let Some(existing) = replay(&mut conn, &ReplayKey::of(&s)).await? {
             return Ok(existing);
         }
     }
@@ -110,8 +110,34 @@ pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Resul
         submitted_by: caller.subject().to_string(),
     };
 
-    // The row, its events and any case go into a transaction shared with concurrent
-    // submissions (group commit); the answer comes only after that commit.
+    let reason = if s.complaint.is_some() {
+        Some(pb::CaseOpenReason::Complaint)
+    } else {
+        rules::auto_open_reason(
+            s.channel,
+            sentiment,
+            low_score,
+            s.ota_review.as_ref(),
+            &state.intake,
+        )
+    };
+    if reason.is_none() {
+        // No case: the row and its events go out with concurrent submissions' in
+        // multi-row statements and one commit (intake_batch); answered after that commit.
+        let events = guestloop_outbox::prepare_new(
+            SOURCE,
+            received_events(
+                &row,
+                None,
+                s.ota_review.as_ref(),
+                survey.as_ref(),
+                &s.staff_mentions,
+            ),
+        );
+        return state.batch.submit(row, events, ReplayKey::of(&s)).await;
+    }
+    // A case to open: the row, its events and the case share a transaction with concurrent
+    // submissions (group commit), each behind its own savepoint.
     let (state, caller) = (Arc::clone(state), caller.clone());
     let tier = who.tier;
     state
@@ -126,8 +152,7 @@ pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Resul
                     &s,
                     &row,
                     survey.as_ref(),
-                    sentiment,
-                    low_score,
+                    reason,
                     tier,
                 )
                 .await
@@ -136,7 +161,7 @@ pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Resul
         .await
 }
 
-/// Everything one submission writes, on the group commit's connection.
+/// Everything one submission that opens a case writes, on the group commit's connection.
 #[allow(clippy::too_many_arguments)]
 async fn write(
     conn: &mut PgConnection,
@@ -145,26 +170,14 @@ async fn write(
     s: &Submission,
     row: &NewFeedback,
     survey: Option<&pb::SurveyAnswers>,
-    sentiment: pb::Sentiment,
-    low_score: bool,
+    reason: Option<pb::CaseOpenReason>,
     tier: Tier,
 ) -> Result<Outcome> {
     let Some(feedback) = store::insert(&mut *conn, row).await? else {
         // The same item committed first, or is earlier in this very batch: answer with it.
-        return replay(&mut *conn, s)
+        return replay(&mut *conn, &ReplayKey::of(s))
             .await?
             .ok_or(FeedbackError::NotFound("feedback"));
-    };
-    let reason = if s.complaint.is_some() {
-        Some(pb::CaseOpenReason::Complaint)
-    } else {
-        rules::auto_open_reason(
-            s.channel,
-            sentiment,
-            low_score,
-            s.ota_review.as_ref(),
-            &state.intake,
-        )
     };
     // The case id is known up front so FeedbackReceived (which names it) goes out before
     // CaseOpened, as consumers expect.
@@ -173,14 +186,16 @@ async fn write(
         case_id,
         ..feedback
     };
-    emit_received(
-        &mut *conn,
-        &feedback,
+    // The row was inserted in this transaction under a fresh id: its events are the
+    // aggregate's first (no lock or sequence look-up needed), written in one statement.
+    let events = received_events(
+        row,
+        case_id,
         s.ota_review.as_ref(),
         survey,
         &s.staff_mentions,
-    )
-    .await?;
+    );
+    guestloop_outbox::enqueue_new(conn, SOURCE, events).await?;
     let case = match (reason, case_id) {
         (Some(reason), Some(id)) => {
             let input = s.complaint.clone().unwrap_or_default();
@@ -207,14 +222,34 @@ async fn write(
     })
 }
 
+/// What identifies an item across retries: same source and external id, or same key.
+#[derive(Debug, Clone)]
+pub(crate) struct ReplayKey {
+    property_id: String,
+    source: String,
+    external_id: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+impl ReplayKey {
+    fn of(s: &Submission) -> Self {
+        Self {
+            property_id: s.property_id.clone(),
+            source: s.source.clone(),
+            external_id: s.external_id.clone(),
+            idempotency_key: s.idempotency_key.clone(),
+        }
+    }
+}
+
 /// The earlier item this submission repeats, with its case.
-async fn replay(conn: &mut PgConnection, s: &Submission) -> Result<Option<Outcome>> {
+pub(crate) async fn replay(conn: &mut PgConnection, key: &ReplayKey) -> Result<Option<Outcome>> {
     let Some(feedback) = store::find_replay(
         &mut *conn,
-        &s.property_id,
-        &s.source,
-        s.external_id.as_deref(),
-        s.idempotency_key.as_deref(),
+        &key.property_id,
+        &key.source,
+        key.external_id.as_deref(),
+        key.idempotency_key.as_deref(),
     )
     .await?
     else {
@@ -231,13 +266,14 @@ async fn replay(conn: &mut PgConnection, s: &Submission) -> Result<Option<Outcom
     }))
 }
 
-async fn emit_received(
-    conn: &mut sqlx::PgConnection,
-    f: &FeedbackRow,
+/// FeedbackReceived (and SurveyAnswered for a survey) of a new item.
+fn received_events(
+    f: &NewFeedback,
+    case_id: Option<Uuid>,
     ota: Option<&pb::OtaReview>,
     survey: Option<&pb::SurveyAnswers>,
     staff: &[pb::StaffMention],
-) -> Result<()> {
+) -> Vec<NewEvent> {
     let event = |payload| NewEvent {
         aggregate_type: "feedback",
         aggregate_id: f.id.to_string(),
@@ -245,8 +281,6 @@ async fn emit_received(
         payload,
     };
     let id = |u: Option<Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
-    // The feedback row was inserted in this transaction under a fresh id: its events are
-    // the aggregate's first (no lock or sequence look-up needed), written in one statement.
     let mut events = vec![event(Payload::FeedbackReceived(FeedbackReceived {
         feedback_id: f.id.to_string(),
         property_id: f.property_id.clone(),
@@ -267,7 +301,7 @@ async fn emit_received(
                 ..m.clone()
             })
             .collect(),
-        case_id: id(f.case_id),
+        case_id: id(case_id),
         redacted_excerpt: redact::excerpt(&f.text, 280),
         guest_tier: i32::from(f.guest_tier),
     }))];
@@ -287,6 +321,5 @@ async fn emit_received(
             guest_tier: i32::from(f.guest_tier),
         })));
     }
-    guestloop_outbox::enqueue_new(conn, SOURCE, events).await?;
-    Ok(())
+    events
 }

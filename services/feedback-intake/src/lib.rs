@@ -10,6 +10,7 @@ mod domain;
 mod error;
 mod guests;
 mod intake;
+mod intake_batch;
 mod redact;
 mod settings;
 mod state;
@@ -67,6 +68,7 @@ impl Application {
                 runtime.pool.clone(),
                 settings.group_commit,
             ),
+            batch: intake_batch::IntakeBatch::start(runtime.pool.clone(), settings.group_commit),
         });
         Ok(Self { runtime, state })
     }

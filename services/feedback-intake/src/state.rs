@@ -21,6 +21,8 @@ pub struct State {
     pub case_feed: guestloop_db::feed::ChangeFeed,
     /// Submissions share transactions (one WAL flush for many calls).
     pub group: guestloop_db::group::GroupCommit,
+    /// Submissions that open no case: multi-row writes, one commit per batch.
+    pub batch: crate::intake_batch::IntakeBatch,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

@@ -184,3 +184,69 @@ async fn concurrent_identical_submissions_make_one_item_and_one_case() {
     assert_eq!(app.count("cases").await, 2);
     assert_eq!(app.count("case_events").await, 2);
 }
+
+/// Items that open no case are written in multi-row batches: identical submissions racing
+/// each other (many land in one batch) still make one item and one event, and every
+/// caller gets that item; distinct items in the same batches each get their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_items_without_a_case_are_batched_without_twins() {
+    let app = TestApp::spawn().await;
+    let card = |serial: &str| {
+        let mut req = submit_req(feedback(
+            "sh-bund",
+            Ch::CommentCard,
+            "Lovely stay, thank you.",
+        ));
+        if let Some(f) = req.feedback.as_mut() {
+            f.source = "front-desk-app".into();
+            f.external_id = serial.into();
+        }
+        req
+    };
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        // 20 copies of one card, and 20 cards of their own.
+        let serial = if i % 2 == 0 {
+            "CARD-SAME".to_string()
+        } else {
+            format!("CARD-{i}")
+        };
+        let mut c = app.head_office();
+        let req = card(&serial);
+        calls.push(tokio::spawn(async move {
+            (serial, c.submit_feedback(req).await.map(|r| r.into_inner()))
+        }));
+    }
+    let mut same = Vec::new();
+    for call in calls {
+        let (serial, answer) = call.await.unwrap();
+        let answer = answer.unwrap_or_else(|s| panic!("{serial}: {s:?}"));
+        assert!(answer.case.is_none(), "a kind card opens no case");
+        if serial == "CARD-SAME" {
+            same.push(answer);
+        } else {
+            assert!(answer.created, "{serial} is an item of its own");
+        }
+    }
+    assert_eq!(
+        same.iter().filter(|a| a.created).count(),
+        1,
+        "one copy creates"
+    );
+    let ids: std::collections::BTreeSet<_> = same
+        .iter()
+        .map(|a| a.feedback.as_ref().unwrap().feedback_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 1, "every copy answers with the same item");
+    let id = ids.into_iter().next().unwrap();
+    assert_eq!(
+        kinds(&app.events("feedback", &id).await),
+        ["feedback_received"]
+    );
+    assert_eq!(app.count("feedback").await, 21);
+    assert_eq!(
+        app.count("outbox").await,
+        21,
+        "one event per item, none for a replay"
+    );
+}

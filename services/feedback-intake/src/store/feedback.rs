@@ -147,6 +147,66 @@ pub async fn insert(
     .await
 }
 
+/// Inserts many rows in one statement; returns those inserted (a row whose item already
+/// exists, or repeats an earlier row of the same batch, is skipped, as in [`insert`]).
+pub async fn insert_many(
+    conn: &mut PgConnection,
+    rows: &[&NewFeedback],
+) -> Result<Vec<FeedbackRow>, sqlx::Error> {
+    // Array columns cannot be UNNESTed as rows of arrays: they travel as JSON arrays.
+    let json_list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
+            guest_match, guest_tier, stay_id, receive_time, language, text, category, category_source,
+            sentiment, sentiment_source, staff_mentions, ota_review, survey, ota_site, low_score,
+            staff_ids, tags, submitted_by)
+         SELECT id, property_id, channel, source, external_id, idempotency_key, guest_id,
+            guest_match, guest_tier, stay_id, receive_time, language, text, category, category_source,
+            sentiment, sentiment_source, staff_mentions, ota_review, survey, ota_site, low_score,
+            ARRAY(SELECT jsonb_array_elements_text(staff_ids::jsonb)),
+            ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)), submitted_by
+         FROM UNNEST($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[], $6::text[],
+            $7::uuid[], $8::int2[], $9::int2[], $10::uuid[], $11::timestamptz[], $12::text[],
+            $13::text[], $14::int2[], $15::int2[], $16::int2[], $17::int2[], $18::bytea[],
+            $19::bytea[], $20::bytea[], $21::int2[], $22::bool[], $23::text[], $24::text[],
+            $25::text[])
+            WITH ORDINALITY AS r(id, property_id, channel, source, external_id, idempotency_key,
+              guest_id, guest_match, guest_tier, stay_id, receive_time, language, text, category,
+              category_source, sentiment, sentiment_source, staff_mentions, ota_review, survey,
+              ota_site, low_score, staff_ids, tags, submitted_by, n)
+         ORDER BY n
+         ON CONFLICT DO NOTHING
+         RETURNING {COLUMNS}"
+    )))
+    .bind(rows.iter().map(|f| f.id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.property_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.channel).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.source.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.external_id.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.idempotency_key.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.guest_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.guest_match).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.guest_tier).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.stay_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.receive_time).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.language.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.text.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.category).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.category_source).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.sentiment).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.sentiment_source).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.staff_mentions.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.ota_review.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.survey.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.ota_site).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.low_score).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| json_list(&f.staff_ids)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| json_list(&f.tags)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| f.submitted_by.as_str()).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn get<'e>(
     exec: impl PgExecutor<'e>,
     id: Uuid,
