@@ -13,14 +13,19 @@ use guestloop_proto::feedback::v1::feedback_intake_service_client::FeedbackIntak
 pub async fn p3_import(stack: &Stack, opts: &Options) -> anyhow::Result<Scenario> {
     let db = "bench_p3";
     stack.fresh_database(db).await?;
-    let mut svc = stack
-        .service("feedback-intake", db, &opts.service_env)
-        .await?;
+    let n = opts.import_items;
+    let mut env = opts.service_env.clone();
+    // The service refuses imports past intake.import_max_items (50,000 by default).
+    env.entry("GUESTLOOP__INTAKE__IMPORT_MAX_ITEMS".into())
+        .or_insert_with(|| n.max(50_000).to_string());
+    // Its answer lists every item (about 45 bytes each): 100,000 outgrow the 4 MiB default.
+    env.entry("GUESTLOOP__GRPC__MAX_MESSAGE_BYTES".into())
+        .or_insert_with(|| (n * 64).max(4 << 20).to_string());
+    let mut svc = stack.service("feedback-intake", db, &env).await?;
     let pid = svc.process.pid();
     let channel = load::bulk_channel(&svc.process.endpoint()).await?;
     let token = bearer(stack);
     let _ = ceiling_table(stack, db).await?;
-    let n = opts.import_items;
     let mut rounds = Vec::new();
     for round in 0..opts.repeats {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
