@@ -189,6 +189,39 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// How one test starts its services: a fresh database in the run's cluster, a work folder
+/// of its own (`config_toml` as the configuration file, fresh keys, logs), free ports,
+/// `extra_env` for every service. Fails, saying what to build, when `required` is missing.
+pub async fn platform_spec(
+    name: &str,
+    required: &str,
+    config_toml: &str,
+    extra_env: std::collections::BTreeMap<String, String>,
+) -> guestloop_testkit::platform::PlatformSpec {
+    let bin_dir = bin_dir(required).unwrap_or_else(|e| panic!("{e:#}"));
+    let db = guestloop_testkit::test_database().await;
+    let work = std::env::temp_dir().join(format!(
+        "guestloop-e2e-{name}-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&work).expect("work folder");
+    let config_file = work.join("guestloop.toml");
+    std::fs::write(&config_file, config_toml).expect("configuration file");
+    let (signing_key, public_key) =
+        guestloop_testkit::platform::ensure_keys(&work.join("keys")).expect("keys");
+    guestloop_testkit::platform::PlatformSpec {
+        bin_dir,
+        cluster: db.cluster,
+        database: db.name,
+        config_file,
+        public_key,
+        signing_key,
+        log_dir: work.join("logs"),
+        base_port: 0,
+        extra_env,
+    }
+}
+
 /// A head-office token signed with a platform's own key (`PlatformSpec::signing_key`).
 pub fn head_office_token(signing_key: &Path) -> String {
     let key = guestloop_auth::SigningKey::from_file(&signing_key.to_string_lossy())

@@ -5,14 +5,12 @@
 //! shrunk to seconds.
 
 use chrono::{Datelike, Timelike, Utc};
-use guestloop_e2e::bin_dir;
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel, Date};
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::followup::v1 as fu;
 use guestloop_proto::guestprofile::v1 as gp;
 use guestloop_proto::notification::v1 as nt;
-use guestloop_testkit::platform::{Platform, PlatformSpec, ensure_keys};
-use guestloop_testkit::test_database;
+use guestloop_testkit::platform::Platform;
 use std::time::{Duration, Instant};
 
 /// The test chain, with quiet hours placed away from now so guests may be contacted while
@@ -80,31 +78,13 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
-    let bin_dir = bin_dir("follow-up-scheduler").unwrap_or_else(|e| panic!("{e:#}"));
-    let db = test_database().await;
-    let work = std::env::temp_dir().join(format!(
-        "guestloop-e2e-loop-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&work).unwrap();
-    let config_file = work.join("chain.toml");
-    std::fs::write(&config_file, config()).unwrap();
-    let (signing_key, public_key) = ensure_keys(&work.join("keys")).unwrap();
-    let spec = PlatformSpec {
-        bin_dir,
-        cluster: db.cluster.clone(),
-        database: db.name.clone(),
-        config_file,
-        public_key,
-        signing_key: signing_key.clone(),
-        log_dir: work.join("logs"),
-        base_port: 0,
-        extra_env: Default::default(),
-    };
+    let spec =
+        guestloop_e2e::platform_spec("loop", "follow-up-scheduler", &config(), Default::default())
+            .await;
     let mut platform = Platform::start(&spec)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let token = guestloop_e2e::head_office_token(&signing_key);
+    let token = guestloop_e2e::head_office_token(&spec.signing_key);
     let conn = |name: &str| {
         guestloop_client::Connection::builder(platform.service(name).unwrap().endpoint())
             .token(&token)

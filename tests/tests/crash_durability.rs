@@ -3,11 +3,10 @@
 //! acknowledged call is looked for in the database. A retry of a call whose answer was
 //! lost in the crash is a replay, never a second copy.
 
-use guestloop_e2e::bin_dir;
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::guestprofile::v1 as gp;
-use guestloop_testkit::platform::{Platform, PlatformSpec, ensure_keys};
-use guestloop_testkit::{ServiceProcess, TEST_CHAIN_TOML, test_database};
+use guestloop_testkit::platform::{Platform, PlatformSpec};
+use guestloop_testkit::{ServiceProcess, TEST_CHAIN_TOML};
 use sqlx::Connection;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -23,29 +22,12 @@ struct Fixture {
 }
 
 async fn fixture(name: &str) -> Fixture {
-    let db = test_database().await;
-    let work = std::env::temp_dir().join(format!(
-        "guestloop-e2e-{name}-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&work).unwrap();
-    let config_file = work.join("chain.toml");
-    std::fs::write(&config_file, TEST_CHAIN_TOML).unwrap();
-    let (signing_key, public_key) = ensure_keys(&work.join("keys")).unwrap();
-    let spec = PlatformSpec {
-        bin_dir: bin_dir("feedback-intake").unwrap_or_else(|e| panic!("{e:#}")),
-        cluster: db.cluster.clone(),
-        database: db.name.clone(),
-        config_file,
-        public_key,
-        signing_key: signing_key.clone(),
-        log_dir: work.join("logs"),
-        base_port: 0,
-        extra_env: Default::default(),
-    };
+    let spec =
+        guestloop_e2e::platform_spec(name, "feedback-intake", TEST_CHAIN_TOML, Default::default())
+            .await;
     Fixture {
-        token: guestloop_e2e::head_office_token(&signing_key),
-        admin_url: db.cluster.admin_url(&db.name),
+        token: guestloop_e2e::head_office_token(&spec.signing_key),
+        admin_url: spec.cluster.admin_url(&spec.database),
         spec,
     }
 }

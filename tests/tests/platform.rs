@@ -2,12 +2,11 @@
 //! schema, reports SERVING, serves /metrics, keeps out of the others' schemas, carries one
 //! request's trace into its events, and stops cleanly on SIGTERM.
 
-use guestloop_e2e::bin_dir;
 use guestloop_proto::common::v1::Date;
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::guestprofile::v1 as pb;
-use guestloop_testkit::platform::{Platform, PlatformSpec, SERVICES, ensure_keys};
-use guestloop_testkit::{TEST_CHAIN_TOML, keys, test_database};
+use guestloop_testkit::platform::{Platform, SERVICES};
+use guestloop_testkit::{TEST_CHAIN_TOML, keys};
 use sqlx::Connection;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,27 +14,13 @@ use tracing::Instrument;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_starts_isolates_schemas_traces_and_stops() {
-    let bin_dir = bin_dir("guest-profile").unwrap_or_else(|e| panic!("{e:#}"));
-    let db = test_database().await;
-    let work = std::env::temp_dir().join(format!(
-        "guestloop-e2e-platform-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&work).unwrap();
-    let config_file = work.join("chain.toml");
-    std::fs::write(&config_file, TEST_CHAIN_TOML).unwrap();
-    let (signing_key, public_key) = ensure_keys(&work.join("keys")).unwrap();
-    let spec = PlatformSpec {
-        bin_dir,
-        cluster: db.cluster.clone(),
-        database: db.name.clone(),
-        config_file,
-        public_key,
-        signing_key,
-        log_dir: work.join("logs"),
-        base_port: 0,
-        extra_env: Default::default(),
-    };
+    let spec = guestloop_e2e::platform_spec(
+        "platform",
+        "guest-profile",
+        TEST_CHAIN_TOML,
+        Default::default(),
+    )
+    .await;
     let mut platform = Platform::start(&spec)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -58,7 +43,7 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
     for (name, schema, _) in SERVICES {
         let url = format!(
             "postgres://{schema}_svc@127.0.0.1:{}/{}",
-            db.cluster.port, db.name
+            spec.cluster.port, spec.database
         );
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         let own: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -145,7 +130,7 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
     .await;
     let url = format!(
         "postgres://guest_profile_svc@127.0.0.1:{}/{}",
-        db.cluster.port, db.name
+        spec.cluster.port, spec.database
     );
     let pool = sqlx::PgPool::connect(&format!("{url}?options=-csearch_path%3Dguest_profile"))
         .await

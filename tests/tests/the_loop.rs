@@ -8,14 +8,13 @@
 //! voice-of-customer report; and it checks that one request's trace crosses at least three
 //! services, as received by an OTLP receiver run by the test.
 
-use guestloop_e2e::bin_dir;
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::metrics::v1 as mx;
 use guestloop_proto::notification::v1 as nt;
 use guestloop_testkit::otlp::TraceReceiver;
-use guestloop_testkit::platform::{Platform, PlatformSpec, ensure_keys};
+use guestloop_testkit::platform::Platform;
 use guestloop_testkit::scenario::{self, Endpoints, PROPERTIES};
-use guestloop_testkit::{sinks, test_database};
+use guestloop_testkit::sinks;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -29,38 +28,20 @@ fn kpi(r: &mx::GetKpisResponse, k: mx::Kpi) -> mx::KpiValue {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loop_from_check_out_to_kpis_and_report() {
-    let bin_dir = bin_dir("metrics").unwrap_or_else(|e| panic!("{e:#}"));
     // The OTLP receiver.
     let (receiver, otlp_addr) = TraceReceiver::start(true).await.unwrap();
     let smtp = sinks::smtp_sink();
-    let db = test_database().await;
-    let work = std::env::temp_dir().join(format!(
-        "guestloop-e2e-the-loop-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&work).unwrap();
-    let config_file = work.join("guestloop.toml");
-    std::fs::write(&config_file, scenario::config_toml(smtp.port)).unwrap();
-    let (signing_key, public_key) = ensure_keys(&work.join("keys")).unwrap();
-    let spec = PlatformSpec {
-        bin_dir,
-        cluster: db.cluster.clone(),
-        database: db.name.clone(),
-        config_file,
-        public_key,
-        signing_key: signing_key.clone(),
-        log_dir: work.join("logs"),
-        base_port: 0,
-        extra_env: [
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT".to_string(),
-                format!("http://{otlp_addr}"),
-            ),
-            ("OTEL_BSP_SCHEDULE_DELAY".to_string(), "200".to_string()),
-        ]
-        .into_iter()
-        .collect(),
-    };
+    let extra_env = [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_string(),
+            format!("http://{otlp_addr}"),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY".to_string(), "200".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let config = scenario::config_toml(smtp.port);
+    let spec = guestloop_e2e::platform_spec("the-loop", "metrics", &config, extra_env).await;
     let mut platform = Platform::start(&spec)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
@@ -72,7 +53,7 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
         notification: url("notification"),
         metrics: url("metrics"),
     };
-    let token = guestloop_e2e::head_office_token(&signing_key);
+    let token = guestloop_e2e::head_office_token(&spec.signing_key);
     let played = scenario::play(&endpoints, &token, 60, 7)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
