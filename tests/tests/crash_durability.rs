@@ -60,6 +60,22 @@ fn card(external_id: &str) -> fb::SubmitFeedbackRequest {
     }
 }
 
+/// Lets the clients' load build up, SIGKILLs the service mid-stream, lets the clients see
+/// the crash for a moment, then stops them.
+async fn crash_under_load(
+    process: &mut ServiceProcess,
+    stop: &std::sync::atomic::AtomicBool,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    process.kill().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+}
+
 /// What the clients saw: acknowledged (external id, feedback id) and calls whose answer
 /// never came (the crash).
 #[derive(Default)]
@@ -97,14 +113,7 @@ async fn sigkill_under_load_loses_no_acknowledged_feedback() {
                 }
             }));
         }
-        // Let load build up, then crash mid-stream.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        process.kill().unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        for c in clients {
-            c.await.unwrap();
-        }
+        crash_under_load(&mut process, &stop, clients).await;
     }
     let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(
@@ -217,13 +226,7 @@ async fn sigkill_under_load_leaves_every_answered_read_in_the_access_log() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    process.kill().unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for c in clients {
-        c.await.unwrap();
-    }
+    crash_under_load(&mut process, &stop, clients).await;
     let answered = answered.load(std::sync::atomic::Ordering::Relaxed);
     assert!(answered > 100, "too little load: {answered} reads answered");
     let mut db = sqlx::PgConnection::connect(&f.admin_url).await.unwrap();
