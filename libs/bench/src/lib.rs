@@ -22,6 +22,8 @@ pub struct Options {
     pub quick: bool,
     /// Items in one P3 import.
     pub import_items: usize,
+    /// Due timers the P4 replicas fire per round.
+    pub timers: usize,
     /// Extra environment for every service started.
     pub service_env: std::collections::BTreeMap<String, String>,
 }
@@ -34,6 +36,7 @@ impl Options {
             repeats: 3,
             quick: false,
             import_items: 100_000,
+            timers: 1_000_000,
             service_env: Default::default(),
         }
     }
@@ -46,6 +49,7 @@ impl Options {
             repeats: 1,
             quick: true,
             import_items: 2_000,
+            timers: 2_000,
             service_env: Default::default(),
         }
     }
@@ -74,6 +78,10 @@ pub async fn run(
         if wanted("p3") {
             eprintln!("P3 ImportFeedback vs COPY");
             scenarios.push(scenarios::p3_import(&stack, opts).await?);
+        }
+        if wanted("p4") {
+            eprintln!("P4 firing due timers vs a SQL claim loop");
+            scenarios.extend(scenarios::p4_timers(&stack, opts).await?);
         }
         if wanted("p6") {
             eprintln!("P6 tracing exported vs not");

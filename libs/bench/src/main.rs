@@ -1,4 +1,4 @@
-//! `guestloop-bench [--quick] [--only p1,p2,p3,p7] [--bin-dir DIR] [--out DIR]`: the
+//! `guestloop-bench [--quick] [--only p1,…,p7] [--bin-dir DIR] [--out DIR]`: the
 //! benchmark of issue 9; see lib.rs.
 
 use clap::Parser;
@@ -10,7 +10,7 @@ struct Args {
     /// Every scenario for about a second: checks the tool and the paths, measures nothing.
     #[arg(long)]
     quick: bool,
-    /// Scenario ids to run (p1, p2, p3, p7); all when empty.
+    /// Scenario ids to run (p1 … p7); all when empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The service binaries to measure (release builds for real figures).
@@ -32,6 +32,9 @@ struct Args {
     /// Items in the P3 import (full run: 100,000).
     #[arg(long)]
     import_items: Option<usize>,
+    /// Due timers per P4 round (full run: 1,000,000).
+    #[arg(long)]
+    timers: Option<usize>,
     /// Seconds per measured phase (full runs).
     #[arg(long)]
     phase_seconds: Option<u64>,
@@ -54,6 +57,9 @@ async fn main() -> anyhow::Result<()> {
     opts.service_env = args.service_env.into_iter().collect();
     if let Some(n) = args.import_items {
         opts.import_items = n;
+    }
+    if let Some(n) = args.timers {
+        opts.timers = n;
     }
     if let Some(s) = args.phase_seconds {
         opts.phase = std::time::Duration::from_secs(s);

@@ -56,6 +56,8 @@ pub struct Target {
     pub min_ratio: f64,
     /// Subject p99 at most this many times the ceiling's.
     pub max_p99_times_ceiling: Option<f64>,
+    /// Subject p99 at most this many milliseconds.
+    pub max_p99_ms: Option<f64>,
 }
 
 impl Target {
@@ -63,12 +65,30 @@ impl Target {
         Self {
             min_ratio,
             max_p99_times_ceiling: None,
+            max_p99_ms: None,
         }
     }
 
     pub fn with_p99_at_most_times_ceiling(mut self, times: f64) -> Self {
         self.max_p99_times_ceiling = Some(times);
         self
+    }
+
+    pub fn with_p99_at_most_ms(mut self, ms: f64) -> Self {
+        self.max_p99_ms = Some(ms);
+        self
+    }
+
+    /// How the report states it.
+    pub fn describe(&self) -> String {
+        let mut out = format!("≥ {:.0} %", self.min_ratio * 100.0);
+        if let Some(t) = self.max_p99_times_ceiling {
+            let _ = write!(out, ", p99 ≤ {t}× ceiling");
+        }
+        if let Some(ms) = self.max_p99_ms {
+            let _ = write!(out, ", p99 ≤ {ms} ms");
+        }
+        out
     }
 }
 
@@ -118,7 +138,7 @@ impl Scenario {
         let p99_ok = match target.max_p99_times_ceiling {
             Some(times) => subject_p99_ms <= times * ceiling_p99_ms,
             None => true,
-        };
+        } && target.max_p99_ms.is_none_or(|ms| subject_p99_ms <= ms);
         Self {
             id: id.into(),
             subject: subject.into(),
@@ -211,10 +231,7 @@ impl Report {
             let ceiling = median_of(sc.rounds.iter().map(|r| r.ceiling.summary.calls_per_s));
             let server_cpu = median_of(sc.rounds.iter().map(|r| r.subject.server_cpu_s_per_1k));
             let pg_cpu = median_of(sc.rounds.iter().map(|r| r.subject.postgres_cpu_s_per_1k));
-            let target = match sc.target.max_p99_times_ceiling {
-                Some(t) => format!("≥ {:.0} %, p99 ≤ {t}× ceiling", sc.target.min_ratio * 100.0),
-                None => format!("≥ {:.0} %", sc.target.min_ratio * 100.0),
-            };
+            let target = sc.target.describe();
             let errors: u64 = sc
                 .rounds
                 .iter()

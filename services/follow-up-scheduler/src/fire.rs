@@ -19,6 +19,7 @@
 use crate::alerts::{self, Alert, Sent};
 use crate::clocks::fire::{self as clock_fire, Fired, Step};
 use crate::domain::{LateDecision, late_decision};
+use crate::finish::{Effect, Outcome};
 use crate::plan::precheck::{self, Precheck};
 use crate::state::State;
 use crate::store::tasks::TaskRow;
@@ -38,14 +39,9 @@ use tokio::sync::watch;
 pub struct Worker {
     state: Arc<State>,
     owner: String,
-}
-
-/// What a firing changes in this service's own tables, written with its finish.
-enum Effect {
-    None,
-    Clock(Fired),
-    CreateTask(Box<TaskRow>),
-    TaskMissed(uuid::Uuid),
+    /// When the backlog gauge was last counted (a count over a million due timers is not
+    /// free, so at most once per poll interval).
+    backlog_counted: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// What running the action came to.
@@ -69,6 +65,7 @@ impl Worker {
         Self {
             state,
             owner: format!("timer-worker-{}", uuid::Uuid::now_v7()),
+            backlog_counted: std::sync::Mutex::new(None),
         }
     }
 
@@ -88,9 +85,15 @@ impl Worker {
             if full {
                 continue;
             }
+            // Until the next pending timer is due, if that is sooner than the poll interval:
+            // a timer known in advance fires on time, not up to a poll interval late.
+            let wait = match store::next_due(&self.state.pool).await {
+                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default().min(poll),
+                _ => poll,
+            };
             tokio::select! {
                 _ = stop.changed() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -98,9 +101,7 @@ impl Worker {
     /// Claims and processes one batch, concurrently; returns how many were claimed.
     pub async fn tick(&self) -> Result<usize, sqlx::Error> {
         let t = &self.state.timers;
-        if let Ok(n) = store::backlog(&self.state.pool).await {
-            metrics::gauge!("scheduler_timers_backlog").set(n as f64);
-        }
+        self.count_backlog().await;
         let rows = store::claim_due(
             &self.state.pool,
             &self.owner,
@@ -109,19 +110,42 @@ impl Worker {
         )
         .await?;
         let n = rows.len();
-        futures::future::join_all(rows.into_iter().map(|row| async move {
+        let decided = futures::future::join_all(rows.into_iter().map(|row| async move {
             let id = row.id;
             let property = row.property_id.clone();
-            if let Err(e) = self.process(row).await {
+            self.decide(row).await.unwrap_or_else(|e| {
                 tracing::warn!(timer_id = %id, property_id = %property, error = %e,
                     "timer worker: processing failed");
-            }
+                None
+            })
         }))
+        .await;
+        crate::finish::write(
+            &self.state,
+            &self.owner,
+            decided.into_iter().flatten().collect(),
+        )
         .await;
         Ok(n)
     }
 
-    async fn process(&self, row: TimerRow) -> Result<(), sqlx::Error> {
+    async fn count_backlog(&self) {
+        let poll = self.state.timers.poll_interval.as_duration();
+        {
+            let mut last = self.backlog_counted.lock().expect("not poisoned");
+            if last.is_some_and(|t| t.elapsed() < poll) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        if let Ok(n) = store::backlog(&self.state.pool).await {
+            metrics::gauge!("scheduler_timers_backlog").set(n as f64);
+        }
+    }
+
+    /// Runs a claimed timer's action and decides how it finishes; `None` when it is to be
+    /// retried later (written at once) and has nothing to finish.
+    async fn decide(&self, row: TimerRow) -> Result<Option<Outcome>, sqlx::Error> {
         let now = Utc::now();
         let lateness_ms = (now - row.due_time).num_milliseconds().max(0);
         let policy = LatePolicy::try_from(i32::from(row.late_policy)).unwrap_or(LatePolicy::Fire);
@@ -145,11 +169,12 @@ impl Worker {
                 match self.duty_manager(&row, now).await {
                     Ok(task) => effect = task,
                     Err(e) => {
-                        return self.retry(&row, &e).await;
+                        self.retry(&row, &e).await?;
+                        return Ok(None);
                     }
                 }
             }
-            let f = Finish {
+            let finish = Finish {
                 state: store::SKIPPED,
                 fire_time: now,
                 late,
@@ -162,15 +187,12 @@ impl Worker {
                 last_error: String::new(),
                 message_id: String::new(),
             };
-            let mut tx = self.state.pool.begin().await?;
-            self.write(&mut tx, &row, &effect, now).await?;
-            if store::finish(&mut tx, &row, &self.owner, &f).await? {
-                self.changed(&mut tx, &row).await?;
-                tx.commit().await?;
-                metrics::counter!("scheduler_timers_skipped_total").increment(1);
-                record_lag(&row, now);
-            }
-            return Ok(());
+            return Ok(Some(Outcome {
+                row,
+                finish,
+                kind: "",
+                effect,
+            }));
         }
         let ran = self.execute(&row).await;
         let fire_time = Utc::now();
@@ -192,9 +214,12 @@ impl Worker {
             Ran::Retry(e) if row.attempt_count >= self.state.timers.max_attempts => {
                 (store::FAILED, "", String::new(), e, Effect::None, "")
             }
-            Ran::Retry(e) => return self.retry(&row, &e).await,
+            Ran::Retry(e) => {
+                self.retry(&row, &e).await?;
+                return Ok(None);
+            }
         };
-        let f = Finish {
+        let finish = Finish {
             state,
             fire_time,
             late,
@@ -203,30 +228,12 @@ impl Worker {
             last_error: error,
             message_id,
         };
-        let mut tx = self.state.pool.begin().await?;
-        if state == store::FIRED {
-            self.write(&mut tx, &row, &effect, fire_time).await?;
-            store::record_firing(&mut tx, &row, kind, &self.owner, fire_time).await?;
-        }
-        if !store::finish(&mut tx, &row, &self.owner, &f).await? {
-            // The lease ran out meanwhile and another worker has the timer: nothing written
-            // here; the action's idempotency key keeps its effect single.
-            tracing::warn!(timer_id = %row.id, "timer worker: lease lost before finishing");
-            return Ok(());
-        }
-        self.changed(&mut tx, &row).await?;
-        tx.commit().await?;
-        if state == store::FIRED {
-            metrics::counter!("scheduler_timers_fired_total", "action" => kind).increment(1);
-        } else if state == store::SKIPPED {
-            metrics::counter!("scheduler_timers_skipped_total").increment(1);
-        } else {
-            metrics::counter!("scheduler_timers_failed_total").increment(1);
-            tracing::warn!(timer_id = %row.id, property_id = %row.property_id,
-                "timer failed permanently");
-        }
-        record_lag(&row, fire_time);
-        Ok(())
+        Ok(Some(Outcome {
+            row,
+            finish,
+            kind,
+            effect,
+        }))
     }
 
     async fn retry(&self, row: &TimerRow, error: &str) -> Result<(), sqlx::Error> {
@@ -234,37 +241,6 @@ impl Worker {
             + chrono::Duration::from_std(self.state.timers.retry_delay.as_duration())
                 .unwrap_or_else(|_| chrono::Duration::seconds(30));
         store::retry_later(&self.state.pool, row, &self.owner, retry_at, error).await
-    }
-
-    /// Plan timers tell the deadline watches they moved on.
-    async fn changed(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        row: &TimerRow,
-    ) -> Result<(), sqlx::Error> {
-        if matches!(row.purpose, 1..=3) {
-            crate::store::deadline_changed(conn, &row.property_id, "timer", row.id).await?;
-        }
-        Ok(())
-    }
-
-    async fn write(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        row: &TimerRow,
-        effect: &Effect,
-        now: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        match effect {
-            Effect::None => Ok(()),
-            Effect::Clock(f) => f.write(conn, &self.state).await,
-            Effect::TaskMissed(id) => crate::tasks::miss(conn, *id, now).await,
-            Effect::CreateTask(task) => {
-                let key = row.idempotency_key();
-                crate::tasks::create(conn, &self.state, task, Some(&key)).await?;
-                Ok(())
-            }
-        }
     }
 
     async fn execute(&self, row: &TimerRow) -> Ran {
@@ -489,9 +465,4 @@ fn task_from_action(row: &TimerRow, a: &pb::CreateTaskAction) -> TaskRow {
         create_time: now,
         update_time: now,
     }
-}
-
-fn record_lag(row: &TimerRow, fired: chrono::DateTime<Utc>) {
-    let lag = (fired - row.due_time).as_seconds_f64().max(0.0);
-    metrics::histogram!("scheduler_timer_lag_seconds").record(lag);
 }

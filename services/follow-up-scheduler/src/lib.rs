@@ -11,6 +11,7 @@ mod api;
 mod clocks;
 mod domain;
 mod error;
+mod finish;
 mod fire;
 mod ingest;
 mod plan;

@@ -77,7 +77,7 @@ pub async fn p3_import(stack: &Stack, opts: &Options) -> anyhow::Result<Scenario
 }
 
 /// A bulk operation as an [`Outcome`]: `ok` items over `elapsed`, latency the whole call.
-fn one_call(ok: u64, elapsed: std::time::Duration) -> Outcome {
+pub(super) fn one_call(ok: u64, elapsed: std::time::Duration) -> Outcome {
     let mut latency = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
         .expect("valid histogram bounds");
     latency.saturating_record(elapsed.as_micros() as u64);

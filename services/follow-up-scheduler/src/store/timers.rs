@@ -303,33 +303,42 @@ pub struct Finish {
     pub message_id: String,
 }
 
-/// Writes the outcome while `owner` still holds the lease of this generation; false when
-/// the lease was lost (nothing written).
-pub async fn finish(
+/// Writes the outcomes of claimed timers, in one statement, where `owner` still holds the
+/// lease of the generation it claimed; returns the ids whose lease `owner`
+/// still held (the others were written by nobody here and are left alone).
+pub async fn finish_many(
     conn: &mut PgConnection,
-    row: &TimerRow,
     owner: &str,
-    f: &Finish,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE timers SET state = $4, fire_time = $5, late = $6, late_decision = $7,
-            skip_reason = $8, last_error = $9, message_id = $10, worked_by = $3,
+    done: &[(&TimerRow, &Finish)],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let col = |f: &dyn Fn(&TimerRow, &Finish) -> String| -> Vec<String> {
+        done.iter().map(|(r, x)| f(r, x)).collect()
+    };
+    sqlx::query_scalar(
+        "UPDATE timers t SET state = f.state, fire_time = f.fire_time, late = f.late,
+            late_decision = f.late_decision, skip_reason = f.skip_reason,
+            last_error = f.last_error, message_id = f.message_id, worked_by = $1,
             lease_owner = NULL, lease_until = NULL, update_time = now()
-         WHERE id = $1 AND generation = $2 AND state = 2 AND lease_owner = $3",
+         FROM unnest($2::uuid[], $3::bigint[], $4::smallint[], $5::timestamptz[],
+                     $6::boolean[], $7::text[], $8::text[], $9::text[], $10::text[])
+              AS f(id, generation, state, fire_time, late, late_decision, skip_reason,
+                   last_error, message_id)
+         WHERE t.id = f.id AND t.generation = f.generation AND t.state = 2
+           AND t.lease_owner = $1
+         RETURNING t.id",
     )
-    .bind(row.id)
-    .bind(row.generation)
     .bind(owner)
-    .bind(f.state)
-    .bind(f.fire_time)
-    .bind(f.late)
-    .bind(f.late_decision)
-    .bind(f.skip_reason)
-    .bind(&f.last_error)
-    .bind(&f.message_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .bind(done.iter().map(|(r, _)| r.id).collect::<Vec<_>>())
+    .bind(done.iter().map(|(r, _)| r.generation).collect::<Vec<_>>())
+    .bind(done.iter().map(|(_, f)| f.state).collect::<Vec<_>>())
+    .bind(done.iter().map(|(_, f)| f.fire_time).collect::<Vec<_>>())
+    .bind(done.iter().map(|(_, f)| f.late).collect::<Vec<_>>())
+    .bind(col(&|_, f| f.late_decision.to_string()))
+    .bind(col(&|_, f| f.skip_reason.to_string()))
+    .bind(col(&|_, f| f.last_error.clone()))
+    .bind(col(&|_, f| f.message_id.clone()))
+    .fetch_all(conn)
+    .await
 }
 
 /// A failed attempt: stays RUNNING without an owner until `retry_at`, when any worker may
@@ -356,28 +365,55 @@ pub async fn retry_later<'e>(
     Ok(())
 }
 
-/// Records one execution of a timer's action (in the transaction that finishes it).
-pub async fn record_firing(
+/// Records executions of timers' actions (in the transaction that finishes them), one
+/// statement for many: (timer, action kind, fire time).
+pub async fn record_firings(
     conn: &mut PgConnection,
-    row: &TimerRow,
-    action_kind: &str,
+    fired: &[(&TimerRow, &str, DateTime<Utc>)],
     worker: &str,
-    time: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    if fired.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO timer_firings (timer_id, generation, idempotency_key, action_kind, worker,
             fire_time)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT id, generation, idempotency_key, action_kind, $5, fire_time
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $6::timestamptz[])
+              AS f(id, generation, idempotency_key, action_kind, fire_time)",
     )
-    .bind(row.id)
-    .bind(row.generation)
-    .bind(row.idempotency_key())
-    .bind(action_kind)
+    .bind(fired.iter().map(|(r, _, _)| r.id).collect::<Vec<_>>())
+    .bind(
+        fired
+            .iter()
+            .map(|(r, _, _)| r.generation)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        fired
+            .iter()
+            .map(|(r, _, _)| r.idempotency_key())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        fired
+            .iter()
+            .map(|(_, k, _)| k.to_string())
+            .collect::<Vec<_>>(),
+    )
     .bind(worker)
-    .bind(time)
+    .bind(fired.iter().map(|(_, _, t)| *t).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The earliest due time of a pending timer: the worker sleeps until then (or its poll
+/// interval, whichever is sooner) instead of polling past it.
+pub async fn next_due<'e>(exec: impl PgExecutor<'e>) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(due_time) FROM timers WHERE state = 1")
+        .fetch_one(exec)
+        .await
 }
 
 /// Timers due and not yet fired, skipped or failed.
