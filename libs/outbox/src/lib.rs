@@ -7,6 +7,7 @@
 pub mod consume;
 pub mod inbox;
 mod relay;
+mod sequencer;
 
 pub use relay::{Relay, Subscriber};
 
@@ -229,7 +230,7 @@ pub fn payload_name(payload: &Payload) -> String {
 pub async fn pending(pool: &sqlx::PgPool, subscriber: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM outbox
-         WHERE position > COALESCE(
+         WHERE position IS NULL OR position > COALESCE(
             (SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1), 0)",
     )
     .bind(subscriber)

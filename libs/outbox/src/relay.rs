@@ -1,9 +1,9 @@
 //! Delivers the outbox to each subscriber. One loop per subscriber leases that subscriber's
 //! cursor row (`FOR UPDATE SKIP LOCKED`), so with several replicas exactly one delivers a
 //! given stream at a time and a replica that dies releases its lease with its connection.
-//! A batch is sent in commit order (the `position` set at commit, migrations/2: a cursor on
-//! the insert-time id would step over a transaction that took a smaller id but committed
-//! later); the cursor advances past the acknowledged prefix only.
+//! A batch is sent in commit order (the `position` the sequencer gives committed events,
+//! migrations/3: a cursor on the insert-time id would step over a transaction that took a
+//! smaller id but committed later); the cursor advances past the acknowledged prefix only.
 
 use guestloop_client::EventIngestClient;
 use guestloop_proto::events::v1::{DeliverEventsRequest, EventEnvelope};
@@ -116,6 +116,7 @@ impl Relay {
             .execute(&self.pool)
             .await
             .map_err(db)?;
+        crate::sequencer::sequence(&self.pool).await.map_err(db)?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let Some(last): Option<i64> = sqlx::query_scalar(
             "SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1 FOR UPDATE SKIP LOCKED",
@@ -129,7 +130,7 @@ impl Relay {
             return Ok(None);
         };
         let rows: Vec<(i64, Vec<u8>)> =
-            // In commit order (position, see migrations/2): nothing committed later can land
+            // In commit order (position, see migrations/3): nothing committed later can land
             // behind the cursor.
             sqlx::query_as(
                 "SELECT position, envelope FROM outbox WHERE position > $1 ORDER BY position
