@@ -16,6 +16,9 @@ pub struct State {
     pub kpis: KpiSettings,
     pub kpi_alerts: AlertSettings,
     pub notification: Option<NotificationClient>,
+    /// The chain's and regions' own sums match the configured chain (lib.rs sync_scopes):
+    /// GetKpis may read them instead of summing the properties' rows.
+    pub scopes_ready: std::sync::atomic::AtomicBool,
 }
 
 impl State {

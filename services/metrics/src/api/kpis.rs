@@ -1,6 +1,7 @@
 //! GetKpis: every KPI (or those asked for) of a scope over a local date range, in total and
 //! per day, ISO week or month, with breakdowns on request. Served from the rollups: one
-//! query summing the scope's rows per measure, breakdown and day.
+//! query summing the scope's rows per measure, breakdown and day (a region's or the chain's
+//! own sums, store/rollups.rs).
 
 use super::scope::{self, Resolved};
 use crate::error::{Result, invalid};
@@ -9,7 +10,7 @@ use crate::state::{Caller, State};
 use crate::store::rollups::{self, Sum};
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use guestloop_proto::metrics::v1::{
-    self as pb, Granularity, Kpi, KpiBreakdown, kpi_breakdown::Key,
+    self as pb, Granularity, Kpi, KpiBreakdown, ScopeLevel, kpi_breakdown::Key,
 };
 
 /// The periods of a range: whole days, ISO weeks or months, cut to the range.
@@ -110,7 +111,24 @@ pub async fn get(
             Ok(k) => wanted.push(k),
         }
     }
-    let sums = rollups::sums(&state.pool, &properties, from, to).await?;
+    // A region or the chain reads its own sums (whole months as one row when the answer is
+    // per month); a property its own rows.
+    let ready = state
+        .scopes_ready
+        .load(std::sync::atomic::Ordering::Acquire);
+    let sums = match ScopeLevel::try_from(scope.level) {
+        _ if !ready => rollups::sums(&state.pool, &properties, from, to).await?,
+        Ok(ScopeLevel::Chain) => {
+            let months = granularity == Granularity::Month;
+            rollups::scope_sums(&state.pool, "chain", from, to, months).await?
+        }
+        Ok(ScopeLevel::Region) => {
+            let months = granularity == Granularity::Month;
+            let key = format!("region:{}", scope.id);
+            rollups::scope_sums(&state.pool, &key, from, to, months).await?
+        }
+        _ => rollups::sums(&state.pool, &properties, from, to).await?,
+    };
     let total = Totals::from_sums(sums.iter());
     let per: Vec<(NaiveDate, NaiveDate, Totals)> = periods(from, to, granularity)
         .into_iter()
