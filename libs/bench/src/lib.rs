@@ -24,6 +24,9 @@ pub struct Options {
     pub import_items: usize,
     /// Due timers the P4 replicas fire per round.
     pub timers: usize,
+    /// Feedback items over the year whose rollups P5 loads, and the chain's properties.
+    pub kpi_feedback_items: u64,
+    pub kpi_properties: u32,
     /// Extra environment for every service started.
     pub service_env: std::collections::BTreeMap<String, String>,
 }
@@ -37,6 +40,8 @@ impl Options {
             quick: false,
             import_items: 100_000,
             timers: 1_000_000,
+            kpi_feedback_items: 10_000_000,
+            kpi_properties: 300,
             service_env: Default::default(),
         }
     }
@@ -50,6 +55,8 @@ impl Options {
             quick: true,
             import_items: 2_000,
             timers: 2_000,
+            kpi_feedback_items: 100_000,
+            kpi_properties: 12,
             service_env: Default::default(),
         }
     }
@@ -82,6 +89,10 @@ pub async fn run(
         if wanted("p4") {
             eprintln!("P4 firing due timers vs a SQL claim loop");
             scenarios.extend(scenarios::p4_timers(&stack, opts).await?);
+        }
+        if wanted("p5") {
+            eprintln!("P5 GetKpis for the chain over a year vs its aggregate SQL");
+            scenarios.push(scenarios::p5_kpis(&stack, opts).await?);
         }
         if wanted("p6") {
             eprintln!("P6 tracing exported vs not");

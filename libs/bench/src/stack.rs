@@ -56,11 +56,23 @@ impl Stack {
         database: &str,
         extra_env: &BTreeMap<String, String>,
     ) -> anyhow::Result<Started> {
+        self.service_with_config(service, database, extra_env, &self.config)
+            .await
+    }
+
+    /// Like [`Stack::service`] with another chain configuration file (P5's large chain).
+    pub async fn service_with_config(
+        &self,
+        service: &str,
+        database: &str,
+        extra_env: &BTreeMap<String, String>,
+        config: &Path,
+    ) -> anyhow::Result<Started> {
         let spec = PlatformSpec {
             bin_dir: self.bin_dir.clone(),
             cluster: self.cluster.clone(),
             database: database.into(),
-            config_file: self.config.clone(),
+            config_file: config.to_path_buf(),
             public_key: self.keys.public_key_path.clone(),
             signing_key: self.keys.signing_key_path.clone(),
             log_dir: self.work_dir.join("logs"),

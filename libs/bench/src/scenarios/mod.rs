@@ -6,6 +6,7 @@ mod p1_get_guest;
 mod p2_submit;
 mod p3_import;
 mod p4_timers;
+mod p5_kpis;
 mod p6_tracing;
 mod p7_footprint;
 
@@ -13,6 +14,7 @@ pub use p1_get_guest::p1_get_guest;
 pub use p2_submit::p2_submit_feedback;
 pub use p3_import::p3_import;
 pub use p4_timers::p4_timers;
+pub use p5_kpis::p5_kpis;
 pub use p6_tracing::p6_tracing;
 pub use p7_footprint::p7_footprint;
 
