@@ -17,6 +17,7 @@ mod gauges;
 mod ingest;
 mod kpi;
 mod report;
+mod scopes;
 mod settings;
 mod state;
 mod store;
@@ -101,7 +102,7 @@ impl Application {
         let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
             .add_service(InterceptedService::new(events, auth()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let scopes = tokio::spawn(sync_scopes(self.state.clone()));
+        let scopes = tokio::spawn(scopes::run(self.state.clone(), stop_rx.clone()));
         let gauges = tokio::spawn(gauges::run(self.state.clone(), stop_rx.clone()));
         let alerts = self
             .state
@@ -115,45 +116,11 @@ impl Application {
                 let _ = stop_tx.send(true);
             })
             .await;
-        scopes.abort();
+        let _ = scopes.await;
         let _ = gauges.await;
         if let Some(a) = alerts {
             let _ = a.await;
         }
         result
-    }
-}
-
-/// Brings the chain's and regions' own sums in line with the configured chain, retried until
-/// the database answers (the service starts without it). Until then GetKpis sums the
-/// properties' rows for a region or the chain, as before the scope rows existed.
-async fn sync_scopes(state: Arc<state::State>) {
-    let members: Vec<(String, String)> = state
-        .chain
-        .properties
-        .iter()
-        .map(|p| (p.id.clone(), p.region.clone()))
-        .collect();
-    loop {
-        let started = std::time::Instant::now();
-        match store::rollups::sync_scopes(&state.pool, &members).await {
-            Ok(rebuilt) => {
-                if rebuilt {
-                    tracing::info!(
-                        properties = members.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "chain and region sums rebuilt from the rollups"
-                    );
-                }
-                state
-                    .scopes_ready
-                    .store(true, std::sync::atomic::Ordering::Release);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "summing the chain and regions; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
     }
 }

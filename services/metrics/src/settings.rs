@@ -22,6 +22,9 @@ pub struct KpiSettings {
     pub gauge_interval: Seconds,
     /// The window of the business gauges, in days up to today.
     pub gauge_window_days: i64,
+    /// How often the chain's and regions' queued additions are folded into their own sums
+    /// (store/scopes.rs); answers are exact either way, the fold only keeps the queue short.
+    pub scope_fold_interval: Seconds,
 }
 
 /// KPI alerts: each rule is judged over its rolling window per property.
@@ -104,6 +107,7 @@ min_sample = 30
 confidence_level = 0.95
 gauge_interval = "60s"
 gauge_window_days = 7
+scope_fold_interval = "1s"
 
 [kpi_alerts]
 enabled = true

@@ -1,13 +1,14 @@
 //! GetKpis: every KPI (or those asked for) of a scope over a local date range, in total and
 //! per day, ISO week or month, with breakdowns on request. Served from the rollups: one
 //! query summing the scope's rows per measure, breakdown and day (a region's or the chain's
-//! own sums, store/rollups.rs).
+//! own sums, store/scopes.rs).
 
 use super::scope::{self, Resolved};
 use crate::error::{Result, invalid};
 use crate::kpi::{self, DEFS, Def, Totals};
 use crate::state::{Caller, State};
 use crate::store::rollups::{self, Sum};
+use crate::store::scopes;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use guestloop_proto::metrics::v1::{
     self as pb, Granularity, Kpi, KpiBreakdown, ScopeLevel, kpi_breakdown::Key,
@@ -116,18 +117,15 @@ pub async fn get(
     let ready = state
         .scopes_ready
         .load(std::sync::atomic::Ordering::Acquire);
-    let sums = match ScopeLevel::try_from(scope.level) {
-        _ if !ready => rollups::sums(&state.pool, &properties, from, to).await?,
-        Ok(ScopeLevel::Chain) => {
-            let months = granularity == Granularity::Month;
-            rollups::scope_sums(&state.pool, "chain", from, to, months).await?
-        }
-        Ok(ScopeLevel::Region) => {
-            let months = granularity == Granularity::Month;
-            let key = format!("region:{}", scope.id);
-            rollups::scope_sums(&state.pool, &key, from, to, months).await?
-        }
-        _ => rollups::sums(&state.pool, &properties, from, to).await?,
+    let months = granularity == Granularity::Month;
+    let own = match ScopeLevel::try_from(scope.level) {
+        Ok(ScopeLevel::Chain) if ready => Some(scopes::Scope::Chain),
+        Ok(ScopeLevel::Region) if ready => Some(scopes::Scope::Region(&scope.id)),
+        _ => None,
+    };
+    let sums = match own {
+        Some(own) => scopes::sums(&state.pool, own, from, to, months).await?,
+        None => rollups::sums(&state.pool, &properties, from, to).await?,
     };
     let total = Totals::from_sums(sums.iter());
     let per: Vec<(NaiveDate, NaiveDate, Totals)> = periods(from, to, granularity)

@@ -4,3 +4,4 @@ pub mod entities;
 pub mod mentions;
 pub mod report;
 pub mod rollups;
+pub mod scopes;
