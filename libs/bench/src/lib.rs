@@ -92,7 +92,7 @@ pub async fn run(
         }
         if wanted("p5") {
             eprintln!("P5 GetKpis for the chain over a year vs its aggregate SQL");
-            scenarios.push(scenarios::p5_kpis(&stack, opts).await?);
+            scenarios.extend(scenarios::p5_kpis(&stack, opts).await?);
         }
         if wanted("p6") {
             eprintln!("P6 tracing exported vs not");

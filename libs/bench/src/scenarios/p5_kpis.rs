@@ -15,6 +15,10 @@
 //!
 //! The ceiling is the SQL the service must at least run for this answer: the chain's
 //! pre-summed month rows (metrics' scope_rollups) aggregated per month and for the year.
+//!
+//! Two concurrencies: c1, one head-office dashboard at a time, where p99 is the call's own
+//! latency (the ≤ 20 ms target); and c8, where a closed loop on two cores measures
+//! throughput against the ceiling and p99 is mostly queueing (8 / rate).
 
 use super::{bearer, measured};
 use crate::Options;
@@ -34,9 +38,10 @@ const SERVICE: &str = "metrics";
 const DAYS: i64 = 365;
 const YEAR: i32 = 2025;
 const REGIONS: u32 = 6;
-const CONCURRENCY: usize = 8;
+/// The concurrencies measured (see above); the pool is sized for the largest.
+const CONCURRENCIES: [usize; 2] = [1, 8];
 
-pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Scenario> {
+pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenario>> {
     let db = "bench_p5";
     stack.fresh_database(db).await?;
     let props = opts.kpi_properties.max(1);
@@ -77,37 +82,48 @@ pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Scenario> 
     check(&channels[0], &expect, stack).await?;
 
     let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(CONCURRENCY as u32)
+        .max_connections(CONCURRENCIES[1] as u32)
         .connect(&stack.cluster.admin_url(db))
         .await?;
     let pid = svc.process.pid();
     let data = &stack.cluster.data_dir;
-    let _ = load::closed_loop(&channels, CONCURRENCY, opts.warmup, call.clone()).await;
-    let _ = sql_loop(&pool, opts.warmup).await;
-    let mut rounds = Vec::new();
-    for _ in 0..opts.repeats {
-        let mark = CpuMark::now(Some(pid), data);
-        let out = load::closed_loop(&channels, CONCURRENCY, opts.phase, call.clone()).await;
-        let subject = measured(&out, mark.since(Some(pid), data));
-        let mark = CpuMark::now(None, data);
-        let out = sql_loop(&pool, opts.phase).await;
-        let ceiling: Phase = measured(&out, mark.since(None, data));
-        rounds.push(Round { subject, ceiling });
+    let _ = load::closed_loop(&channels, CONCURRENCIES[1], opts.warmup, call.clone()).await;
+    let _ = sql_loop(&pool, CONCURRENCIES[1], opts.warmup).await;
+    let mut out = Vec::new();
+    for concurrency in CONCURRENCIES {
+        let mut rounds = Vec::new();
+        for _ in 0..opts.repeats {
+            let mark = CpuMark::now(Some(pid), data);
+            let run = load::closed_loop(&channels, concurrency, opts.phase, call.clone()).await;
+            let subject = measured(&run, mark.since(Some(pid), data));
+            let mark = CpuMark::now(None, data);
+            let run = sql_loop(&pool, concurrency, opts.phase).await;
+            let ceiling: Phase = measured(&run, mark.since(None, data));
+            rounds.push(Round { subject, ceiling });
+        }
+        let target = if concurrency == 1 {
+            Target::ratio_at_least(0.5).with_p99_at_most_ms(20.0)
+        } else {
+            Target::ratio_at_least(0.5)
+        };
+        out.push(Scenario::new(
+            "P5",
+            &format!(
+                "GetKpis, chain of {props} properties, {YEAR} by month with breakdowns, {} feedback items loaded, c{concurrency}",
+                expect.items
+            ),
+            "the same sums in SQL (the chain's month rows, per month and for the year), sqlx pool, same concurrency",
+            target,
+            rounds,
+        ));
     }
     pool.close().await;
     let peak = crate::procstat::peak_rss_mb(pid);
     let _ = svc.process.stop(Duration::from_secs(20));
-    Ok(Scenario::new(
-        "P5",
-        &format!(
-            "GetKpis, chain of {props} properties, {YEAR} by month with breakdowns, {} feedback items loaded, c{CONCURRENCY}",
-            expect.items
-        ),
-        "the same sums in SQL (the chain's month rows, per month and for the year), sqlx pool, same concurrency",
-        Target::ratio_at_least(0.5).with_p99_at_most_ms(20.0),
-        rounds,
-    )
-    .with_peak_rss("metrics (GetKpis)", peak))
+    if let Some(last) = out.last_mut() {
+        last.peak_rss.insert("metrics (GetKpis)".into(), peak);
+    }
+    Ok(out)
 }
 
 /// `props` properties (p001…) spread over six regions, in two time zones.
@@ -373,7 +389,7 @@ const CEILING_SQL: &str = "SELECT measure, breakdown, day, SUM(n)::bigint, SUM(n
      GROUP BY GROUPING SETS ((measure, breakdown, day), (measure, breakdown))";
 
 /// The ceiling closed loop at the same concurrency over a pool.
-async fn sql_loop(pool: &sqlx::PgPool, duration: Duration) -> load::Outcome {
+async fn sql_loop(pool: &sqlx::PgPool, concurrency: usize, duration: Duration) -> load::Outcome {
     let from = chrono::NaiveDate::from_ymd_opt(YEAR, 1, 1).expect("a date");
     let to = chrono::NaiveDate::from_ymd_opt(YEAR, 12, 31).expect("a date");
     let pool = pool.clone();
@@ -390,7 +406,7 @@ async fn sql_loop(pool: &sqlx::PgPool, duration: Duration) -> load::Outcome {
         })
     });
     // The channel argument is unused by the SQL call; closed_loop wants one per worker.
-    load::closed_loop(&[lazy_channel()], CONCURRENCY, duration, call).await
+    load::closed_loop(&[lazy_channel()], concurrency, duration, call).await
 }
 
 /// A channel that never connects (the SQL ceiling ignores it).

@@ -7,7 +7,7 @@ use super::scope::{self, Resolved};
 use crate::error::{Result, invalid};
 use crate::kpi::{self, DEFS, Def, Totals};
 use crate::state::{Caller, State};
-use crate::store::rollups::{self, Sum};
+use crate::store::rollups;
 use crate::store::scopes;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use guestloop_proto::metrics::v1::{
@@ -128,13 +128,19 @@ pub async fn get(
         None => rollups::sums(&state.pool, &properties, from, to).await?,
     };
     let total = Totals::from_sums(sums.iter());
-    let per: Vec<(NaiveDate, NaiveDate, Totals)> = periods(from, to, granularity)
+    // One pass: each row into the period holding its day (periods are in order, contiguous).
+    let mut per: Vec<(NaiveDate, NaiveDate, Totals)> = periods(from, to, granularity)
         .into_iter()
-        .map(|(s, e)| {
-            let t = Totals::from_sums(sums.iter().filter(|r: &&Sum| r.day >= s && r.day <= e));
-            (s, e, t)
-        })
+        .map(|(s, e)| (s, e, Totals::default()))
         .collect();
+    for r in &sums {
+        let i = per.partition_point(|(_, e, _)| *e < r.day);
+        if let Some((s, _, t)) = per.get_mut(i)
+            && *s <= r.day
+        {
+            t.add(&r.measure, &r.breakdown, r);
+        }
+    }
     let mut out = Vec::new();
     for d in DEFS
         .iter()

@@ -223,39 +223,69 @@ pub fn target(kpi: Kpi, s: &ServiceStandards) -> Option<f64> {
     }
 }
 
-/// Rollups summed over a set of days: (measure, breakdown) → totals.
+/// Rollups summed over a set of days: measure → breakdown → totals. Nested so that adding a
+/// row or looking one up borrows the caller's strings (a flat (measure, breakdown) key
+/// allocated two strings per row and per look-up: most of GetKpis's CPU for a chain's year).
 #[derive(Debug, Clone, Default)]
-pub struct Totals(pub BTreeMap<(String, String), Add>);
+pub struct Totals(pub BTreeMap<String, BTreeMap<String, Add>>);
 
 impl Totals {
     pub fn from_sums<'a>(rows: impl Iterator<Item = &'a Sum>) -> Self {
         let mut t = Totals::default();
         for r in rows {
-            let e =
-                t.0.entry((r.measure.clone(), r.breakdown.clone()))
-                    .or_default();
-            e.n += r.n;
-            e.num += r.num;
-            e.sum += r.sum;
-            e.sum_sq += r.sum_sq;
+            t.add(&r.measure, &r.breakdown, r);
         }
         t
     }
 
+    /// Adds one summed row.
+    pub fn add(&mut self, measure: &str, breakdown: &str, r: &Sum) {
+        let per_breakdown = match self.0.get_mut(measure) {
+            Some(m) => m,
+            None => self.0.entry(measure.to_string()).or_default(),
+        };
+        let e = match per_breakdown.get_mut(breakdown) {
+            Some(e) => e,
+            None => per_breakdown.entry(breakdown.to_string()).or_default(),
+        };
+        e.n += r.n;
+        e.num += r.num;
+        e.sum += r.sum;
+        e.sum_sq += r.sum_sq;
+    }
+
     pub fn get(&self, measure: &str, breakdown: &str) -> Add {
         self.0
-            .get(&(measure.to_string(), breakdown.to_string()))
+            .get(measure)
+            .and_then(|m| m.get(breakdown))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// A measure's breakdowns that start with `prefix`, with their totals, in key order.
+    pub fn with_prefix<'a>(
+        &'a self,
+        measure: &str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Add)> + 'a {
+        self.0
+            .get(measure)
+            .into_iter()
+            .flat_map(move |m| {
+                m.range::<str, _>((
+                    std::ops::Bound::Included(prefix),
+                    std::ops::Bound::Unbounded,
+                ))
+            })
+            .take_while(move |(b, _)| b.starts_with(prefix))
+            .map(|(b, a)| (b.as_str(), a))
     }
 
     /// The breakdown keys present for a measure that start with `kind:` (e.g. channel:3).
     pub fn breakdowns(&self, measure: &str, kind: &str) -> Vec<String> {
         let prefix = format!("{kind}:");
-        self.0
-            .keys()
-            .filter(|(m, b)| m == measure && b.starts_with(&prefix))
-            .map(|(_, b)| {
+        self.with_prefix(measure, &prefix)
+            .map(|(b, _)| {
                 // fr_time by channel is "channel:<c>:bucket:<s>": its key is "channel:<c>".
                 b.splitn(3, ':').take(2).collect::<Vec<_>>().join(":")
             })
@@ -339,11 +369,10 @@ pub fn value(d: &Def, t: &Totals, breakdown: &str, target: Option<f64>, j: Judge
             } else {
                 format!("{breakdown}:bucket:")
             };
-            let mut buckets: Vec<(i64, i64)> =
-                t.0.iter()
-                    .filter(|((m, b), _)| m == d.measure && b.starts_with(&prefix))
-                    .filter_map(|((_, b), a)| Some((b[prefix.len()..].parse().ok()?, a.n)))
-                    .collect();
+            let mut buckets: Vec<(i64, i64)> = t
+                .with_prefix(d.measure, &prefix)
+                .filter_map(|(b, a)| Some((b[prefix.len()..].parse().ok()?, a.n)))
+                .collect();
             buckets.sort();
             let n: i64 = buckets.iter().map(|(_, c)| c).sum();
             v.sample_size = n;
@@ -402,7 +431,9 @@ mod tests {
     fn totals(rows: &[(&str, &str, Add)]) -> Totals {
         let mut t = Totals::default();
         for (m, b, a) in rows {
-            t.0.insert((m.to_string(), b.to_string()), *a);
+            t.0.entry(m.to_string())
+                .or_default()
+                .insert(b.to_string(), *a);
         }
         t
     }

@@ -119,11 +119,9 @@ pub async fn build(
         .map(|(n, c)| {
             let prefix = format!("category:{c}:department:");
             let department = all
-                .0
-                .iter()
-                .filter(|((m, b), _)| m == "complaints" && b.starts_with(&prefix))
+                .with_prefix("complaints", &prefix)
                 .max_by_key(|(_, a)| a.n)
-                .and_then(|((_, b), _)| b[prefix.len()..].parse().ok())
+                .and_then(|(b, _)| b[prefix.len()..].parse().ok())
                 .unwrap_or(0);
             pb::TopIssue {
                 category: c,
