@@ -35,6 +35,9 @@ struct Args {
     /// Due timers per P4 round (full run: 1,000,000).
     #[arg(long)]
     timers: Option<usize>,
+    /// Feedback items whose rollups P5 loads (full run: 10,000,000).
+    #[arg(long)]
+    kpi_items: Option<u64>,
     /// Seconds per measured phase (full runs).
     #[arg(long)]
     phase_seconds: Option<u64>,
@@ -60,6 +63,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(n) = args.timers {
         opts.timers = n;
+    }
+    if let Some(n) = args.kpi_items {
+        opts.kpi_feedback_items = n;
     }
     if let Some(s) = args.phase_seconds {
         opts.phase = std::time::Duration::from_secs(s);

@@ -1,10 +1,11 @@
 //! The fast path of intake: feedback that opens no case (most of it — comment cards,
-//! reviews, good surveys) is written by group commit in multi-row statements. Each batch is
-//! one transaction: one INSERT of every row (ON CONFLICT DO NOTHING), one INSERT of their
-//! events into the outbox, a replay look-up for the rows that were already there (or came
-//! twice in the batch), one commit; only then is each caller answered. Per call that is a
-//! share of four round trips instead of five, and a share of one commit. A batch that
-//! fails is retried item by item, so one bad row fails alone.
+//! reviews, good surveys) is written by group commit. Each batch is one statement, which
+//! commits by itself: it inserts every row (ON CONFLICT DO NOTHING) and, in the same
+//! statement, the events of the rows it inserted; then a replay look-up answers the rows
+//! that were already there (or came twice in the batch). Only then is each caller
+//! answered. Per call that is a share of one round trip and one commit (it was four round
+//! trips a batch: BEGIN, the rows, the events, COMMIT). A batch that fails is retried item
+//! by item, so one bad row fails alone.
 
 use crate::error::{FeedbackError, Result};
 use crate::intake::{Outcome, ReplayKey, replay};
@@ -77,21 +78,21 @@ async fn write(pool: PgPool, batch: Vec<Pending>) {
     }
 }
 
-/// One transaction for the whole batch; the outcomes in the batch's order.
+/// One statement for the whole batch (its rows and their events, committed by itself);
+/// the outcomes in the batch's order.
 async fn write_all(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
-    let mut tx = pool.begin().await?;
+    let mut conn = pool.acquire().await?;
     let rows: Vec<&NewFeedback> = batch.iter().map(|p| &p.row).collect();
-    let mut inserted: HashMap<uuid::Uuid, store::FeedbackRow> = store::insert_many(&mut tx, &rows)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
-    let events: Vec<PreparedEvent> = batch
+    let events: Vec<(&PreparedEvent, uuid::Uuid)> = batch
         .iter()
-        .filter(|p| inserted.contains_key(&p.row.id))
-        .flat_map(|p| p.events.iter().cloned())
+        .flat_map(|p| p.events.iter().map(|e| (e, p.row.id)))
         .collect();
-    guestloop_outbox::write_prepared(&mut tx, &events).await?;
+    let mut inserted: HashMap<uuid::Uuid, store::FeedbackRow> =
+        store::insert_many_with_events(&mut conn, &rows, &events)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
     let mut out = Vec::with_capacity(batch.len());
     for p in batch {
         out.push(match inserted.remove(&p.row.id) {
@@ -100,12 +101,12 @@ async fn write_all(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
                 case: None,
                 created: true,
             },
-            // Skipped: the same item committed first, or came earlier in this batch.
-            None => replay(&mut tx, &p.key)
+            // Skipped: the same item committed first, or came earlier in this batch (and
+            // is committed now, with the statement).
+            None => replay(&mut conn, &p.key)
                 .await?
                 .ok_or(FeedbackError::NotFound("feedback"))?,
         });
     }
-    tx.commit().await?;
     Ok(out)
 }

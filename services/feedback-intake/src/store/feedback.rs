@@ -147,16 +147,22 @@ pub async fn insert(
     .await
 }
 
-/// Inserts many rows in one statement; returns those inserted (a row whose item already
-/// exists, or repeats an earlier row of the same batch, is skipped, as in [`insert`]).
-pub async fn insert_many(
+/// Inserts new rows (skipping any that repeat an earlier item: ON CONFLICT DO NOTHING) and,
+/// for each row inserted, its events (`events`: the event and the row it belongs to) —
+/// one statement, so one round trip, and atomic on its own: run outside a transaction it
+/// commits by itself. Returns the rows inserted.
+pub async fn insert_many_with_events(
     conn: &mut PgConnection,
     rows: &[&NewFeedback],
+    events: &[(&guestloop_outbox::PreparedEvent, Uuid)],
 ) -> Result<Vec<FeedbackRow>, sqlx::Error> {
+    use guestloop_outbox::{OUTBOX_COLUMNS, PreparedColumns};
     // Array columns cannot be UNNESTed as rows of arrays: they travel as JSON arrays.
     let json_list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    let ev = PreparedColumns::of(events.iter().map(|(e, _)| *e));
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
+        "WITH inserted AS (
+         INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
             guest_match, guest_tier, stay_id, receive_time, language, text, category, category_source,
             sentiment, sentiment_source, staff_mentions, ota_review, survey, ota_site, low_score,
             staff_ids, tags, submitted_by)
@@ -176,7 +182,15 @@ pub async fn insert_many(
               ota_site, low_score, staff_ids, tags, submitted_by, n)
          ORDER BY n
          ON CONFLICT DO NOTHING
-         RETURNING {COLUMNS}"
+         RETURNING {COLUMNS}),
+         events AS (
+         INSERT INTO outbox ({OUTBOX_COLUMNS})
+         SELECT e, t, a, s, p, n, w, b
+           FROM UNNEST({}, $34::uuid[]) WITH ORDINALITY AS x(e, t, a, s, p, n, w, b, row_id, o)
+          WHERE row_id IN (SELECT id FROM inserted)
+          ORDER BY o)
+         SELECT * FROM inserted",
+        PreparedColumns::arrays(26)
     )))
     .bind(rows.iter().map(|f| f.id).collect::<Vec<_>>())
     .bind(rows.iter().map(|f| f.property_id.as_str()).collect::<Vec<_>>())
@@ -203,6 +217,15 @@ pub async fn insert_many(
     .bind(rows.iter().map(|f| json_list(&f.staff_ids)).collect::<Vec<_>>())
     .bind(rows.iter().map(|f| json_list(&f.tags)).collect::<Vec<_>>())
     .bind(rows.iter().map(|f| f.submitted_by.as_str()).collect::<Vec<_>>())
+    .bind(ev.event_id)
+    .bind(ev.aggregate_type)
+    .bind(ev.aggregate_id)
+    .bind(ev.sequence)
+    .bind(ev.property_id)
+    .bind(ev.event_type)
+    .bind(ev.occur_time)
+    .bind(ev.envelope)
+    .bind(events.iter().map(|(_, row)| *row).collect::<Vec<_>>())
     .fetch_all(conn)
     .await
 }
