@@ -8,6 +8,16 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// CPU seconds used by `pid` so far (its own threads, not reaped children).
 pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(pid, 11, 12)
+}
+
+/// CPU seconds of `pid`'s children that have exited and been reaped (cutime + cstime).
+pub fn reaped_children_cpu_seconds(pid: u32) -> f64 {
+    stat_seconds(pid, 13, 14)
+}
+
+/// The sum of two tick fields of /proc/<pid>/stat, counted after the command name.
+fn stat_seconds(pid: u32, a: usize, b: usize) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -16,14 +26,14 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat, i.e. 12 and 13 after the name.
+    // utime, stime, cutime, cstime are fields 14-17 of stat, i.e. 11-14 after the name.
     let ticks = |i: usize| {
         fields
             .get(i)
             .and_then(|f| f.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+    (ticks(a) + ticks(b)) / TICKS_PER_SECOND
 }
 
 fn parent(pid: u32) -> Option<u32> {
@@ -53,10 +63,15 @@ pub fn postgres_pids(data_dir: &Path) -> Vec<u32> {
     pids
 }
 
-/// CPU seconds of the whole PostgreSQL cluster (backends that exited are not counted, so
-/// measure over phases whose connections stay open).
+/// CPU seconds of the whole PostgreSQL cluster: the processes running now, and the
+/// backends that have exited (the postmaster reaps them, so their time is in its children's
+/// total: pgbench's and COPY's connections close before the phase is read).
 pub fn postgres_cpu_seconds(data_dir: &Path) -> f64 {
-    postgres_pids(data_dir).into_iter().map(cpu_seconds).sum()
+    let pids = postgres_pids(data_dir);
+    let reaped = pids
+        .first()
+        .map_or(0.0, |&p| reaped_children_cpu_seconds(p));
+    pids.into_iter().map(cpu_seconds).sum::<f64>() + reaped
 }
 
 fn status_kb(pid: u32, key: &str) -> u64 {
