@@ -81,26 +81,30 @@ async fn pool() -> PgPool {
     pool
 }
 
+/// An event of guest aggregate `aggregate`.
+fn erased(aggregate: &str, guest_id: String) -> NewEvent {
+    NewEvent {
+        aggregate_type: "guest",
+        aggregate_id: aggregate.into(),
+        property_id: String::new(),
+        payload: Payload::GuestErased(GuestErased { guest_id }),
+    }
+}
+
+/// Writes one event in a transaction of its own.
+async fn enqueue_one(pool: &PgPool, event: NewEvent) {
+    let mut tx = pool.begin().await.unwrap();
+    guestloop_outbox::enqueue(&mut tx, "test", event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Writes `n` events alternating between aggregates "a" and "b".
 async fn enqueue(pool: &PgPool, n: usize) {
     for i in 0..n {
-        let mut tx = pool.begin().await.unwrap();
         let aggregate = if i % 2 == 0 { "a" } else { "b" };
-        guestloop_outbox::enqueue(
-            &mut tx,
-            "test",
-            NewEvent {
-                aggregate_type: "guest",
-                aggregate_id: aggregate.into(),
-                property_id: String::new(),
-                payload: Payload::GuestErased(GuestErased {
-                    guest_id: format!("g{i}"),
-                }),
-            },
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        enqueue_one(pool, erased(aggregate, format!("g{i}"))).await;
     }
 }
 
@@ -303,23 +307,8 @@ async fn racing_writers_are_delivered_whole_and_in_order_per_aggregate() {
             let pool = pool.clone();
             tokio::spawn(async move {
                 for i in 0..25 {
-                    let mut tx = pool.begin().await.unwrap();
                     let aggregate = ["x", "y", "z"][(w + i) % 3];
-                    guestloop_outbox::enqueue(
-                        &mut tx,
-                        "test",
-                        NewEvent {
-                            aggregate_type: "guest",
-                            aggregate_id: aggregate.into(),
-                            property_id: String::new(),
-                            payload: Payload::GuestErased(GuestErased {
-                                guest_id: format!("w{w}-{i}"),
-                            }),
-                        },
-                    )
-                    .await
-                    .unwrap();
-                    tx.commit().await.unwrap();
+                    enqueue_one(&pool, erased(aggregate, format!("w{w}-{i}"))).await;
                 }
             })
         })

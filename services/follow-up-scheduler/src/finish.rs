@@ -1,6 +1,7 @@
 //! Writing what the firing worker decided for a claimed batch. The whole batch finishes in
 //! one transaction: one lease-guarded UPDATE of every timer, then each still-owned timer's
-//! own effect and deadline notice, then one INSERT of the firing records, and one commit —
+//! own effect, then the deadline notices and the firing records (one statement each), and
+//! one commit —
 //! instead of a commit per timer, which bounded firing at the database's commit rate.
 //! Timers whose lease was lost meanwhile are left to the worker that holds them (the
 //! action's idempotency key keeps its effect single). If the batch's transaction fails,
@@ -69,16 +70,18 @@ async fn write_batch(
         .into_iter()
         .collect();
     let mut fired = Vec::new();
+    let mut moved_on = Vec::new();
     for o in outcomes.iter().filter(|o| kept.contains(&o.row.id)) {
         write_effect(&mut tx, state, o, o.finish.fire_time).await?;
         // Plan timers tell the deadline watches they moved on.
         if matches!(o.row.purpose, 1..=3) {
-            crate::store::deadline_changed(&mut tx, &o.row.property_id, "timer", o.row.id).await?;
+            moved_on.push((o.row.property_id.as_str(), o.row.id));
         }
         if o.finish.state == store::FIRED {
             fired.push((&o.row, o.kind, o.finish.fire_time));
         }
     }
+    crate::store::timers_changed(&mut tx, &moved_on).await?;
     store::record_firings(&mut tx, &fired, owner).await?;
     tx.commit().await?;
     Ok(kept)

@@ -22,3 +22,15 @@ pub async fn deadline_changed(
     )
     .await
 }
+
+/// [`deadline_changed`] for many timers in one statement.
+pub async fn timers_changed(
+    conn: &mut sqlx::PgConnection,
+    timers: &[(&str, uuid::Uuid)],
+) -> Result<(), sqlx::Error> {
+    let payloads: Vec<String> = timers
+        .iter()
+        .map(|(property_id, id)| format!("{property_id} timer {id}"))
+        .collect();
+    guestloop_db::feed::notify_many(conn, DEADLINE_CHANNEL, &payloads).await
+}
