@@ -40,7 +40,7 @@ pub struct Worker {
     state: Arc<State>,
     owner: String,
     /// When the backlog gauge was last counted (a count over a million due timers is not
-    /// free, so at most once per poll interval).
+    /// free, so at most once per `timers.backlog_interval`).
     backlog_counted: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
@@ -130,10 +130,10 @@ impl Worker {
     }
 
     async fn count_backlog(&self) {
-        let poll = self.state.timers.poll_interval.as_duration();
+        let every = self.state.timers.backlog_interval.as_duration();
         {
             let mut last = self.backlog_counted.lock().expect("not poisoned");
-            if last.is_some_and(|t| t.elapsed() < poll) {
+            if last.is_some_and(|t| t.elapsed() < every) {
                 return;
             }
             *last = Some(std::time::Instant::now());
