@@ -20,7 +20,7 @@
 //! latency (the ≤ 20 ms target); and c8, where a closed loop on two cores measures
 //! throughput against the ceiling and p99 is mostly queueing (8 / rate).
 
-use super::{bearer, measured};
+use super::{Subject, bearer, measured};
 use crate::Options;
 use crate::load::{self, Call, authorized};
 use crate::procstat::CpuMark;
@@ -67,7 +67,7 @@ pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenar
     // Forget the members, as after an upgrade: the next start sums the loaded rollups into
     // the chain's and regions' own rows, the service's own code path for existing data.
     conn.execute("DELETE FROM metrics.scope_members").await?;
-    let mut svc = stack
+    let svc = stack
         .service_with_config(SERVICE, db, &env, &config)
         .await?;
     let started = Instant::now();
@@ -78,28 +78,36 @@ pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenar
     );
 
     let channels = load::channels(&svc.process.endpoint(), 4).await?;
-    let call = kpis_call(bearer(stack));
     check(&channels[0], &expect, stack).await?;
+    let subject = Subject {
+        svc,
+        channels,
+        call: kpis_call(bearer(stack)),
+    };
 
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(CONCURRENCIES[1] as u32)
         .connect(&stack.cluster.admin_url(db))
         .await?;
-    let pid = svc.process.pid();
-    let data = &stack.cluster.data_dir;
-    let _ = load::closed_loop(&channels, CONCURRENCIES[1], opts.warmup, call.clone()).await;
+    subject
+        .warm_up(CONCURRENCIES[1], opts, &[&subject.call])
+        .await;
     let _ = sql_loop(&pool, CONCURRENCIES[1], opts.warmup).await;
+    let data = &stack.cluster.data_dir;
     let mut out = Vec::new();
     for concurrency in CONCURRENCIES {
         let mut rounds = Vec::new();
         for _ in 0..opts.repeats {
-            let mark = CpuMark::now(Some(pid), data);
-            let run = load::closed_loop(&channels, concurrency, opts.phase, call.clone()).await;
-            let subject = measured(&run, mark.since(Some(pid), data));
+            let subject_phase = subject
+                .closed(stack, &subject.call, concurrency, opts)
+                .await;
             let mark = CpuMark::now(None, data);
             let run = sql_loop(&pool, concurrency, opts.phase).await;
             let ceiling: Phase = measured(&run, mark.since(None, data));
-            rounds.push(Round { subject, ceiling });
+            rounds.push(Round {
+                subject: subject_phase,
+                ceiling,
+            });
         }
         let target = if concurrency == 1 {
             Target::ratio_at_least(0.5).with_p99_at_most_ms(20.0)
@@ -118,8 +126,8 @@ pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenar
         ));
     }
     pool.close().await;
-    let peak = crate::procstat::peak_rss_mb(pid);
-    let _ = svc.process.stop(Duration::from_secs(20));
+    let peak = crate::procstat::peak_rss_mb(subject.pid());
+    subject.stop();
     if let Some(last) = out.last_mut() {
         last.peak_rss.insert("metrics (GetKpis)".into(), peak);
     }

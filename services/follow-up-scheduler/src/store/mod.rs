@@ -15,12 +15,12 @@ pub async fn deadline_changed(
     what: &str,
     id: uuid::Uuid,
 ) -> Result<(), sqlx::Error> {
-    guestloop_db::feed::notify(
-        conn,
-        DEADLINE_CHANNEL,
-        &format!("{property_id} {what} {id}"),
-    )
-    .await
+    guestloop_db::feed::notify(conn, DEADLINE_CHANNEL, &payload(property_id, what, id)).await
+}
+
+/// The watches' payload: "<property_id> <clock|task|timer> <id>".
+fn payload(property_id: &str, what: &str, id: uuid::Uuid) -> String {
+    format!("{property_id} {what} {id}")
 }
 
 /// [`deadline_changed`] for many timers in one statement.
@@ -30,7 +30,7 @@ pub async fn timers_changed(
 ) -> Result<(), sqlx::Error> {
     let payloads: Vec<String> = timers
         .iter()
-        .map(|(property_id, id)| format!("{property_id} timer {id}"))
+        .map(|(property_id, id)| payload(property_id, "timer", *id))
         .collect();
     guestloop_db::feed::notify_many(conn, DEADLINE_CHANNEL, &payloads).await
 }
