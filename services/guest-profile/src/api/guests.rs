@@ -103,6 +103,13 @@ pub async fn get(
     req: pb::GetGuestRequest,
 ) -> Result<pb::GetGuestResponse> {
     let id = guest_id("guest_id", &req.guest_id)?;
+    if let Some(guest) = state.read_logged(caller, id).await? {
+        return Ok(pb::GetGuestResponse {
+            guest: Some(convert::guest(&guest)),
+            merged_from_guest_id: String::new(),
+        });
+    }
+    // A merged id, a guest out of scope, or none at all: resolved (and logged) one by one.
     let mut conn = state.pool.acquire().await?;
     let (guest, merged_from) = state.visible_guest(&mut conn, caller, id, false).await?;
     drop(conn);

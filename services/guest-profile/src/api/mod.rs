@@ -118,6 +118,30 @@ impl State {
         Ok(())
     }
 
+    /// The guest's own row read and its read logged by the access log's batch, when it
+    /// exists, was not merged away and `caller` may see it; `None` (nothing logged) when
+    /// the caller must resolve it with [`Self::visible_guest`].
+    pub(crate) async fn read_logged(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Option<GuestRecord>> {
+        let guest = self
+            .access_log
+            .read(
+                id,
+                caller.visible.clone(),
+                &caller.principal.subject,
+                caller.principal.role.as_str(),
+                caller.method(),
+            )
+            .await?;
+        if let Some(g) = &guest {
+            tracing::Span::current().record("property_id", g.home_property_id.as_str());
+        }
+        Ok(guest)
+    }
+
     /// Records, inside the transaction on `conn`, that `caller` read the contact data of
     /// these guests (calls that also change them).
     pub(crate) async fn log_access(

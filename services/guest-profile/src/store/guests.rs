@@ -4,7 +4,7 @@ use super::{GUEST_COLUMNS, GuestRecord, GuestRow, VISIBLE};
 use crate::domain::Profile;
 use guestloop_db::page::Page;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 pub async fn insert(
@@ -256,4 +256,71 @@ pub async fn property_completeness<'e>(
     .bind(property_id)
     .fetch_one(exec)
     .await
+}
+/// One GetGuest read that is answered straight from its row, logged in the same statement.
+pub struct LoggedRead<'a> {
+    pub guest_id: Uuid,
+    pub accessor: &'a str,
+    pub role: &'a str,
+    pub rpc: &'a str,
+    /// The caller's visible properties, `None` for the whole chain.
+    pub visible: Option<&'a [String]>,
+}
+
+/// Property ids never hold this character (it is a control code), so a caller's visible
+/// properties travel as one text per read and split back in SQL.
+const VISIBLE_SEPARATOR: char = '\u{1f}';
+
+/// Reads a batch of guests and writes the access log of the reads that answer, in ONE
+/// statement (so one commit): only rows that exist, were not merged away and are visible to
+/// their caller are returned, and exactly those are logged. The rest (misses, merges,
+/// other properties' guests) get `None` and take the slow path, which logs as it answers.
+pub async fn read_and_log<'e>(
+    exec: impl PgExecutor<'e>,
+    reads: &[LoggedRead<'_>],
+) -> Result<Vec<Option<GuestRecord>>, sqlx::Error> {
+    let ids: Vec<Uuid> = reads.iter().map(|r| r.guest_id).collect();
+    let accessors: Vec<&str> = reads.iter().map(|r| r.accessor).collect();
+    let roles: Vec<&str> = reads.iter().map(|r| r.role).collect();
+    let rpcs: Vec<&str> = reads.iter().map(|r| r.rpc).collect();
+    let sep = VISIBLE_SEPARATOR.to_string();
+    let visible: Vec<Option<String>> = reads
+        .iter()
+        .map(|r| r.visible.map(|v| v.join(&sep)))
+        .collect();
+    let sql = format!(
+        "WITH r AS (
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+                 WITH ORDINALITY AS r(guest_id, accessor, accessor_role, rpc, visible, n)
+         ), hit AS (
+             SELECT r.* FROM r JOIN guests g ON g.id = r.guest_id
+             WHERE g.merged_into IS NULL
+               AND (r.visible IS NULL
+                    OR g.home_property_id = ANY(string_to_array(r.visible, $6))
+                    OR EXISTS (SELECT 1 FROM stays s WHERE s.guest_id = g.id
+                               AND s.property_id = ANY(string_to_array(r.visible, $6))))
+         ), logged AS (
+             INSERT INTO access_log (guest_id, accessor, accessor_role, rpc)
+             SELECT guest_id, accessor, accessor_role, rpc FROM hit
+         )
+         SELECT hit.n, {GUEST_COLUMNS} FROM hit JOIN guests g ON g.id = hit.guest_id"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(&ids)
+        .bind(&accessors)
+        .bind(&roles)
+        .bind(&rpcs)
+        .bind(&visible)
+        .bind(&sep)
+        .fetch_all(exec)
+        .await?;
+    let mut out: Vec<Option<GuestRecord>> = (0..reads.len()).map(|_| None).collect();
+    for row in rows {
+        let n: i64 = row.try_get("n")?;
+        let guest = GuestRow::from_row(&row)?;
+        if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) {
+            *slot = Some(guest.into());
+        }
+    }
+    Ok(out)
 }
