@@ -15,17 +15,36 @@ pub(crate) fn prometheus() -> PrometheusHandle {
             let buckets = [
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ];
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
                 .expect("buckets are non-empty")
                 .install_recorder()
                 .unwrap_or_else(|_| {
                     // Another recorder is already installed: keep a private one for rendering.
                     PrometheusBuilder::new().build_recorder().handle()
-                })
+                });
+            spawn_upkeep(handle.clone());
+            handle
         })
         .clone()
 }
+
+/// The recorder keeps every histogram sample until a render or an upkeep folds it into the
+/// buckets, and `install_recorder` starts no upkeep: between two scrapes (or forever, with
+/// no scraper) memory grew by ~1 MB/s at 20k calls/s (P7 in docs/benchmarks). A thread of
+/// its own, because the recorder may be installed before any runtime exists.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let _ = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+}
+
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) async fn serve(listener: TcpListener, handle: PrometheusHandle) {
     loop {
