@@ -1,7 +1,9 @@
 //! guest-profile and metrics, run from their binaries as in production, called by Python
 //! grpcio: a real client that nobody here wrote. The client finds the API through server
 //! reflection, checks grpc.health.v1, and uses no code generated from our protos. The suites
-//! are tests/python/test_*.py; this test gives them servers, a database and tokens.
+//! are tests/python/test_*.py; this test gives them servers, a database and tokens, and a
+//! second guest-profile behind mutual TLS with certificates made for the run
+//! (test_tls.py: grpcio's own TLS stack against ours).
 //!
 //! Needs the service binaries (`cargo build --bins`) and, on the first run, PyPI to
 //! install tests/python/requirements.txt into a venv (see `guestloop_e2e::python_env`).
@@ -72,6 +74,19 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
     let service_ready = started.elapsed();
+    // The same service again behind mutual TLS, for tests/python/test_tls.py.
+    let tls = TlsFiles::write(&work);
+    let mut tls_env = env.clone();
+    tls_env.extend(tls.server_env());
+    let mut tls_service = ServiceProcess::start(
+        &bin_dir,
+        SERVICE,
+        free_port(),
+        free_port(),
+        &tls_env,
+        &work.join("tls"),
+    )
+    .unwrap_or_else(|e| panic!("starting {SERVICE} with TLS: {e}"));
 
     let python = python
         .await
@@ -97,6 +112,11 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
             "GUESTLOOP_TOKEN_SERVICE",
             keys.token(guestloop_auth::Role::Service, &[], None),
         )
+        .env(
+            "GUESTLOOP_TLS_ADDR",
+            format!("127.0.0.1:{}", tls_service.grpc_port),
+        )
+        .envs(tls.client_env())
         .env("GUESTLOOP_TOKEN_HEAD_OFFICE", keys.head_office())
         .env("GUESTLOOP_TOKEN_OTHER_PROPERTY", keys.staff("hk-harbour"))
         .env("GUESTLOOP_TOKEN_SAME_PROPERTY", keys.staff("sh-bund"))
@@ -116,12 +136,14 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
 
     let stopped = service.stop(Duration::from_secs(10));
     let _ = metrics.stop(Duration::from_secs(10));
+    let _ = tls_service.stop(Duration::from_secs(10));
     assert!(
         output.status.success(),
-        "pytest failed ({}):\n{stdout}{stderr}\n--- {SERVICE} log (tail) ---\n{}\n--- metrics log (tail) ---\n{}",
+        "pytest failed ({}):\n{stdout}{stderr}\n--- {SERVICE} log (tail) ---\n{}\n--- metrics log (tail) ---\n{}\n--- {SERVICE} with TLS, log (tail) ---\n{}",
         output.status,
         service.log_tail(),
-        metrics.log_tail()
+        metrics.log_tail(),
+        tls_service.log_tail()
     );
     println!("{stdout}{stderr}");
     println!(
@@ -131,4 +153,62 @@ async fn python_grpcio_client_discovers_and_calls_guest_profile() {
         started.elapsed().as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// A server certificate, a client CA and a client certificate it signed, written as PEM
+/// files for one run.
+struct TlsFiles {
+    dir: std::path::PathBuf,
+}
+
+impl TlsFiles {
+    fn write(work: &std::path::Path) -> Self {
+        use guestloop_testkit::certs::{TestCa, Usage};
+        let dir = work.join("tls");
+        std::fs::create_dir_all(&dir).expect("tls dir");
+        let server_ca = TestCa::new("Guestloop e2e server CA");
+        let client_ca = TestCa::new("Guestloop e2e property-systems CA");
+        let server = server_ca.issue("localhost", Usage::Server);
+        let client = client_ca.issue("pms.sh-bund", Usage::Client);
+        for (name, text) in [
+            ("server-ca.crt", server_ca.pem()),
+            ("tls.crt", server.cert_pem),
+            ("tls.key", server.key_pem),
+            ("client-ca.crt", client_ca.pem()),
+            ("client.crt", client.cert_pem),
+            ("client.key", client.key_pem),
+        ] {
+            std::fs::write(dir.join(name), text).expect("write a PEM file");
+        }
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    fn server_env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                "GUESTLOOP__GRPC__TLS__CERT_PATH".into(),
+                self.path("tls.crt"),
+            ),
+            (
+                "GUESTLOOP__GRPC__TLS__KEY_PATH".into(),
+                self.path("tls.key"),
+            ),
+            (
+                "GUESTLOOP__GRPC__TLS__CLIENT_CA_PATH".into(),
+                self.path("client-ca.crt"),
+            ),
+        ])
+    }
+
+    fn client_env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("GUESTLOOP_TLS_CA".into(), self.path("server-ca.crt")),
+            ("GUESTLOOP_TLS_CLIENT_CERT".into(), self.path("client.crt")),
+            ("GUESTLOOP_TLS_CLIENT_KEY".into(), self.path("client.key")),
+        ])
+    }
 }

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use ring::signature::{Ed25519KeyPair, KeyPair};
 
 /// The fixed DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow it.
 const SPKI_PREFIX: [u8; 12] = [
@@ -24,7 +24,10 @@ pub enum KeyError {
 }
 
 /// The private key that signs tokens.
-pub struct SigningKey(pub(crate) Ed25519KeyPair);
+pub struct SigningKey {
+    pair: Ed25519KeyPair,
+    pkcs8: Vec<u8>,
+}
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,9 +38,9 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let der = decode_pem(pem, "PRIVATE KEY")?;
-        Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-            .map(Self)
-            .map_err(|_| KeyError::NotEd25519)
+        let pair =
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|_| KeyError::NotEd25519)?;
+        Ok(Self { pair, pkcs8: der })
     }
 
     pub fn from_file(path: &str) -> Result<Self, KeyError> {
@@ -45,7 +48,11 @@ impl SigningKey {
     }
 
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey(self.0.public_key().as_ref().to_vec())
+        VerifyingKey(self.pair.public_key().as_ref().to_vec())
+    }
+
+    pub(crate) fn encoding_key(&self) -> jsonwebtoken::EncodingKey {
+        jsonwebtoken::EncodingKey::from_ed_der(&self.pkcs8)
     }
 }
 
@@ -72,10 +79,18 @@ impl VerifyingKey {
         encode_pem(&der, "PUBLIC KEY")
     }
 
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        UnparsedPublicKey::new(&ED25519, &self.0)
-            .verify(message, signature)
-            .is_ok()
+    /// The key's id in a token's `kid`: the first 16 hex digits of the SHA-256 of the raw
+    /// public key, so every service derives the same id from the same PEM file.
+    pub fn key_id(&self) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, &self.0);
+        digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub(crate) fn decoding_key(&self) -> jsonwebtoken::DecodingKey {
+        jsonwebtoken::DecodingKey::from_ed_der(&self.0)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Who is calling and what they may see. Tokens are JWTs signed with Ed25519 (EdDSA); a
+//! Who is calling and what they may see. Tokens are JWTs signed with Ed25519 (EdDSA),
+//! checked by the `jsonwebtoken` library against the key their `kid` names; a
 //! verified token becomes a [`Principal`] in the request's extensions, and
 //! [`Principal::check_property`] is the one object-level check every handler makes: an
 //! object outside the caller's scope answers NOT_FOUND, never its data.
@@ -13,4 +14,4 @@ pub use interceptor::{AuthInterceptor, principal};
 pub use keys::{KeyError, SigningKey, VerifyingKey, generate_key_pair_pem};
 pub use principal::{Principal, Role, Scope};
 pub use service_tokens::ServiceTokens;
-pub use token::{Claims, TokenError, TokenSigner, TokenVerifier};
+pub use token::{Claims, DEFAULT_AUDIENCE, TokenError, TokenSigner, TokenVerifier};

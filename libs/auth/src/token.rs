@@ -1,18 +1,29 @@
-//! JWTs signed with EdDSA (Ed25519): minting for services and the local token command, and
-//! verification for every incoming call. Only `alg: EdDSA` is accepted, so a token cannot
-//! pick a weaker algorithm for itself.
+//! JWTs signed with EdDSA (Ed25519), by the `jsonwebtoken` library: minting for services
+//! and the local token command, and verification for every incoming call. Only `alg: EdDSA`
+//! is accepted, so a token cannot pick a weaker algorithm (or `none`) for itself. Every
+//! token names its key (`kid`, the key's fingerprint), so during a key rotation the old and
+//! the new public key are both accepted and each token is checked against its own.
 
 use crate::{Principal, Role, Scope, SigningKey, VerifyingKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::time::Duration;
+
+/// The audience tokens are minted for and checked against unless configured otherwise.
+pub const DEFAULT_AUDIENCE: &str = "guestloop";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
+    pub aud: String,
     pub sub: String,
     pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub exp: i64,
     pub jti: String,
     pub role: Role,
@@ -28,6 +39,8 @@ pub enum TokenError {
     Malformed,
     #[error("unsupported token algorithm")]
     Algorithm,
+    #[error("token signed by an unknown key")]
+    UnknownKey,
     #[error("bad token signature")]
     Signature,
     #[error("token expired")]
@@ -36,8 +49,24 @@ pub enum TokenError {
     NotYetValid,
     #[error("token from an unknown issuer")]
     Issuer,
+    #[error("token for another audience")]
+    Audience,
     #[error("token scope does not fit its role: {0}")]
     Scope(&'static str),
+}
+
+impl From<jsonwebtoken::errors::Error> for TokenError {
+    fn from(e: jsonwebtoken::errors::Error) -> Self {
+        match e.kind() {
+            ErrorKind::InvalidSignature => Self::Signature,
+            ErrorKind::ExpiredSignature => Self::Expired,
+            ErrorKind::ImmatureSignature => Self::NotYetValid,
+            ErrorKind::InvalidIssuer => Self::Issuer,
+            ErrorKind::InvalidAudience => Self::Audience,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Self::Algorithm,
+            _ => Self::Malformed,
+        }
+    }
 }
 
 impl Claims {
@@ -76,6 +105,7 @@ impl Claims {
 pub struct TokenSigner {
     key: SigningKey,
     issuer: String,
+    audience: String,
 }
 
 impl TokenSigner {
@@ -83,7 +113,13 @@ impl TokenSigner {
         Self {
             key,
             issuer: issuer.into(),
+            audience: DEFAULT_AUDIENCE.to_string(),
         }
+    }
+
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = audience.into();
+        self
     }
 
     /// A token for `subject` with this role and scope, valid for `ttl` from now.
@@ -98,8 +134,10 @@ impl TokenSigner {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
+            aud: self.audience.clone(),
             sub: subject.to_string(),
             iat: now,
+            nbf: Some(now),
             exp: now + ttl.as_secs() as i64,
             jti: uuid::Uuid::new_v4().to_string(),
             role,
@@ -112,11 +150,10 @@ impl TokenSigner {
 
     /// Signs arbitrary claims (tests use this to make expired or odd tokens).
     pub fn sign(&self, claims: &Claims) -> String {
-        let header = B64.encode(br#"{"alg":"EdDSA","typ":"JWT"}"#);
-        let payload = B64.encode(serde_json::to_vec(claims).expect("claims serialise"));
-        let signing_input = format!("{header}.{payload}");
-        let signature = self.key.0.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", B64.encode(signature.as_ref()))
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.key.verifying_key().key_id());
+        jsonwebtoken::encode(&header, claims, &self.key.encoding_key())
+            .expect("an Ed25519 key signs any claims")
     }
 }
 
@@ -124,31 +161,56 @@ impl TokenSigner {
 /// life, and an Ed25519 check costs more CPU than a whole cached read: tokens that passed
 /// are remembered (by their exact bytes, which a forger cannot reproduce without the key)
 /// until they expire, so a repeat costs one lookup. Expiry is still checked on every call.
-#[derive(Debug)]
 pub struct TokenVerifier {
-    key: VerifyingKey,
-    issuer: String,
+    /// Public keys by key id: the current one and, during a rotation, the previous one.
+    keys: HashMap<String, DecodingKey>,
+    validation: Validation,
     leeway_secs: i64,
-    verified: std::sync::RwLock<std::collections::HashMap<Box<str>, Claims>>,
+    verified: std::sync::RwLock<HashMap<Box<str>, Claims>>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("issuer", &self.validation.iss)
+            .field("audience", &self.validation.aud)
+            .finish()
+    }
 }
 
 /// Tokens remembered at most; past that the memory starts afresh (a bounded cost under a
 /// flood of distinct tokens, and each of them is still checked).
 const VERIFIED_CACHE_MAX: usize = 10_000;
 
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-}
+/// Clock skew tolerated between the token's minter and this process.
+const LEEWAY_SECS: u64 = 30;
 
 impl TokenVerifier {
     pub fn new(key: VerifyingKey, issuer: impl Into<String>) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer.into()]);
+        validation.set_audience(&[DEFAULT_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         Self {
-            key,
-            issuer: issuer.into(),
-            leeway_secs: 30,
+            keys: HashMap::from([(key.key_id(), key.decoding_key())]),
+            validation,
+            leeway_secs: LEEWAY_SECS as i64,
             verified: Default::default(),
         }
+    }
+
+    pub fn with_audience(mut self, audience: &str) -> Self {
+        self.validation.set_audience(&[audience]);
+        self
+    }
+
+    /// Also accepts tokens signed by `key` (the previous key while a rotation is under way).
+    pub fn with_key(mut self, key: VerifyingKey) -> Self {
+        self.keys.insert(key.key_id(), key.decoding_key());
+        self
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
@@ -178,161 +240,40 @@ impl TokenVerifier {
     }
 
     fn verify_signed(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let header: Header = decode_json(h)?;
-        if header.alg != "EdDSA" {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| header_error(token, e))?;
+        if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
         }
-        let signature = B64.decode(s).map_err(|_| TokenError::Malformed)?;
-        let signing_input = &token[..h.len() + 1 + p.len()];
-        if !self.key.verify(signing_input.as_bytes(), &signature) {
-            return Err(TokenError::Signature);
-        }
-        let claims: Claims = decode_json(p)?;
-        if claims.exp + self.leeway_secs < now {
-            return Err(TokenError::Expired);
-        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)?.claims;
+        // The library checks exp and nbf; a token minted in the future is refused too.
         if claims.iat - self.leeway_secs > now {
             return Err(TokenError::NotYetValid);
-        }
-        if claims.iss != self.issuer {
-            return Err(TokenError::Issuer);
         }
         claims.principal()?;
         Ok(claims)
     }
 }
 
-fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = B64.decode(part).map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+/// Why a header did not parse: an algorithm outside the library's list (`none`) is an
+/// algorithm refusal, anything else a malformed token.
+fn header_error(token: &str, e: jsonwebtoken::errors::Error) -> TokenError {
+    let alg = token
+        .split('.')
+        .next()
+        .and_then(|h| B64.decode(h).ok())
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|v| v.get("alg").and_then(|a| a.as_str()).map(str::to_string));
+    match alg {
+        Some(alg) if alg != "EdDSA" => TokenError::Algorithm,
+        _ => TokenError::from(e),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::generate_key_pair_pem;
-
-    fn pair() -> (TokenSigner, TokenVerifier) {
-        let (private, public) = generate_key_pair_pem();
-        (
-            TokenSigner::new(SigningKey::from_pem(&private).unwrap(), "guestloop"),
-            TokenVerifier::new(VerifyingKey::from_pem(&public).unwrap(), "guestloop"),
-        )
-    }
-
-    #[test]
-    fn round_trip() {
-        let (s, v) = pair();
-        let t = s
-            .issue(
-                "staff-1",
-                Role::PropertyStaff,
-                vec!["sh-bund".into()],
-                None,
-                Duration::from_secs(60),
-            )
-            .unwrap();
-        let c = v.verify(&t).unwrap();
-        assert_eq!(
-            c.principal().unwrap().scope,
-            Scope::Properties(vec!["sh-bund".into()])
-        );
-    }
-
-    #[test]
-    fn a_remembered_token_still_expires() {
-        let (s, v) = pair();
-        let good = s
-            .issue("x", Role::HeadOffice, vec![], None, Duration::from_secs(60))
-            .unwrap();
-        let mut claims = v.verify(&good).unwrap();
-        // One second of leeway left: accepted (and remembered) now, expired soon after.
-        claims.exp = chrono::Utc::now().timestamp() - v.leeway_secs + 1;
-        let short = s.sign(&claims);
-        assert_eq!(v.verify(&short), Ok(claims.clone()));
-        assert_eq!(v.verify(&short), Ok(claims));
-        std::thread::sleep(Duration::from_millis(2100));
-        assert_eq!(v.verify(&short), Err(TokenError::Expired));
-        assert_eq!(v.verify(&short), Err(TokenError::Expired));
-        assert!(v.verify(&good).is_ok());
-    }
-
-    #[test]
-    fn rejects_other_key_tampering_expiry_and_alg() {
-        let (s, v) = pair();
-        let (other, _) = pair();
-        let t = other
-            .issue("x", Role::HeadOffice, vec![], None, Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(v.verify(&t), Err(TokenError::Signature));
-
-        let good = s
-            .issue(
-                "x",
-                Role::PropertyStaff,
-                vec!["a".into()],
-                None,
-                Duration::from_secs(60),
-            )
-            .unwrap();
-        let forged_claims = Claims {
-            role: Role::HeadOffice,
-            properties: vec![],
-            ..v.verify(&good).unwrap()
-        };
-        let forged_payload = B64.encode(serde_json::to_vec(&forged_claims).unwrap());
-        let mut parts: Vec<&str> = good.split('.').collect();
-        parts[1] = &forged_payload;
-        assert_eq!(v.verify(&parts.join(".")), Err(TokenError::Signature));
-
-        let mut expired = v.verify(&good).unwrap();
-        expired.exp -= 3600;
-        expired.iat -= 7200;
-        assert_eq!(v.verify(&s.sign(&expired)), Err(TokenError::Expired));
-
-        let none_alg = format!("{}.{}.", B64.encode(br#"{"alg":"none"}"#), parts[1]);
-        assert_eq!(v.verify(&none_alg), Err(TokenError::Algorithm));
-        assert_eq!(v.verify("garbage"), Err(TokenError::Malformed));
-    }
-
-    #[test]
-    fn scope_must_fit_role() {
-        let (s, _) = pair();
-        assert!(
-            s.issue(
-                "x",
-                Role::PropertyStaff,
-                vec![],
-                None,
-                Duration::from_secs(60)
-            )
-            .is_err()
-        );
-        assert!(
-            s.issue(
-                "x",
-                Role::RegionalManager,
-                vec![],
-                None,
-                Duration::from_secs(60)
-            )
-            .is_err()
-        );
-        assert!(
-            s.issue(
-                "x",
-                Role::HeadOffice,
-                vec!["a".into()],
-                None,
-                Duration::from_secs(60)
-            )
-            .is_err()
-        );
-    }
-}
+#[path = "token_tests.rs"]
+mod tests;

@@ -75,6 +75,7 @@ pub fn load_from_env<T: DeserializeOwned + Validate>(
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("outbox.subscribers")
+        .with_list_parse_key("auth.previous_public_key_paths")
         .source(Some(env.into_iter().collect()));
     let cfg = builder
         .add_source(env_source)
@@ -108,6 +109,63 @@ pub struct GrpcSettings {
     pub http2_max_concurrent_streams: u32,
     /// HTTP/2 flow-control windows sized by measured bandwidth-delay (large imports).
     pub http2_adaptive_window: bool,
+    /// TLS on the listener; plaintext when no certificate is named.
+    #[serde(default)]
+    pub tls: TlsSettings,
+}
+
+/// TLS on the gRPC listener. Paths to PEM files; the certificate and key are re-read when
+/// they change, so a renewal needs no restart.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first. Empty: the listener is plaintext.
+    pub cert_path: String,
+    pub key_path: String,
+    /// CA certificates that sign the property systems' client certificates. When set, every
+    /// client must present one (mutual TLS).
+    pub client_ca_path: String,
+    /// How often the certificate and key files are checked for a change.
+    pub reload_interval: Seconds,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert_path: String::new(),
+            key_path: String::new(),
+            client_ca_path: String::new(),
+            reload_interval: Seconds(std::time::Duration::from_secs(10)),
+        }
+    }
+}
+
+impl TlsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.cert_path.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.cert_path.is_empty() != self.key_path.is_empty() {
+            return Err(ConfigError::invalid(
+                "grpc.tls",
+                "cert_path and key_path go together: set both or neither",
+            ));
+        }
+        if !self.enabled() && !self.client_ca_path.is_empty() {
+            return Err(ConfigError::invalid(
+                "grpc.tls.client_ca_path",
+                "mutual TLS needs the listener's own cert_path and key_path",
+            ));
+        }
+        if self.reload_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "grpc.tls.reload_interval",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The admin HTTP listener (Prometheus `/metrics`).
@@ -128,12 +186,18 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
-    /// Ed25519 public key (SPKI PEM) that every token must be signed with.
+    /// Ed25519 public key (SPKI PEM) that tokens are signed with.
     pub public_key_path: String,
+    /// Public keys still accepted while a key rotation is under way (tokens name their key
+    /// by `kid`); empty once every token signed by them has expired.
+    #[serde(default)]
+    pub previous_public_key_paths: Vec<String>,
     /// Ed25519 private key (PKCS#8 PEM) used to mint this service's own service tokens.
     #[serde(default)]
     pub signing_key_path: Option<String>,
     pub issuer: String,
+    /// The `aud` every token must carry (and service tokens are minted with).
+    pub audience: String,
 }
 
 /// Where the other services listen, for calls and event delivery.
@@ -192,6 +256,7 @@ impl Validate for CommonSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         check_addr("grpc.listen_addr", &self.grpc.listen_addr)?;
         check_addr("admin.listen_addr", &self.admin.listen_addr)?;
+        self.grpc.tls.validate()?;
         if self.grpc.concurrency_limit == 0 {
             return Err(ConfigError::invalid(
                 "grpc.concurrency_limit",
@@ -235,6 +300,9 @@ impl Validate for CommonSettings {
         }
         if self.auth.public_key_path.trim().is_empty() {
             return Err(ConfigError::invalid("auth.public_key_path", "is required"));
+        }
+        if self.auth.audience.trim().is_empty() {
+            return Err(ConfigError::invalid("auth.audience", "is required"));
         }
         for (i, name) in self.outbox.subscribers.iter().enumerate() {
             if self.peers.get(name).is_none() {

@@ -9,9 +9,11 @@ pub mod cli;
 mod context;
 mod deadline;
 mod health;
+mod oversize;
 mod runtime;
 mod shed;
 mod shutdown;
+mod tls;
 
 pub use context::RequestContextLayer;
 pub use deadline::{Deadline, DeadlineLayer};
@@ -19,6 +21,7 @@ pub use health::{Health, LIVENESS_SERVICE};
 pub use runtime::{ServiceRuntime, StartError, migrate_command};
 pub use shed::LoadShedLayer;
 pub use shutdown::signal;
+pub use tls::TlsError;
 
 use guestloop_config::{AdminSettings, GrpcSettings};
 use std::future::Future;
@@ -38,6 +41,8 @@ pub enum ServerError {
     Transport(#[source] tonic::transport::Error),
     #[error("reflection setup failed")]
     Reflection(#[source] tonic_reflection::server::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// The gRPC and admin listeners, bound before serving so tests can ask for port 0 and learn
@@ -129,6 +134,8 @@ pub async fn serve_with(
                 .map_err(ServerError::Reflection)?,
         );
 
+    // TLS files are read before anything starts, so a bad one stops the start cleanly.
+    let connections = Connections::new(listeners.grpc, settings)?;
     let admin = tokio::spawn(admin::serve(listeners.admin, admin::prometheus()));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -146,31 +153,31 @@ pub async fn serve_with(
 
     let layers = tower::ServiceBuilder::new()
         .layer(RequestContextLayer::new(service_name))
+        .layer(oversize::OversizeLayer)
         .layer(LoadShedLayer::new(settings.concurrency_limit))
         .layer(
             DeadlineLayer::new(settings.request_timeout.as_duration())
                 .with_long_running(settings.long_request_timeout.as_duration(), long_running),
         )
         .into_inner();
-    let nodelay = settings.tcp_nodelay;
-    let incoming = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::TcpListenerStream::new(listeners.grpc),
-        move |conn| {
-            if let Ok(stream) = &conn {
-                let _ = stream.set_nodelay(nodelay);
-            }
-            conn
-        },
-    );
     let max_streams = (settings.http2_max_concurrent_streams > 0)
         .then_some(settings.http2_max_concurrent_streams);
-    let server = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_adaptive_window(Some(settings.http2_adaptive_window))
         .max_concurrent_streams(max_streams)
         .layer(layers)
-        .add_routes(routes)
-        .serve_with_incoming_shutdown(incoming, stopped);
+        .add_routes(routes);
+    let server: std::pin::Pin<
+        Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+    > = match connections {
+        Connections::Plain(incoming) => {
+            Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+        Connections::Tls(incoming) => {
+            Box::pin(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+    };
 
     // The drain is bounded: a call that outlives the grace period is cut off.
     let grace = settings.shutdown_grace.as_duration();
@@ -186,4 +193,64 @@ pub async fn serve_with(
     };
     admin.abort();
     result
+}
+
+/// Accepted gRPC connections, plaintext or after their TLS handshake.
+enum Connections {
+    Plain(
+        std::pin::Pin<
+            Box<dyn tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send>,
+        >,
+    ),
+    Tls(
+        tokio_stream::wrappers::ReceiverStream<
+            std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
+        >,
+    ),
+}
+
+impl Connections {
+    fn new(listener: TcpListener, settings: &GrpcSettings) -> Result<Self, ServerError> {
+        let nodelay = settings.tcp_nodelay;
+        let Some(acceptor) = tls::Acceptor::from_settings(&settings.tls)? else {
+            let incoming = tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                move |conn| {
+                    if let Ok(stream) = &conn {
+                        let _ = stream.set_nodelay(nodelay);
+                    }
+                    conn
+                },
+            );
+            return Ok(Self::Plain(Box::pin(incoming)));
+        };
+        // Handshakes run in their own tasks so one slow client cannot stall the accept loop.
+        let (ready, incoming) = tokio::sync::mpsc::channel(128);
+        tokio::spawn(async move {
+            loop {
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // The server stopped taking connections: stop accepting them.
+                if ready.is_closed() {
+                    return;
+                }
+                let _ = tcp.set_nodelay(nodelay);
+                let (acceptor, ready) = (acceptor.clone(), ready.clone());
+                tokio::spawn(async move {
+                    if let Some(stream) = acceptor.accept(tcp).await {
+                        let _ = ready.send(Ok(stream)).await;
+                    }
+                });
+            }
+        });
+        Ok(Self::Tls(tokio_stream::wrappers::ReceiverStream::new(
+            incoming,
+        )))
+    }
 }

@@ -22,6 +22,8 @@ pub enum StartError {
     Server(#[from] ServerError),
     #[error("auth.public_key_path: {0}")]
     PublicKey(#[source] guestloop_auth::KeyError),
+    #[error("auth.previous_public_key_paths: {0}")]
+    PreviousPublicKey(#[source] guestloop_auth::KeyError),
     #[error("auth.signing_key_path: {0}")]
     SigningKey(#[source] guestloop_auth::KeyError),
     #[error("peers.{0}: not a valid endpoint")]
@@ -76,16 +78,22 @@ impl ServiceRuntime {
         migrators: &[&Migrator],
         grpc_services: &[&str],
     ) -> Result<Self, StartError> {
-        let verifier = TokenVerifier::new(
+        let mut verifier = TokenVerifier::new(
             VerifyingKey::from_file(&settings.auth.public_key_path)
                 .map_err(StartError::PublicKey)?,
             settings.auth.issuer.clone(),
-        );
+        )
+        .with_audience(&settings.auth.audience);
+        for path in &settings.auth.previous_public_key_paths {
+            verifier = verifier
+                .with_key(VerifyingKey::from_file(path).map_err(StartError::PreviousPublicKey)?);
+        }
         let service_tokens = match &settings.auth.signing_key_path {
             Some(path) if !path.is_empty() => {
                 let key = SigningKey::from_file(path).map_err(StartError::SigningKey)?;
                 Some(Arc::new(ServiceTokens::new(
-                    TokenSigner::new(key, settings.auth.issuer.clone()),
+                    TokenSigner::new(key, settings.auth.issuer.clone())
+                        .with_audience(settings.auth.audience.clone()),
                     service_name,
                 )))
             }

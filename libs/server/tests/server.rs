@@ -63,6 +63,7 @@ async fn start(delay: Duration, limit: usize, timeout: Duration) -> Running {
         tcp_nodelay: true,
         http2_max_concurrent_streams: 1024,
         http2_adaptive_window: true,
+        tls: Default::default(),
     };
     let admin = guestloop_config::AdminSettings {
         listen_addr: "127.0.0.1:0".into(),
@@ -173,6 +174,28 @@ async fn a_call_past_the_server_limit_answers_deadline_exceeded() {
         .unwrap_err();
     assert_eq!(err.code(), Code::DeadlineExceeded);
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn an_oversize_message_answers_resource_exhausted_and_the_server_goes_on() {
+    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
+    let mut c = client(&s.addr).await;
+    // Over tonic's 4 MiB decoding limit, which the service did not raise.
+    let huge = "x".repeat(5 << 20);
+    let err = c
+        .deliver_events(events(&[huge.as_str()]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    // A handler's own refusal keeps its code, and the connection still serves.
+    assert_eq!(
+        c.deliver_events(events(&["fail"]))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::InvalidArgument
+    );
+    c.deliver_events(events(&["ok"])).await.unwrap();
 }
 
 #[tokio::test]
@@ -333,6 +356,7 @@ async fn long_running_methods_get_the_long_limit() {
         tcp_nodelay: true,
         http2_max_concurrent_streams: 1024,
         http2_adaptive_window: true,
+        tls: Default::default(),
     };
     let admin = guestloop_config::AdminSettings {
         listen_addr: "127.0.0.1:0".into(),

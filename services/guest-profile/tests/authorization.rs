@@ -856,8 +856,10 @@ fn claims(role: Role, properties: &[&str]) -> Claims {
     let now = chrono::Utc::now().timestamp();
     Claims {
         iss: "guestloop".into(),
+        aud: guestloop_auth::DEFAULT_AUDIENCE.into(),
         sub: "someone".into(),
         iat: now,
+        nbf: None,
         exp: now + 600,
         jti: uuid::Uuid::new_v4().to_string(),
         role,
@@ -909,6 +911,13 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
                     )
                     .unwrap(),
             ),
+        ),
+        (
+            "another audience",
+            Some(signer.sign(&Claims {
+                aud: "another-api".into(),
+                ..claims(Role::HeadOffice, &[])
+            })),
         ),
         (
             "another issuer",

@@ -33,6 +33,9 @@ enum Command {
         ttl_secs: u64,
         #[arg(long, default_value = "guestloop")]
         issuer: String,
+        /// The `aud` claim; the services' `auth.audience` must match it.
+        #[arg(long, default_value = guestloop_auth::DEFAULT_AUDIENCE)]
+        audience: String,
     },
 }
 
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             subject,
             ttl_secs,
             issuer,
+            audience,
         } => {
             let key = SigningKey::from_file(&key.to_string_lossy())?;
             let role = match role {
@@ -76,6 +80,7 @@ fn main() -> anyhow::Result<()> {
                 RoleArg::Service => Role::Service,
             };
             let token = TokenSigner::new(key, issuer)
+                .with_audience(audience)
                 .issue(
                     &subject,
                     role,
