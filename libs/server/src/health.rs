@@ -10,6 +10,9 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthReporter;
 
+/// How long one dependency probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The health name a liveness probe asks for: NOT_SERVING only while draining.
 pub const LIVENESS_SERVICE: &str = "guestloop.liveness";
 
@@ -19,6 +22,8 @@ pub struct Health {
     server: HealthServer<tonic_health::server::HealthService>,
     names: Arc<Vec<String>>,
     draining: watch::Sender<bool>,
+    /// The watcher's last probe failed: calls are refused at once (`gate.rs`).
+    dependency_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Health {
@@ -53,12 +58,17 @@ impl Health {
             server,
             names: Arc::new(all),
             draining,
+            dependency_down: Default::default(),
         }
     }
 
     /// The gRPC service names this health reports on (not "" or liveness).
     pub fn service_names(&self) -> impl Iterator<Item = String> + '_ {
         self.names.iter().filter(|n| !n.is_empty()).cloned()
+    }
+
+    pub(crate) fn dependency_down(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.dependency_down.clone()
     }
 
     pub(crate) fn server(&self) -> HealthServer<tonic_health::server::HealthService> {
@@ -111,7 +121,14 @@ impl Health {
                 if *health.draining.borrow() {
                     return;
                 }
-                let ok = probe().await;
+                // A probe that cannot answer within a second counts as down: the flip to
+                // NOT_SERVING (and to failing fast) must not wait for a connect timeout.
+                let ok = tokio::time::timeout(PROBE_TIMEOUT, probe())
+                    .await
+                    .unwrap_or(false);
+                health
+                    .dependency_down
+                    .store(!ok, std::sync::atomic::Ordering::Relaxed);
                 if last != Some(ok) {
                     if ok {
                         tracing::info!("dependencies reachable: SERVING");

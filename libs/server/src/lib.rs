@@ -8,6 +8,7 @@ mod alloc;
 pub mod cli;
 mod context;
 mod deadline;
+mod gate;
 mod health;
 mod oversize;
 mod runtime;
@@ -155,6 +156,7 @@ pub async fn serve_with(
         .layer(RequestContextLayer::new(service_name))
         .layer(oversize::OversizeLayer)
         .layer(LoadShedLayer::new(settings.concurrency_limit))
+        .layer(gate::DependencyGateLayer::new(health.dependency_down()))
         .layer(
             DeadlineLayer::new(settings.request_timeout.as_duration())
                 .with_long_running(settings.long_request_timeout.as_duration(), long_running),

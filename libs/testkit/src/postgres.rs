@@ -146,6 +146,16 @@ impl Cluster {
         )
     }
 
+    /// Stops the server the way a crash or a failover does: no checkpoint, every connection
+    /// cut (`pg_ctl stop -m immediate`). [`Cluster::ensure`] starts it again.
+    pub fn stop_immediate(&self) -> Result<(), PgError> {
+        let dir = self.data_dir.to_string_lossy().to_string();
+        check(
+            "pg_ctl stop -m immediate",
+            run_pg("pg_ctl", &["-D", &dir, "-m", "immediate", "-w", "stop"])?,
+        )
+    }
+
     /// URL of `database` as the superuser.
     pub fn admin_url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
