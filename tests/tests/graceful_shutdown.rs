@@ -1,0 +1,143 @@
+//! R6, short version: SIGTERM under load, as a Kubernetes rollout sends it. The calls in
+//! flight finish and are answered, new ones are refused with UNAVAILABLE (clients retry on
+//! another pod), the process exits 0 well inside `grpc.shutdown_grace`, and every
+//! acknowledged item is in the database.
+
+use guestloop_proto::feedback::v1 as fb;
+use guestloop_testkit::TEST_CHAIN_TOML;
+use guestloop_testkit::platform::Platform;
+use sqlx::Connection;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::Code;
+
+const CLIENTS: usize = 8;
+const GRACE: Duration = Duration::from_secs(10);
+
+fn card(external_id: &str) -> fb::SubmitFeedbackRequest {
+    fb::SubmitFeedbackRequest {
+        feedback: Some(fb::Feedback {
+            property_id: "sh-bund".into(),
+            channel: fb::FeedbackChannel::CommentCard as i32,
+            source: "rollout-cards".into(),
+            external_id: external_id.into(),
+            language: "en".into(),
+            text: "Quiet room, good sleep.".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
+    let spec = guestloop_e2e::platform_spec(
+        "rollout",
+        "feedback-intake",
+        TEST_CHAIN_TOML,
+        BTreeMap::from([(
+            "GUESTLOOP__GRPC__SHUTDOWN_GRACE".to_string(),
+            format!("{}s", GRACE.as_secs()),
+        )]),
+    )
+    .await;
+    let token = guestloop_e2e::head_office_token(&spec.signing_key);
+    let mut process = Platform::start_one(&spec, "feedback-intake", true)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let conn = guestloop_client::Connection::builder(process.endpoint())
+        .token(&token)
+        .connect_lazy()
+        .unwrap();
+
+    // (external id, feedback id) acknowledged; codes of the refusals.
+    let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let refused = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+    // Calls tonic reports CANCELLED ("connection closed"): sent in the instant the server
+    // closed the connection. The server must not have processed them (checked below).
+    let cancelled = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let (mut api, acked, refused, cancelled) = (
+            conn.feedback(),
+            acked.clone(),
+            refused.clone(),
+            cancelled.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            // Each client stops at its first refusal: the pod is gone for it.
+            for i in 0.. {
+                let external_id = format!("c{c}-{i}");
+                let mut request = tonic::Request::new(card(&external_id));
+                request.set_timeout(Duration::from_secs(30));
+                match api.submit_feedback(request).await {
+                    Ok(r) => acked
+                        .lock()
+                        .unwrap()
+                        .push((external_id, r.into_inner().feedback.unwrap().feedback_id)),
+                    Err(status) => {
+                        if status.code() == Code::Cancelled {
+                            cancelled.lock().unwrap().push(external_id);
+                        }
+                        *refused
+                            .lock()
+                            .unwrap()
+                            .entry(format!("{:?}", status.code()))
+                            .or_default() += 1;
+                        return status.code();
+                    }
+                }
+            }
+            Code::Ok
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = acked.lock().unwrap().len();
+    let term_at = Instant::now();
+    let status = tokio::task::block_in_place(|| process.stop(GRACE + Duration::from_secs(5)))
+        .unwrap()
+        .expect("exited");
+    let exited_after = term_at.elapsed();
+    for c in clients {
+        let _ = tokio::time::timeout(Duration::from_secs(30), c).await;
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let refused = std::mem::take(&mut *refused.lock().unwrap());
+
+    assert!(before > 50, "too little load before SIGTERM: {before}");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(exited_after < GRACE, "exit took {exited_after:?}");
+    assert!(
+        refused
+            .keys()
+            .all(|code| code == "Unavailable" || code == "Cancelled"),
+        "calls were cut instead of answered or refused: {refused:?}"
+    );
+
+    let admin_url = spec.cluster.admin_url(&spec.database);
+    let mut db = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let stored: Vec<(String, String)> = sqlx::query_as(
+        "SELECT external_id, id::text FROM feedback.feedback WHERE source = 'rollout-cards'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let stored: BTreeSet<_> = stored.into_iter().collect();
+    let lost = acked.iter().filter(|a| !stored.contains(*a)).count();
+    assert_eq!(lost, 0, "{lost} of {} acknowledged items lost", acked.len());
+    // A call the server took in was answered: none of the cancelled ones was processed.
+    let cancelled = std::mem::take(&mut *cancelled.lock().unwrap());
+    let processed: Vec<&String> = cancelled
+        .iter()
+        .filter(|id| stored.iter().any(|(e, _)| e == *id))
+        .collect();
+    assert!(
+        processed.is_empty(),
+        "processed but never answered (cut by the shutdown): {processed:?}"
+    );
+    eprintln!(
+        "R6: SIGTERM after {before} acknowledged; exit 0 after {exited_after:?}; {} acknowledged in all, 0 lost; refused {refused:?}",
+        acked.len()
+    );
+}
