@@ -7,11 +7,13 @@
 mod interceptor;
 mod keys;
 mod principal;
+mod rate;
 mod service_tokens;
 mod token;
 
 pub use interceptor::{AuthInterceptor, principal};
 pub use keys::{KeyError, SigningKey, VerifyingKey, generate_key_pair_pem};
 pub use principal::{Principal, Role, Scope};
+pub use rate::CallerLimit;
 pub use service_tokens::ServiceTokens;
 pub use token::{Claims, DEFAULT_AUDIENCE, TokenError, TokenSigner, TokenVerifier};

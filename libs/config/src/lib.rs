@@ -198,6 +198,13 @@ pub struct AuthSettings {
     pub issuer: String,
     /// The `aud` every token must carry (and service tokens are minted with).
     pub audience: String,
+    /// Calls a second one caller (token subject) may make on average; 0 = no limit.
+    /// Platform services calling each other are exempt.
+    #[serde(default)]
+    pub per_caller_rate: f64,
+    /// The burst a caller may make at once; 0 = twice the rate.
+    #[serde(default)]
+    pub per_caller_burst: u32,
 }
 
 /// Where the other services listen, for calls and event delivery.

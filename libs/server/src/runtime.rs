@@ -5,7 +5,8 @@
 
 use crate::{Health, Listeners, ServerError};
 use guestloop_auth::{
-    AuthInterceptor, ServiceTokens, SigningKey, TokenSigner, TokenVerifier, VerifyingKey,
+    AuthInterceptor, CallerLimit, ServiceTokens, SigningKey, TokenSigner, TokenVerifier,
+    VerifyingKey,
 };
 use guestloop_client::Connection;
 use guestloop_config::{CommonSettings, DatabaseSettings};
@@ -105,12 +106,16 @@ impl ServiceRuntime {
         }
         let listeners = Listeners::bind(&settings.grpc, &settings.admin).await?;
         let health = Health::new(grpc_services).await;
+        let auth = AuthInterceptor::new(verifier).with_caller_limit(CallerLimit::new(
+            settings.auth.per_caller_rate,
+            settings.auth.per_caller_burst,
+        ));
         Ok(Self {
             service_name,
             settings,
             listeners,
             pool,
-            auth: AuthInterceptor::new(verifier),
+            auth,
             service_tokens,
             health,
             long_running: Vec::new(),
