@@ -237,6 +237,28 @@ pub fn head_office_token(signing_key: &Path) -> String {
         .expect("a token")
 }
 
+/// A comment card from `source` at sh-bund: the smallest SubmitFeedback that is stored and
+/// opens no case, for load in the fault tests (each test its own `source`).
+pub fn comment_card(
+    source: &str,
+    external_id: &str,
+    text: &str,
+) -> guestloop_proto::feedback::v1::SubmitFeedbackRequest {
+    use guestloop_proto::feedback::v1 as fb;
+    fb::SubmitFeedbackRequest {
+        feedback: Some(fb::Feedback {
+            property_id: "sh-bund".into(),
+            channel: fb::FeedbackChannel::CommentCard as i32,
+            source: source.into(),
+            external_id: external_id.into(),
+            language: "en".into(),
+            text: text.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

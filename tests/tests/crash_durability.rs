@@ -46,18 +46,11 @@ fn client(f: &Fixture, p: &ServiceProcess) -> guestloop_client::Connection {
 }
 
 fn card(external_id: &str) -> fb::SubmitFeedbackRequest {
-    fb::SubmitFeedbackRequest {
-        feedback: Some(fb::Feedback {
-            property_id: "sh-bund".into(),
-            channel: fb::FeedbackChannel::CommentCard as i32,
-            source: "crash-cards".into(),
-            external_id: external_id.into(),
-            language: "en".into(),
-            text: "The pool was warm and the staff kind.".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    guestloop_e2e::comment_card(
+        "crash-cards",
+        external_id,
+        "The pool was warm and the staff kind.",
+    )
 }
 
 /// Lets the clients' load build up, SIGKILLs the service mid-stream, lets the clients see

