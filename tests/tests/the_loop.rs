@@ -78,7 +78,7 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
                     level: mx::ScopeLevel::Property as i32,
                     id: property.into(),
                 }),
-                date_range: Some(scenario::today_range()),
+                date_range: Some(played.days()),
                 ..Default::default()
             })
             .await
@@ -211,7 +211,7 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
     // --- The league table and the report say the same.
     let league = metrics
         .get_league_table(mx::GetLeagueTableRequest {
-            date_range: Some(scenario::today_range()),
+            date_range: Some(played.days()),
             ..Default::default()
         })
         .await

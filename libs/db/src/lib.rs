@@ -12,6 +12,9 @@ pub mod batch;
 pub mod feed;
 pub mod group;
 pub mod page;
+mod probe;
+
+pub use probe::Probe;
 
 pub use sqlx;
 
@@ -48,11 +51,6 @@ pub async fn migrate(pool: &PgPool, migrators: &[&Migrator]) -> Result<(), DbErr
     migrator.run(pool).await.map_err(DbError::Migrate)?;
     tracing::info!(migrations = migrator.iter().count(), "database migrated");
     Ok(())
-}
-
-/// True when the database answers a trivial query; used by health reporting.
-pub async fn ping(pool: &PgPool) -> bool {
-    sqlx::query("SELECT 1").execute(pool).await.is_ok()
 }
 
 /// SQL, run as a superuser in the service's database, that creates the service's login role

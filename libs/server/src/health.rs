@@ -11,7 +11,7 @@ use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::HealthReporter;
 
 /// How long one dependency probe may take before it counts as failed.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The health name a liveness probe asks for: NOT_SERVING only while draining.
 pub const LIVENESS_SERVICE: &str = "guestloop.liveness";
@@ -121,8 +121,9 @@ impl Health {
                 if *health.draining.borrow() {
                     return;
                 }
-                // A probe that cannot answer within a second counts as down: the flip to
+                // A probe that cannot answer in time counts as down: the flip to
                 // NOT_SERVING (and to failing fast) must not wait for a connect timeout.
+                // (The database probe bounds its own connect and query at 1 s each.)
                 let ok = tokio::time::timeout(PROBE_TIMEOUT, probe())
                     .await
                     .unwrap_or(false);

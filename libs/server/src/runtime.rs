@@ -167,10 +167,10 @@ impl ServiceRuntime {
         let relay = self.relay()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let relay_tasks = relay.spawn(stop_rx);
-        let pool = self.pool.clone();
+        let probe = guestloop_db::Probe::new(&self.pool);
         let watcher = self.health.watch(Duration::from_secs(2), move || {
-            let pool = pool.clone();
-            async move { guestloop_db::ping(&pool).await }
+            let probe = probe.clone();
+            async move { probe.check().await }
         });
         let result = crate::serve_with(
             self.listeners,

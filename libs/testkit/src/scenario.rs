@@ -156,6 +156,8 @@ pub struct PropertyPlay {
 
 #[derive(Debug, Clone, Default)]
 pub struct Played {
+    /// The chain's local day the scenario started on.
+    pub first_day: Date,
     pub properties: BTreeMap<String, PropertyPlay>,
     /// Escalation hops the scheduler made on the ignored cases.
     pub hops: i64,
@@ -204,6 +206,18 @@ fn today() -> Date {
 }
 
 /// Today's date range (local; every property is UTC+8).
+impl Played {
+    /// The local days the scenario ran over. A run that crosses midnight in Shanghai (16:00
+    /// UTC) checks guests out on one day and surveys them on the next; a KPI over "today"
+    /// alone then missed every survey (seen in CI: "surveys counted 0/210").
+    pub fn days(&self) -> DateRange {
+        DateRange {
+            start_date: Some(self.first_day),
+            end_date: Some(today()),
+        }
+    }
+}
+
 pub fn today_range() -> DateRange {
     DateRange {
         start_date: Some(today()),
@@ -226,7 +240,10 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
     let notification = conn(&e.notification)?.notification();
     let metrics = conn(&e.metrics)?.metrics();
     let mut rng = Lcg(seed);
-    let mut played = Played::default();
+    let mut played = Played {
+        first_day: today(),
+        ..Default::default()
+    };
     let run = uuid::Uuid::now_v7().simple().to_string();
 
     // 1. Check-outs. Nine in ten guests consent to e-mail follow-up.
@@ -391,7 +408,7 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
         if let Some(case) = r.case {
             // Half the cases are acknowledged at once; the other half wait past their
             // first-response deadline.
-            let at_once = p.cases.len() % 2 == 0;
+            let at_once = p.cases.len().is_multiple_of(2);
             if at_once {
                 transition(&mut feedback, &case.case_id, fb::CaseStatus::Acknowledged).await?;
             }
@@ -443,6 +460,7 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
         .map(|p| p.cases.len() as i64)
         .sum();
     let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let days = played.days();
     let waited = eventually("metrics to catch up", Duration::from_secs(120), || {
         let progress = progress.clone();
         let mut m = metrics.clone();
@@ -453,7 +471,7 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
                         level: mx::ScopeLevel::Chain as i32,
                         id: String::new(),
                     }),
-                    date_range: Some(today_range()),
+                    date_range: Some(days),
                     kpis: vec![
                         mx::Kpi::Csat as i32,
                         mx::Kpi::ComplaintVolume as i32,

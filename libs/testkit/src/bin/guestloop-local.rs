@@ -199,7 +199,7 @@ async fn demo(
     let league = metrics
         .get_league_table(mx::GetLeagueTableRequest {
             scope: Some(chain.clone()),
-            date_range: Some(scenario::today_range()),
+            date_range: Some(played.days()),
             order_by: mx::LeagueTableOrder::SlaCompliance as i32,
         })
         .await?
