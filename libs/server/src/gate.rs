@@ -4,7 +4,8 @@
 //! another replica, and the service holds no queue of doomed calls. Health and reflection
 //! pass. Draining for shutdown does not close the gate: in-flight clients finish.
 
-use futures::future::{Either, Ready, ready};
+use futures::FutureExt;
+use futures::future::{BoxFuture, Either};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -40,12 +41,14 @@ pub struct DependencyGate<S> {
 impl<S, B, R> tower::Service<http::Request<B>> for DependencyGate<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
-    R: Default,
+    S::Error: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    R: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
     // No allocation on the open path: this sits in front of every call.
-    type Future = Either<Ready<Result<Self::Response, Self::Error>>, S::Future>;
+    type Future = Either<BoxFuture<'static, Result<Self::Response, Self::Error>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -54,10 +57,11 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         if self.down.load(Ordering::Relaxed) && !request.uri().path().starts_with("/grpc.") {
             metrics::counter!("grpc_server_refused_dependency_down_total").increment(1);
-            return Either::Left(ready(Ok(tonic::Status::unavailable(
-                "the database is unreachable; retry with backoff",
-            )
-            .into_http())));
+            let status =
+                tonic::Status::unavailable("the database is unreachable; retry with backoff");
+            return Either::Left(Box::pin(
+                crate::refuse::refuse(request.into_body(), status).map(Ok),
+            ));
         }
         Either::Right(self.inner.call(request))
     }

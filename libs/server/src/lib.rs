@@ -11,6 +11,7 @@ mod deadline;
 mod gate;
 mod health;
 mod oversize;
+mod refuse;
 mod runtime;
 mod shed;
 mod shutdown;

@@ -2,6 +2,7 @@
 //! RESOURCE_EXHAUSTED instead of queueing without bound: clients back off and retry, and
 //! the calls already admitted keep their latency.
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -41,6 +42,8 @@ impl<S, B, R> tower::Service<http::Request<B>> for LoadShed<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: http_body::Body + Send + 'static,
     R: Default + Send + 'static,
 {
     type Response = S::Response;
@@ -61,12 +64,9 @@ where
                 Ok(p) => Some(p),
                 Err(_) => {
                     metrics::counter!("grpc_server_shed_total").increment(1);
-                    return Box::pin(async {
-                        Ok(
-                            tonic::Status::resource_exhausted("server overloaded, retry later")
-                                .into_http(),
-                        )
-                    });
+                    let status =
+                        tonic::Status::resource_exhausted("server overloaded, retry later");
+                    return Box::pin(crate::refuse::refuse(request.into_body(), status).map(Ok));
                 }
             }
         };
