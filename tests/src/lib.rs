@@ -237,6 +237,25 @@ pub fn head_office_token(signing_key: &Path) -> String {
         .expect("a token")
 }
 
+/// `service` started alone from `spec` (migrated, SERVING), and a head-office connection
+/// to it: how the fault tests begin.
+pub async fn start_alone(
+    spec: &guestloop_testkit::platform::PlatformSpec,
+    service: &str,
+) -> (
+    guestloop_testkit::ServiceProcess,
+    guestloop_client::Connection,
+) {
+    let process = guestloop_testkit::platform::Platform::start_one(spec, service, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let conn = guestloop_client::Connection::builder(process.endpoint())
+        .token(&head_office_token(&spec.signing_key))
+        .connect_lazy()
+        .expect("a lazy connection");
+    (process, conn)
+}
+
 /// A comment card from `source` at sh-bund: the smallest SubmitFeedback that is stored and
 /// opens no case, for load in the fault tests (each test its own `source`).
 pub fn comment_card(

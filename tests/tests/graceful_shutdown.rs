@@ -5,7 +5,6 @@
 
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_testkit::TEST_CHAIN_TOML;
-use guestloop_testkit::platform::Platform;
 use sqlx::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -31,14 +30,7 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
         )]),
     )
     .await;
-    let token = guestloop_e2e::head_office_token(&spec.signing_key);
-    let mut process = Platform::start_one(&spec, "feedback-intake", true)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let conn = guestloop_client::Connection::builder(process.endpoint())
-        .token(&token)
-        .connect_lazy()
-        .unwrap();
+    let (mut process, conn) = guestloop_e2e::start_alone(&spec, "feedback-intake").await;
 
     // (external id, feedback id) acknowledged; codes of the refusals.
     let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));

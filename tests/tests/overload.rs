@@ -12,7 +12,6 @@
 
 use guestloop_proto::guestprofile::v1 as gp;
 use guestloop_testkit::TEST_CHAIN_TOML;
-use guestloop_testkit::platform::Platform;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,14 +50,7 @@ async fn the_excess_is_refused_at_once_and_the_service_recovers() {
         ]),
     )
     .await;
-    let token = guestloop_e2e::head_office_token(&spec.signing_key);
-    let mut process = Platform::start_one(&spec, "guest-profile", true)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    let conn = guestloop_client::Connection::builder(process.endpoint())
-        .token(&token)
-        .connect_lazy()
-        .unwrap();
+    let (mut process, conn) = guestloop_e2e::start_alone(&spec, "guest-profile").await;
     let guest_id = conn
         .guest_profile()
         .create_guest(gp::CreateGuestRequest {
