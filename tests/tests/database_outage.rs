@@ -6,7 +6,7 @@
 //! stops it.
 
 use guestloop_proto::feedback::v1 as fb;
-use guestloop_testkit::platform::{Platform, PlatformSpec};
+use guestloop_testkit::platform::PlatformSpec;
 use guestloop_testkit::{Cluster, TEST_CHAIN_TOML, free_port};
 use sqlx::Connection;
 use std::collections::BTreeMap;
@@ -89,15 +89,8 @@ async fn a_database_outage_fails_calls_fast_and_recovers_by_itself() {
     .await;
     spec.cluster = cluster.clone();
     spec.database = "outage".into();
-    let token = guestloop_e2e::head_office_token(&spec.signing_key);
-    let mut process = Platform::start_one(&spec, "feedback-intake", true)
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let (mut process, conn) = guestloop_e2e::start_alone(&spec, "feedback-intake").await;
     let endpoint = process.endpoint();
-    let conn = guestloop_client::Connection::builder(endpoint.clone())
-        .token(&token)
-        .connect_lazy()
-        .unwrap();
 
     let calls = Arc::new(Mutex::new(Vec::<Call>::new()));
     let stop = Arc::new(AtomicBool::new(false));

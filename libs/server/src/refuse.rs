@@ -3,8 +3,9 @@
 //! land on a closed stream; h2 counts those and, past its limit, closes the whole connection
 //! (GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames") — every admitted call on it fails too.
 //! Seen in the overload test: 256 calls in flight on one connection against a limit of 8
-//! broke the connection hundreds of times in 3 s. A refusal therefore reads (and drops) the
-//! small unary body first, bounded in bytes and time.
+//! broke the connection hundreds of times in 3 s; with the stream limit lowered to 100 but
+//! no drain, 3 of 3 runs still broke it. A refusal therefore reads (and drops) the small
+//! unary body first, bounded in bytes and time.
 
 use http_body::Body;
 use std::pin::pin;

@@ -1,6 +1,6 @@
 //! The guests table: create, read (following merges), update, list and search.
 
-use super::{GUEST_COLUMNS, GuestRecord, GuestRow, VISIBLE};
+use super::{GUEST_COLUMNS, GuestRecord, GuestRow, visible_through, visible_through_param};
 use crate::domain::Profile;
 use guestloop_db::page::Page;
 use sqlx::types::Json;
@@ -145,9 +145,10 @@ pub async fn search<'e>(
     c: &Criteria,
     page: Page,
 ) -> Result<Vec<GuestRecord>, sqlx::Error> {
+    let visible_sql = visible_through_param();
     let sql = format!(
         "SELECT {GUEST_COLUMNS} FROM guests g
-         WHERE g.merged_into IS NULL AND {VISIBLE}
+         WHERE g.merged_into IS NULL AND {visible_sql}
            AND ($2::text IS NULL OR lower(g.email) = lower($2))
            AND ($3::text IS NULL OR g.phone = $3)
            AND ($4::text IS NULL OR lower(g.given_name) LIKE $4 || '%' OR lower(g.family_name) LIKE $4 || '%'
@@ -187,9 +188,10 @@ pub async fn duplicate_candidates<'e>(
     visible: Option<&[String]>,
     g: &GuestRecord,
 ) -> Result<Vec<GuestRecord>, sqlx::Error> {
+    let visible_sql = visible_through_param();
     let sql = format!(
         "SELECT {GUEST_COLUMNS} FROM guests g
-         WHERE g.merged_into IS NULL AND NOT g.erased AND g.id <> $2 AND {VISIBLE}
+         WHERE g.merged_into IS NULL AND NOT g.erased AND g.id <> $2 AND {visible_sql}
            AND (($3::text IS NOT NULL AND lower(g.email) = lower($3))
              OR ($4::text IS NOT NULL AND g.phone = $4)
              OR ($5::text IS NOT NULL AND lower(g.family_name) = lower($5))
@@ -257,6 +259,7 @@ pub async fn property_completeness<'e>(
     .fetch_one(exec)
     .await
 }
+
 /// One GetGuest read that is answered straight from its row, logged in the same statement.
 pub struct LoggedRead<'a> {
     pub guest_id: Uuid,
@@ -288,17 +291,16 @@ pub async fn read_and_log<'e>(
         .iter()
         .map(|r| r.visible.map(|v| v.join(&sep)))
         .collect();
+    let visible_to_caller = visible_through("r.visible");
     let sql = format!(
         "WITH r AS (
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 WITH ORDINALITY AS r(guest_id, accessor, accessor_role, rpc, visible, n)
+             SELECT guest_id, accessor, accessor_role, rpc,
+                    string_to_array(visible, $6) AS visible, n
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+                 WITH ORDINALITY AS u(guest_id, accessor, accessor_role, rpc, visible, n)
          ), hit AS (
              SELECT r.* FROM r JOIN guests g ON g.id = r.guest_id
-             WHERE g.merged_into IS NULL
-               AND (r.visible IS NULL
-                    OR g.home_property_id = ANY(string_to_array(r.visible, $6))
-                    OR EXISTS (SELECT 1 FROM stays s WHERE s.guest_id = g.id
-                               AND s.property_id = ANY(string_to_array(r.visible, $6))))
+             WHERE g.merged_into IS NULL AND {visible_to_caller}
          ), logged AS (
              INSERT INTO access_log (guest_id, accessor, accessor_role, rpc)
              SELECT guest_id, accessor, accessor_role, rpc FROM hit
@@ -314,7 +316,7 @@ pub async fn read_and_log<'e>(
         .bind(&sep)
         .fetch_all(exec)
         .await?;
-    let mut out: Vec<Option<GuestRecord>> = (0..reads.len()).map(|_| None).collect();
+    let mut out = vec![None; reads.len()];
     for row in rows {
         let n: i64 = row.try_get("n")?;
         let guest = GuestRow::from_row(&row)?;

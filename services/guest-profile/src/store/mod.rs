@@ -101,8 +101,17 @@ pub struct StayRecord {
     pub update_time: DateTime<Utc>,
 }
 
-/// The visibility filter every guest query applies: `$1` is the caller's visible
-/// properties (NULL for the whole chain); a guest is visible through their home property
-/// or any stay.
-pub(crate) const VISIBLE: &str = "($1::text[] IS NULL OR g.home_property_id = ANY($1) \
-     OR EXISTS (SELECT 1 FROM stays s WHERE s.guest_id = g.id AND s.property_id = ANY($1)))";
+/// The visibility filter every guest query applies: `properties` is an SQL text[]
+/// expression for the caller's visible properties (NULL for the whole chain); a guest `g`
+/// is visible through their home property or any stay.
+pub(crate) fn visible_through(properties: &str) -> String {
+    format!(
+        "({properties} IS NULL OR g.home_property_id = ANY({properties}) \
+         OR EXISTS (SELECT 1 FROM stays s WHERE s.guest_id = g.id AND s.property_id = ANY({properties})))"
+    )
+}
+
+/// [`visible_through`] the query's first parameter.
+pub(crate) fn visible_through_param() -> String {
+    visible_through("$1::text[]")
+}
