@@ -29,6 +29,14 @@ stop_pg() {
 }
 trap stop_pg EXIT
 
+# The reused target dir's incremental caches only grow (47 GB seen after a few weeks,
+# which filled the disk); above 10 GB they are dropped and rebuilt.
+incremental="$CARGO_TARGET_DIR/debug/incremental"
+if [ -d "$incremental" ] && [ "$(du -s --block-size=1G "$incremental" | cut -f1)" -gt 10 ]; then
+  echo "==> dropping $incremental (over 10 GB)"
+  rm -rf "$incremental"
+fi
+
 started=$(date +%s)
 step() {
   local name=$1; shift

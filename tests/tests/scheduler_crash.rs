@@ -14,7 +14,13 @@ const KILLS: usize = 3;
 
 /// Timers not yet fired: pending or claimed (running).
 async fn pending(db: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM followup.timers WHERE state IN (1, 2)")
+    unfired(db, "%").await
+}
+
+/// Timers whose key is LIKE `keys` not yet fired: pending or claimed (running).
+async fn unfired(db: &mut sqlx::PgConnection, keys: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM followup.timers WHERE key LIKE $1 AND state IN (1, 2)")
+        .bind(keys)
         .fetch_one(db)
         .await
 }
@@ -98,4 +104,195 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
     );
     let _ = victim.stop(Duration::from_secs(10));
     let _ = survivor.stop(Duration::from_secs(10));
+}
+
+/// R2, the effect side: timers whose action sends a guest an email, through a real
+/// notification to a real SMTP server, while one of two scheduler replicas is SIGKILLed
+/// mid-firing. A replica killed between asking notification for the message and recording
+/// the firing leaves a claim that the other fires again after the lease; notification must
+/// see that second call as the same message (idempotency key `timer:<id>:<generation>`),
+/// so the guest gets each email once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
+    use guestloop_proto::common::v1 as c;
+    use guestloop_proto::followup::v1 as fu;
+    use guestloop_proto::guestprofile::v1 as gp;
+    use guestloop_proto::notification::v1 as nt;
+    use guestloop_testkit::{scenario, sinks};
+
+    const EMAILS: usize = 300;
+    let smtp = sinks::smtp_sink();
+    let spec = guestloop_e2e::platform_spec(
+        "r2-effect",
+        "follow-up-scheduler",
+        &scenario::config_toml(smtp.port),
+        BTreeMap::from([
+            ("GUESTLOOP__TIMERS__LEASE".to_string(), "3s".to_string()),
+            ("GUESTLOOP__TIMERS__ACTION_TIMEOUT".into(), "1s".into()),
+            ("GUESTLOOP__TIMERS__BATCH_SIZE".into(), "20".into()),
+        ]),
+    )
+    .await;
+    let platform = Platform::start(&spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut victim = platform
+        .replica(&spec, "follow-up-scheduler")
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let conn = |name: &str| {
+        guestloop_client::Connection::builder(platform.service(name).unwrap().endpoint())
+            .token(&guestloop_e2e::head_office_token(&spec.signing_key))
+            .connect_lazy()
+            .unwrap()
+    };
+    let mut guests = conn("guest-profile").guest_profile();
+    let guest = guests
+        .create_guest(gp::CreateGuestRequest {
+            guest: Some(gp::Guest {
+                given_name: "Mei".into(),
+                family_name: "Lin".into(),
+                language: "en".into(),
+                contacts: Some(gp::Contacts {
+                    email: "r2@example.com".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            property_id: "sh-bund".into(),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .guest
+        .unwrap();
+    guests
+        .set_consent(gp::SetConsentRequest {
+            guest_id: guest.guest_id.clone(),
+            consent: Some(gp::Consent {
+                channel: c::ContactChannel::Email as i32,
+                purpose: c::ConsentPurpose::ServiceFollowUp as i32,
+                granted: true,
+                source: "r2".into(),
+                record_time: None,
+            }),
+        })
+        .await
+        .unwrap();
+
+    // Scheduled for an hour from now, then all made due at one instant (below), so both
+    // replicas race for them however long scheduling took.
+    let mut scheduler = conn("follow-up-scheduler").follow_up();
+    let due = chrono::Utc::now() + chrono::Duration::hours(1);
+    for i in 0..EMAILS {
+        scheduler
+            .schedule_timer(fu::ScheduleTimerRequest {
+                timer: Some(fu::Timer {
+                    key: format!("r2-effect/{i}"),
+                    purpose: fu::TimerPurpose::PostStayFollowUp as i32,
+                    property_id: "sh-bund".into(),
+                    guest_id: guest.guest_id.clone(),
+                    due_time: Some(prost_types::Timestamp {
+                        seconds: due.timestamp(),
+                        nanos: 0,
+                    }),
+                    action: Some(fu::TimerAction {
+                        action: Some(fu::timer_action::Action::SendMessage(
+                            fu::SendMessageAction {
+                                message: Some(nt::MessageSpec {
+                                    recipient: Some(nt::Recipient {
+                                        kind: Some(nt::recipient::Kind::Guest(
+                                            nt::GuestRecipient {
+                                                guest_id: guest.guest_id.clone(),
+                                            },
+                                        )),
+                                    }),
+                                    kind: nt::MessageKind::PostStayFollowUp as i32,
+                                    purpose: c::ConsentPurpose::ServiceFollowUp as i32,
+                                    property_id: "sh-bund".into(),
+                                    ..Default::default()
+                                }),
+                            },
+                        )),
+                    }),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("timer {i}: {s:?}"));
+    }
+    let mut db = sqlx::PgConnection::connect(&spec.cluster.admin_url(&spec.database))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE followup.timers SET due_time = now() WHERE key LIKE 'r2-effect/%'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let mut killed_with_unfired = Vec::new();
+    for _ in 0..KILLS {
+        killed_with_unfired.push(unfired(&mut db, "r2-effect/%").await.unwrap());
+        victim.kill().unwrap();
+        victim = platform
+            .replica(&spec, "follow-up-scheduler")
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        killed_with_unfired.iter().all(|p| *p > 0),
+        "a kill came after the firing was done, proving nothing: {killed_with_unfired:?}"
+    );
+
+    // Every timer fired, then every email arrived, and nothing more arrives after.
+    let mail_ids = || -> Vec<String> {
+        smtp.mails()
+            .iter()
+            .map(|m| m["message_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    loop {
+        let (left, mails) = (
+            unfired(&mut db, "r2-effect/%").await.unwrap(),
+            mail_ids().len(),
+        );
+        if left == 0 && mails >= EMAILS {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{left} timers unfired, {mails} of {EMAILS} emails after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let delivered_after = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mails = mail_ids();
+    let distinct: std::collections::BTreeSet<&String> = mails.iter().collect();
+    assert_eq!(mails.len(), EMAILS, "emails received");
+    assert_eq!(distinct.len(), EMAILS, "an email arrived twice");
+    // Each timer's message is one of them, and no timer asked for two messages.
+    let messages: Vec<String> = sqlx::query_scalar(
+        "SELECT '<' || message_id::text || '@guestloop>' FROM followup.timers
+         WHERE key LIKE 'r2-effect/%' AND state = 3",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(messages.len(), EMAILS, "timers fired with their message");
+    assert!(messages.iter().all(|m| distinct.contains(m)));
+    let refired: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notification.messages WHERE idempotency_key LIKE 'timer:%'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(refired, EMAILS as i64, "messages created by timers");
+    eprintln!(
+        "R2 effect: {EMAILS} email timers, 2 replicas, {KILLS} SIGKILLs of one (unfired at each kill: {killed_with_unfired:?}); every email delivered once after {delivered_after:?}"
+    );
+    let _ = victim.stop(Duration::from_secs(10));
 }

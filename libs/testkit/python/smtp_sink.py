@@ -1,9 +1,10 @@
 """A real SMTP server for notification's tests (aiosmtpd). Every accepted message is written
 to OUT_DIR as NNNNN.json: envelope sender and recipients, the decoded From, To, Subject and
 text body, and the raw message; recipients whose local part starts with "bounce" are refused with a
-permanent 550, and those starting with "greylist" with a temporary 451 the first two times. The port it listens on is written to OUT_DIR/port once it accepts mail.
+permanent 550, and those starting with "greylist" with a temporary 451 the first two times. The port it listens on is written to OUT_DIR/port once it accepts mail; PORT (optional) asks
+for a given one, so a test can stop the server and bring it back at the same address.
 
-usage: python smtp_sink.py OUT_DIR
+usage: python smtp_sink.py OUT_DIR [PORT]
 """
 import email
 import email.policy
@@ -64,7 +65,7 @@ def free_port():
     return port
 
 
-port = free_port()
+port = int(sys.argv[2]) if len(sys.argv) > 2 else free_port()
 controller = Controller(Sink(), hostname="127.0.0.1", port=port)
 controller.start()
 with open(os.path.join(OUT, "port.tmp"), "w") as f:

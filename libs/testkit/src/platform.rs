@@ -74,6 +74,8 @@ impl PlatformSpec {
 #[derive(Debug)]
 pub struct Platform {
     pub services: Vec<ServiceProcess>,
+    /// The environment each service was started with, for replicas.
+    envs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Platform {
@@ -109,6 +111,7 @@ impl Platform {
             );
         }
         let mut services = Vec::new();
+        let mut envs = BTreeMap::new();
         for (i, (name, _, _)) in SERVICES.iter().enumerate() {
             let mut env = common.clone();
             env.insert("GUESTLOOP__DATABASE__URL".into(), urls[name].clone());
@@ -126,11 +129,28 @@ impl Platform {
                 &env,
                 &spec.log_dir,
             )?);
+            envs.insert(name.to_string(), env);
         }
         for s in &mut services {
             s.wait_ready(Duration::from_secs(60)).await?;
         }
-        Ok(Self { services })
+        Ok(Self { services, envs })
+    }
+
+    /// Another replica of one of the platform's services: the same database, peers and
+    /// subscriptions, its own ports; SERVING when this returns. The caller owns it.
+    pub async fn replica(&self, spec: &PlatformSpec, name: &str) -> anyhow::Result<ServiceProcess> {
+        let env = self
+            .envs
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("no service {name}"))?;
+        let port = free_port();
+        // Its own log, beside the first one's rather than over it.
+        let log_dir = spec.log_dir.join(format!("replica-{port}"));
+        let mut process =
+            ServiceProcess::start(&spec.bin_dir, name, port, free_port(), env, &log_dir)?;
+        process.wait_ready(Duration::from_secs(60)).await?;
+        Ok(process)
     }
 
     /// Starts one service alone (no peers, no subscribers) with its schema bootstrapped,

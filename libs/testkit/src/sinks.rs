@@ -45,15 +45,16 @@ pub fn python() -> PathBuf {
 
 /// A Python sink process, killed when dropped.
 pub struct Sink {
-    child: Child,
+    child: Option<Child>,
     pub port: u16,
     pub dir: PathBuf,
+    script: PathBuf,
+    args: Vec<String>,
 }
 
 impl Drop for Sink {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -76,28 +77,66 @@ fn spawn_sink(script: &str, args: &[String]) -> Sink {
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("python")
         .join(script);
-    let child = Command::new(python())
-        .arg(&script)
-        .arg(&dir)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sink");
-    let port_file = dir.join("port");
-    let started = Instant::now();
-    let port = loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file) {
-            break p.trim().parse().expect("port");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{} did not start",
-            script.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    let mut sink = Sink {
+        child: None,
+        port: 0,
+        dir,
+        script,
+        args: args.to_vec(),
     };
-    Sink { child, port, dir }
+    sink.start_again();
+    sink
+}
+
+impl Sink {
+    /// The provider goes down: the process is killed, its records stay.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The provider comes back at the same address (the first start takes any free port),
+    /// with the records of its earlier life.
+    pub fn start_again(&mut self) {
+        self.stop();
+        let port_file = self.dir.join("port");
+        let _ = std::fs::remove_file(&port_file);
+        let mut args = self.args.clone();
+        if self.port != 0 {
+            args.push(self.port.to_string());
+        }
+        let started = Instant::now();
+        let child = Command::new(python())
+            .arg(&self.script)
+            .arg(&self.dir)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the sink");
+        self.child = Some(child);
+        self.port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().parse().expect("port");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{} did not start",
+                self.script.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+    }
+
+    /// How the HTTP provider answers from now on: "ok", "error", "slow" or "hang"
+    /// (http_sink.py says what each does).
+    pub fn set_mode(&self, mode: &str) {
+        let tmp = self.dir.join("mode.tmp");
+        std::fs::write(&tmp, mode).unwrap();
+        std::fs::rename(&tmp, self.dir.join("mode")).unwrap();
+    }
 }
 
 /// aiosmtpd: accepted mails land in `dir` as NNNNN.json; "bounce…@" recipients get 550.

@@ -1,6 +1,8 @@
 //! Providers from configuration: email over SMTP (lettre) and HTTP providers (SMS, WeChat
 //! template and free-form messages, app push) with URL, auth header and JSON payload per
-//! provider, each behind its own token-bucket rate limit. On WeChat a provider is either the
+//! provider, each behind its own token-bucket rate limit. Every attempt carries the message id
+//! as the provider's idempotency key (the `Message-ID` header on email, a configurable header
+//! on HTTP), so a retry after a lost answer is not a second message at a provider that honours it. On WeChat a provider is either the
 //! template provider or the free-form (customer-service) one (`wechat_mode`); the window
 //! decides which is used (window.rs). A send answers an outcome the worker turns into a
 //! retry, a dead letter or SENT; errors carry a code and a short text, never an address.
@@ -85,9 +87,22 @@ enum Kind {
     },
 }
 
+impl Kind {
+    fn label(&self) -> &'static str {
+        match self {
+            Kind::Smtp { .. } => "smtp",
+            Kind::Http { .. } => "http",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Provider {
     pub name: String,
+    /// The whole send's bound. The clients' own timeouts do not cover everything: lettre's
+    /// does not bound a server that accepts the connection and never greets, and one such
+    /// send held the worker's whole batch (and so every other message) for a minute.
+    timeout: Duration,
     pub channel: ContactChannel,
     /// On WeChat: template or free-form; every other provider is `Template`.
     pub wechat_mode: WechatMode,
@@ -117,6 +132,7 @@ fn smtp(s: &SmtpSettings, timeout: Duration) -> Result<Provider, String> {
         .map_err(|_| "providers.smtp.from: is not an email address".to_string())?;
     Ok(Provider {
         name: "smtp".into(),
+        timeout,
         channel: ContactChannel::Email,
         wechat_mode: WechatMode::Template,
         bucket: Bucket::new(s.rate_per_second, s.burst),
@@ -140,6 +156,7 @@ impl Providers {
                 .map_err(|e| format!("providers.http.{name}: {e}"))?;
             all.push(Provider {
                 name: name.clone(),
+                timeout,
                 channel: parse_channel(&p.channel)
                     .ok_or_else(|| format!("providers.http.{name}.channel: unknown channel"))?,
                 wechat_mode: p.wechat_mode,
@@ -175,9 +192,15 @@ fn json_escape(s: &str) -> String {
 
 impl Provider {
     pub async fn send(&self, e: &Envelope) -> Outcome {
-        match &self.kind {
-            Kind::Smtp { transport, from } => send_smtp(transport, from, e).await,
-            Kind::Http { client, settings } => send_http(client, settings, e).await,
+        let send = async {
+            match &self.kind {
+                Kind::Smtp { transport, from } => send_smtp(transport, from, e).await,
+                Kind::Http { client, settings } => send_http(client, settings, e).await,
+            }
+        };
+        match tokio::time::timeout(self.timeout, send).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Timeout(format!("{}_timeout", self.kind.label())),
         }
     }
 }
@@ -234,6 +257,7 @@ async fn send_http(client: &reqwest::Client, s: &HttpProviderSettings, e: &Envel
     let mut req = client
         .post(&s.url)
         .header("content-type", "application/json")
+        .header(s.idempotency_header.as_str(), e.message_id.as_str())
         .body(body);
     if !s.auth_header.is_empty() {
         req = req.header(s.auth_header.as_str(), s.auth_value.as_str());

@@ -129,6 +129,11 @@ pub struct HttpProviderSettings {
     pub auth_header: String,
     #[serde(default)]
     pub auth_value: String,
+    /// The header that carries the message id on every attempt, so a provider that took a
+    /// request whose answer was lost (a timeout, a dropped connection) sees the retry as
+    /// the same message, not a second one. Most providers call it `Idempotency-Key`.
+    #[serde(default = "default_idempotency_header")]
+    pub idempotency_header: String,
     /// The JSON body with `{{to}}`, `{{subject}}`, `{{body}}`, `{{template_id}}`,
     /// `{{message_id}}`, `{{wechat_mode}}` placeholders (values are JSON-escaped;
     /// `wechat_mode` is "template" or "free_form" on the WeChat channel, else empty).
@@ -145,6 +150,10 @@ pub struct HttpProviderSettings {
 
 fn default_burst() -> f64 {
     10.0
+}
+
+fn default_idempotency_header() -> String {
+    "Idempotency-Key".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +250,12 @@ impl Validate for Settings {
                 return Err(ConfigError::invalid(
                     format!("providers.http.{name}.url"),
                     "must be an http(s) URL",
+                ));
+            }
+            if reqwest::header::HeaderName::from_bytes(p.idempotency_header.as_bytes()).is_err() {
+                return Err(ConfigError::invalid(
+                    format!("providers.http.{name}.idempotency_header"),
+                    "must be an HTTP header name",
                 ));
             }
         }
