@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CLIENTS: usize = 8;
-const KILLS: usize = 3;
+/// SIGKILLs in a run: 3, times the fault scale.
+fn kills() -> usize {
+    3 * guestloop_testkit::fault_scale() as usize
+}
 
 struct Fixture {
     spec: PlatformSpec,
@@ -81,7 +84,7 @@ struct Seen {
 async fn sigkill_under_load_loses_no_acknowledged_feedback() {
     let f = fixture("crash-feedback").await;
     let seen = Arc::new(Mutex::new(Seen::default()));
-    for round in 0..KILLS {
+    for round in 0..kills() {
         let mut process = start(&f, "feedback-intake").await;
         let conn = client(&f, &process);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -168,7 +171,8 @@ async fn sigkill_under_load_loses_no_acknowledged_feedback() {
     .unwrap();
     assert_eq!(twins, 0);
     eprintln!(
-        "{KILLS} kills under {CLIENTS} clients: {} acknowledged, 0 lost; {} answers lost in the crash, retried without twins",
+        "{} kills under {CLIENTS} clients: {} acknowledged, 0 lost; {} answers lost in the crash, retried without twins",
+        kills(),
         seen.acked.len(),
         seen.unknown.len()
     );

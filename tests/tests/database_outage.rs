@@ -19,7 +19,10 @@ use tonic_health::pb::{
 };
 
 const CLIENTS: usize = 4;
-const OUTAGE: Duration = Duration::from_secs(4);
+/// How long PostgreSQL is down: 4 s, 12 s in the long version.
+fn outage() -> Duration {
+    Duration::from_secs(4) * guestloop_testkit::fault_scale().min(3)
+}
 /// The service's own bound on waiting for a connection (`database.acquire_timeout`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -131,10 +134,10 @@ async fn a_database_outage_fails_calls_fast_and_recovers_by_itself() {
     let not_serving_after = until_readiness(
         &endpoint,
         ServingStatus::NotServing,
-        OUTAGE + Duration::from_secs(6),
+        outage() + Duration::from_secs(6),
     )
     .await;
-    let remaining = OUTAGE.saturating_sub(down_at.elapsed());
+    let remaining = outage().saturating_sub(down_at.elapsed());
     tokio::time::sleep(remaining).await;
     let restart_at = Instant::now();
     Cluster::ensure(&cluster.data_dir, cluster.port, true).unwrap();
@@ -236,9 +239,10 @@ async fn a_database_outage_fails_calls_fast_and_recovers_by_itself() {
     assert_eq!(lost, 0, "{lost} of {} acknowledged items lost", acked.len());
 
     eprintln!(
-        "R3: {} calls ({} acknowledged, 0 lost); outage {OUTAGE:?}: {} calls, codes {codes:?}, slowest {slowest:?}; NOT_SERVING {not_serving_after:?} after the stop, then {} calls refused in at most {slowest_after_flip:?}; slowest call of the run {slowest_overall:?}; SERVING {serving_after:?} after the restart; {after_ok} acknowledged after",
+        "R3: {} calls ({} acknowledged, 0 lost); outage {:?}: {} calls, codes {codes:?}, slowest {slowest:?}; NOT_SERVING {not_serving_after:?} after the stop, then {} calls refused in at most {slowest_after_flip:?}; slowest call of the run {slowest_overall:?}; SERVING {serving_after:?} after the restart; {after_ok} acknowledged after",
         calls.len(),
         acked.len(),
+        outage(),
         during.len(),
         after_flip.len()
     );

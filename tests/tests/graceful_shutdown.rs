@@ -73,7 +73,8 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
             Code::Ok
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The load builds up (for longer in the long version) before SIGTERM.
+    tokio::time::sleep(Duration::from_millis(1500) * guestloop_testkit::fault_scale()).await;
     let before = acked.lock().unwrap().len();
     let term_at = Instant::now();
     let status = tokio::task::block_in_place(|| process.stop(GRACE + Duration::from_secs(5)))

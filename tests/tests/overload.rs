@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 
 const IN_FLIGHT: usize = 256;
-const FLOOD: Duration = Duration::from_secs(3);
+/// How long the flood lasts: 3 s, times the fault scale.
+fn flood() -> Duration {
+    Duration::from_secs(3) * guestloop_testkit::fault_scale()
+}
 
 /// Peak resident memory of a process, MB (VmHWM).
 fn peak_rss_mb(pid: u32) -> f64 {
@@ -104,7 +107,7 @@ async fn the_excess_is_refused_at_once_and_the_service_recovers() {
             }
         }));
     }
-    tokio::time::sleep(FLOOD).await;
+    tokio::time::sleep(flood()).await;
     stop.store(true, Ordering::Relaxed);
     for c in callers {
         c.await.unwrap();
@@ -150,7 +153,8 @@ async fn the_excess_is_refused_at_once_and_the_service_recovers() {
         .unwrap();
     }
     eprintln!(
-        "R5: {IN_FLIGHT} in flight for {FLOOD:?} against a limit of 8: {codes:?}; refusals p99 {p99_refused:?}; peak RSS {flood_rss:.1} MB (idle {idle_rss:.1}); 20 of 20 answered after"
+        "R5: {IN_FLIGHT} in flight for {:?} against a limit of 8: {codes:?}; refusals p99 {p99_refused:?}; peak RSS {flood_rss:.1} MB (idle {idle_rss:.1}); 20 of 20 answered after",
+        flood()
     );
     let _ = process.stop(Duration::from_secs(10));
 }

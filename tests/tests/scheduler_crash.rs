@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const TIMERS: i64 = 60_000;
-const KILLS: usize = 3;
+/// SIGKILLs of the victim in a run: 3, times the fault scale.
+fn kills() -> usize {
+    3 * guestloop_testkit::fault_scale() as usize
+}
 
 /// Timers not yet fired: pending or claimed (running).
 async fn pending(db: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
@@ -63,7 +66,7 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
         .unwrap_or_else(|e| panic!("{e:#}"));
 
     let mut killed_with_pending = Vec::new();
-    for _ in 0..KILLS {
+    for _ in 0..kills() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         killed_with_pending.push(pending(&mut db).await.unwrap());
         victim.kill().unwrap();
@@ -100,7 +103,8 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
     assert_eq!(twice, 0, "timers fired twice");
     assert_eq!(firings, TIMERS, "one firing record per timer");
     eprintln!(
-        "R2: {TIMERS} due timers, 2 replicas, {KILLS} SIGKILLs of one (pending at each kill: {killed_with_pending:?}); all fired once after {drained_after:?}"
+        "R2: {TIMERS} due timers, 2 replicas, {} SIGKILLs of one (pending at each kill: {killed_with_pending:?}); all fired once after {drained_after:?}",
+        kills()
     );
     let _ = victim.stop(Duration::from_secs(10));
     let _ = survivor.stop(Duration::from_secs(10));
@@ -120,7 +124,7 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     use guestloop_proto::notification::v1 as nt;
     use guestloop_testkit::{scenario, sinks};
 
-    const EMAILS: usize = 300;
+    let emails = 300 * guestloop_testkit::fault_scale() as usize;
     let smtp = sinks::smtp_sink();
     let spec = guestloop_e2e::platform_spec(
         "r2-effect",
@@ -185,7 +189,7 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     // replicas race for them however long scheduling took.
     let mut scheduler = conn("follow-up-scheduler").follow_up();
     let due = chrono::Utc::now() + chrono::Duration::hours(1);
-    for i in 0..EMAILS {
+    for i in 0..emails {
         scheduler
             .schedule_timer(fu::ScheduleTimerRequest {
                 timer: Some(fu::Timer {
@@ -232,7 +236,7 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     let mut killed_with_unfired = Vec::new();
-    for _ in 0..KILLS {
+    for _ in 0..kills() {
         killed_with_unfired.push(unfired(&mut db, "r2-effect/%").await.unwrap());
         victim.kill().unwrap();
         victim = platform
@@ -258,12 +262,12 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
             unfired(&mut db, "r2-effect/%").await.unwrap(),
             mail_ids().len(),
         );
-        if left == 0 && mails >= EMAILS {
+        if left == 0 && mails >= emails {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(90),
-            "{left} timers unfired, {mails} of {EMAILS} emails after {:?}",
+            "{left} timers unfired, {mails} of {emails} emails after {:?}",
             started.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -272,8 +276,8 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mails = mail_ids();
     let distinct: std::collections::BTreeSet<&String> = mails.iter().collect();
-    assert_eq!(mails.len(), EMAILS, "emails received");
-    assert_eq!(distinct.len(), EMAILS, "an email arrived twice");
+    assert_eq!(mails.len(), emails, "emails received");
+    assert_eq!(distinct.len(), emails, "an email arrived twice");
     // Each timer's message is one of them, and no timer asked for two messages.
     let messages: Vec<String> = sqlx::query_scalar(
         "SELECT '<' || message_id::text || '@guestloop>' FROM followup.timers
@@ -282,7 +286,7 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     .fetch_all(&mut db)
     .await
     .unwrap();
-    assert_eq!(messages.len(), EMAILS, "timers fired with their message");
+    assert_eq!(messages.len(), emails, "timers fired with their message");
     assert!(messages.iter().all(|m| distinct.contains(m)));
     let refired: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM notification.messages WHERE idempotency_key LIKE 'timer:%'",
@@ -290,9 +294,10 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     .fetch_one(&mut db)
     .await
     .unwrap();
-    assert_eq!(refired, EMAILS as i64, "messages created by timers");
+    assert_eq!(refired, emails as i64, "messages created by timers");
     eprintln!(
-        "R2 effect: {EMAILS} email timers, 2 replicas, {KILLS} SIGKILLs of one (unfired at each kill: {killed_with_unfired:?}); every email delivered once after {delivered_after:?}"
+        "R2 effect: {emails} email timers, 2 replicas, {} SIGKILLs of one (unfired at each kill: {killed_with_unfired:?}); every email delivered once after {delivered_after:?}",
+        kills()
     );
     let _ = victim.stop(Duration::from_secs(10));
 }

@@ -17,3 +17,14 @@ pub use chain::TEST_CHAIN_TOML;
 pub use keys::{TestKeys, keys};
 pub use postgres::{Cluster, TestDatabase, test_database};
 pub use process::{ServiceProcess, free_port};
+
+/// How much longer the fault tests run: 1 in the README's test command (seconds each),
+/// more for the long versions (`scripts/faults-long.sh` sets `GUESTLOOP_FAULT_SCALE`), which
+/// multiply their kills, outages, floods and load by it.
+pub fn fault_scale() -> u32 {
+    std::env::var("GUESTLOOP_FAULT_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+}

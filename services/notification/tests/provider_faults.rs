@@ -167,7 +167,9 @@ async fn every_message_is_taken_once_through_errors_timeouts_and_hangs() {
         )
         .await;
 
-    // A steady stream of messages, alternating SMS and email, while the providers change.
+    // A steady stream of messages, alternating SMS and email, while the providers change
+    // every `phase`.
+    let phase = Duration::from_millis(750) * guestloop_testkit::fault_scale();
     let sender = {
         let client = app.head_office();
         let (sms_guest, mail_guest) = (sms_guest.clone(), mail_guest.clone());
@@ -175,7 +177,7 @@ async fn every_message_is_taken_once_through_errors_timeouts_and_hangs() {
             let mut ids = Vec::new();
             let started = Instant::now();
             let mut n = 0;
-            while started.elapsed() < Duration::from_millis(4500) {
+            while started.elapsed() < phase * 6 {
                 let guest = if n % 2 == 0 { &sms_guest } else { &mail_guest };
                 let m = client
                     .clone()
@@ -204,7 +206,7 @@ async fn every_message_is_taken_once_through_errors_timeouts_and_hangs() {
     for (http, smtp) in phases {
         app.http.set_mode(http);
         switch.set(smtp);
-        tokio::time::sleep(Duration::from_millis(750)).await;
+        tokio::time::sleep(phase).await;
     }
     let ids = sender.await.unwrap();
     let all: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
