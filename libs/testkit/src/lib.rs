@@ -2,6 +2,7 @@
 //! user, shared by the tests of one run, with a fresh database per test), the service role
 //! and schema bootstrapped in it, signing keys and tokens, and a small test chain.
 
+pub mod authz;
 pub mod certs;
 mod chain;
 pub mod grpc;

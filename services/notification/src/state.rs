@@ -6,6 +6,7 @@ use crate::templates::Templates;
 use crate::window::WechatWindow;
 use guestloop_auth::{Principal, Role};
 use guestloop_config::ChainDirectory;
+use guestloop_proto::notification::v1::StaffRecipient;
 use sqlx::PgPool;
 use std::sync::Arc;
 
@@ -54,6 +55,30 @@ impl State {
             ));
         }
         tracing::Span::current().record("property_id", property_id);
+        Ok(())
+    }
+
+    /// The caller may alert these staff: where the worker will look for them (their
+    /// property; a regional manager's region; a member named by id) is within the caller's
+    /// scope. Otherwise one property could alert, and learn of, another's staff.
+    pub fn writable_staff(&self, caller: &Caller, s: &StaffRecipient) -> Result<()> {
+        let id = s.staff_id.trim();
+        let member = self
+            .staff
+            .iter()
+            .find(|m| !id.is_empty() && m.staff_id == id);
+        let outside = !caller.sees(self, &s.property_id)
+            || (!s.region_id.is_empty()
+                && !self
+                    .chain
+                    .properties_in_region(&s.region_id)
+                    .any(|p| caller.sees(self, p)))
+            || member.is_some_and(|m| !caller.sees(self, &m.property_id));
+        if outside {
+            return Err(NotificationError::PermissionDenied(
+                "the recipient is outside the caller's scope",
+            ));
+        }
         Ok(())
     }
 }

@@ -229,6 +229,15 @@ worker_enabled = false
         out
     }
 
+    /// The gRPC address of the first running scheduler replica.
+    pub fn addr(&self) -> SocketAddr {
+        self.replicas
+            .iter()
+            .find(|r| r.handle.is_some() && r.scheduler)
+            .expect("a running replica")
+            .addr
+    }
+
     /// A client of the first running scheduler replica.
     pub fn client(&self, token: &str) -> FollowUpClient {
         let r = self

@@ -226,6 +226,11 @@ impl TestApp {
             .expect("client")
     }
 
+    /// metrics' gRPC address.
+    pub fn addr(&self) -> SocketAddr {
+        self.metrics.addr
+    }
+
     pub fn client(&self, token: &str) -> MetricsClient {
         Self::connection(self.metrics.addr, token).metrics()
     }

@@ -22,6 +22,11 @@ pub async fn send(
 ) -> Result<pb::SendMessageResponse> {
     let new = domain::parse_send(req, &state.chain, &state.templates)?;
     state.writable_property(caller, &new.spec.property_id)?;
+    if let Some(pb::recipient::Kind::Staff(s)) =
+        new.spec.recipient.as_ref().and_then(|r| r.kind.as_ref())
+    {
+        state.writable_staff(caller, s)?;
+    }
     let mut tx = state.pool.begin().await?;
     let (row, created) = messages::insert_or_get(&mut tx, &new).await?;
     if created {
