@@ -67,7 +67,12 @@ impl tonic::service::Interceptor for CallInterceptor {
             TokenSource::Static(v) => Some(v.clone()),
             TokenSource::Dynamic(f) => format!("Bearer {}", f()).parse().ok(),
         };
-        if let Some(v) = value {
+        // A token set on the request wins over the connection's: a service asking a peer
+        // on behalf of its own caller (notification asking guest-profile whether the
+        // caller may see a guest) passes the caller's token on.
+        if let Some(v) = value
+            && !request.metadata().contains_key("authorization")
+        {
             request.metadata_mut().insert("authorization", v);
         }
         // A deadline the caller set on the request wins over the connection default.

@@ -17,6 +17,9 @@ pub enum NotificationError {
     FailedPrecondition(String),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// guest-profile could not answer (its code).
+    #[error("guest-profile answered {0:?}")]
+    Peer(tonic::Code),
     #[error("database error")]
     Database(#[source] sqlx::Error),
 }
@@ -43,6 +46,9 @@ impl From<NotificationError> for Status {
                 guestloop_errors::unavailable("database", cause)
             }
             NotificationError::Database(cause) => guestloop_errors::internal(cause),
+            NotificationError::Peer(code) => Status::unavailable(format!(
+                "guest-profile could not say whether the caller may see the guest ({code:?}); retry"
+            )),
         }
     }
 }

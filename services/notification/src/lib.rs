@@ -77,6 +77,7 @@ impl Application {
             delivery: settings.delivery.clone(),
             staff: settings.staff.clone(),
             wechat: window::WechatWindow::new(&settings.channels),
+            guests: guest_profile.clone(),
         });
         let worker = if settings.delivery.worker_enabled {
             let providers = providers::Providers::build(

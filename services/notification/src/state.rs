@@ -5,10 +5,13 @@ use crate::settings::{DeliverySettings, StaffMember};
 use crate::templates::Templates;
 use crate::window::WechatWindow;
 use guestloop_auth::{Principal, Role};
+use guestloop_client::GuestProfileClient;
 use guestloop_config::ChainDirectory;
+use guestloop_proto::guestprofile::v1::ListConsentsRequest;
 use guestloop_proto::notification::v1::StaffRecipient;
 use sqlx::PgPool;
 use std::sync::Arc;
+use tonic::metadata::AsciiMetadataValue;
 
 #[derive(Debug)]
 pub struct State {
@@ -18,6 +21,8 @@ pub struct State {
     pub delivery: DeliverySettings,
     pub staff: Vec<StaffMember>,
     pub wechat: WechatWindow,
+    /// guest-profile, which decides who may see a guest (`peers.guest_profile`).
+    pub guests: Option<GuestProfileClient>,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).
@@ -25,6 +30,8 @@ pub struct State {
 pub struct Caller {
     pub principal: Principal,
     pub visible: Option<Vec<String>>,
+    /// The caller's own `authorization` header, to ask guest-profile as the caller.
+    authorization: Option<AsciiMetadataValue>,
 }
 
 impl Caller {
@@ -34,7 +41,12 @@ impl Caller {
     ) -> std::result::Result<Self, tonic::Status> {
         let principal = guestloop_auth::principal(request)?;
         let visible = principal.visible_properties(&state.chain);
-        Ok(Self { principal, visible })
+        let authorization = request.metadata().get("authorization").cloned();
+        Ok(Self {
+            principal,
+            visible,
+            authorization,
+        })
     }
 
     pub fn sees(&self, state: &State, property_id: &str) -> bool {
@@ -56,6 +68,39 @@ impl State {
         }
         tracing::Span::current().record("property_id", property_id);
         Ok(())
+    }
+
+    /// The caller may address this guest: guest-profile, asked as the caller, shows them
+    /// the guest. Otherwise a property could message another's guest and read back the
+    /// message's channel, language and suppression reason (no consent, no address). A
+    /// caller who sees the whole chain needs no asking.
+    pub async fn visible_guest(&self, caller: &Caller, guest_id: &str) -> Result<()> {
+        if caller.visible.is_none() {
+            return Ok(());
+        }
+        let (Some(guests), Some(authorization)) = (&self.guests, &caller.authorization) else {
+            return Err(NotificationError::FailedPrecondition(
+                "peers.guest_profile is not configured: a property's guest messages cannot be checked".into(),
+            ));
+        };
+        let mut request = tonic::Request::new(ListConsentsRequest {
+            guest_id: guest_id.to_string(),
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", authorization.clone());
+        match guests.clone().list_consents(request).await {
+            Ok(_) => Ok(()),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::PermissionDenied
+                ) =>
+            {
+                Err(NotificationError::NotFound("guest"))
+            }
+            Err(s) => Err(NotificationError::Peer(s.code())),
+        }
     }
 
     /// The caller may alert these staff: where the worker will look for them (their

@@ -110,6 +110,7 @@ async fn world(app: &TestApp) -> World {
 enum Call {
     SendAtShBund,
     SendWithItsKeyElsewhere,
+    SendToItsGuestFromElsewhere,
     SendToItsStaffFromElsewhere,
     SendToItsStaffMemberFromElsewhere,
     GetMessageById,
@@ -138,6 +139,9 @@ const TABLE: &[(Call, &str, Policy)] = &[
         "SendMessage",
         Policy::Scoped(Code::InvalidArgument),
     ),
+    // sh-bund's guest, addressed as one's own property's: guest-profile, asked as the
+    // caller, does not show them the guest, so there is no such guest for them.
+    (Call::SendToItsGuestFromElsewhere, "SendMessage", NOT_FOUND),
     // Writing as one's own property to another's staff is writing to that property.
     (Call::SendToItsStaffFromElsewhere, "SendMessage", DENIED),
     (
@@ -232,9 +236,15 @@ async fn call(
             "sh-bund",
         ),
         Call::SendWithItsKeyElsewhere => {
-            let req = send_req(&w.sent.idempotency_key, survey(&w.guest, who.own));
+            let alert = staff_alert(who.own, cs_manager(who.own));
+            let req = send_req(&w.sent.idempotency_key, alert);
             answer(api.send_message(req).await, &w.sent.message_id)
         }
+        Call::SendToItsGuestFromElsewhere => answer(
+            api.send_message(send_req(&key(), survey(&w.guest, who.own)))
+                .await,
+            &w.guest,
+        ),
         Call::SendToItsStaffFromElsewhere => {
             let req = send_req(&key(), staff_alert(who.own, cs_manager("sh-bund")));
             answer(api.send_message(req).await, "sh-bund")

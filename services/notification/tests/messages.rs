@@ -272,11 +272,26 @@ async fn another_propertys_staff_sees_nothing() {
         .await
         .unwrap_err();
     assert_eq!(send.code(), Code::PermissionDenied);
-    // The same key from another property's staff reveals nothing about the first message.
-    let replay = other
-        .send_message(send_req(&k, survey(&some_uuid(), "hz-lake")))
+    // Nor can it address a guest it cannot see, even as its own property's message.
+    let stranger = other
+        .send_message(send_req(&key(), survey(&some_uuid(), "hz-lake")))
         .await
         .unwrap_err();
+    assert_eq!(stranger.code(), Code::NotFound);
+    // The same key from another property's staff reveals nothing about the first message.
+    let alert = pb::MessageSpec {
+        recipient: Some(pb::Recipient {
+            kind: Some(pb::recipient::Kind::Staff(pb::StaffRecipient {
+                property_id: "hz-lake".into(),
+                role: pb::StaffRole::DutyManager as i32,
+                ..Default::default()
+            })),
+        }),
+        kind: pb::MessageKind::StaffNewCase as i32,
+        property_id: "hz-lake".into(),
+        ..Default::default()
+    };
+    let replay = other.send_message(send_req(&k, alert)).await.unwrap_err();
     assert_eq!(replay.code(), Code::InvalidArgument);
     assert!(!replay.message().contains(&m.message_id));
     // The regional manager of east sees it; of south does not.

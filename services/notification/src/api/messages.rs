@@ -27,6 +27,11 @@ pub async fn send(
     {
         state.writable_staff(caller, s)?;
     }
+    if let Some(pb::recipient::Kind::Guest(g)) =
+        new.spec.recipient.as_ref().and_then(|r| r.kind.as_ref())
+    {
+        state.visible_guest(caller, &g.guest_id).await?;
+    }
     let mut tx = state.pool.begin().await?;
     let (row, created) = messages::insert_or_get(&mut tx, &new).await?;
     if created {
