@@ -23,7 +23,7 @@ pub struct Health {
     names: Arc<Vec<String>>,
     draining: watch::Sender<bool>,
     /// The watcher's last probe failed: calls are refused at once (`gate.rs`).
-    dependency_down: Arc<std::sync::atomic::AtomicBool>,
+    dependency_down: Arc<crate::gate::DependencySignal>,
 }
 
 impl std::fmt::Debug for Health {
@@ -67,7 +67,7 @@ impl Health {
         self.names.iter().filter(|n| !n.is_empty()).cloned()
     }
 
-    pub(crate) fn dependency_down(&self) -> Arc<std::sync::atomic::AtomicBool> {
+    pub(crate) fn dependency_down(&self) -> Arc<crate::gate::DependencySignal> {
         self.dependency_down.clone()
     }
 
@@ -127,9 +127,7 @@ impl Health {
                 let ok = tokio::time::timeout(PROBE_TIMEOUT, probe())
                     .await
                     .unwrap_or(false);
-                health
-                    .dependency_down
-                    .store(!ok, std::sync::atomic::Ordering::Relaxed);
+                health.dependency_down.set_down(!ok);
                 if last != Some(ok) {
                     if ok {
                         tracing::info!("dependencies reachable: SERVING");
