@@ -3,7 +3,10 @@
 //! unary call, or in the headers of a trailers-only answer); this layer turns exactly that
 //! refusal, recognised by tonic's own message, into RESOURCE_EXHAUSTED, so clients' retry
 //! policies and our metrics see the right code. Handlers' own OUT_OF_RANGE answers are left
-//! alone.
+//! alone. A message nested deeper than prost decodes (100 levels) is the same kind of
+//! refusal — too much of something, not a fault of ours — but tonic answers it INTERNAL
+//! like any decode error; that one, recognised by prost's message, becomes
+//! RESOURCE_EXHAUSTED too.
 
 use futures::TryFutureExt;
 use http::{HeaderMap, HeaderValue};
@@ -12,6 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 const TONIC_TOO_LARGE: &str = "Error, decoded message length too large";
+const PROST_TOO_DEEP: &str = "recursion limit reached";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OversizeLayer;
@@ -91,18 +95,24 @@ impl<B: Body> Body for OversizeTrailers<B> {
     }
 }
 
-/// OUT_OF_RANGE with tonic's "too large" message becomes RESOURCE_EXHAUSTED.
+/// OUT_OF_RANGE with tonic's "too large" message, and INTERNAL with prost's "recursion
+/// limit", become RESOURCE_EXHAUSTED.
 fn rewrite(map: &mut HeaderMap) {
-    let out_of_range = map
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"11");
-    let too_large = out_of_range
-        && map
-            .get("grpc-message")
-            .and_then(|v| v.to_str().ok())
-            // grpc-message is percent-encoded; tonic encodes spaces too.
-            .is_some_and(|m| m.replace("%20", " ").starts_with(TONIC_TOO_LARGE));
-    if too_large {
+    let code = map.get("grpc-status").map(|v| v.as_bytes());
+    if !matches!(code, Some(b"11") | Some(b"13")) {
+        return;
+    }
+    // grpc-message is percent-encoded; tonic encodes spaces too.
+    let message = map
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(|m| m.replace("%20", " "))
+        .unwrap_or_default();
+    let refused = match code {
+        Some(b"11") => message.starts_with(TONIC_TOO_LARGE),
+        _ => message.contains(PROST_TOO_DEEP),
+    };
+    if refused {
         map.insert(
             "grpc-status",
             HeaderValue::from(tonic::Code::ResourceExhausted as i32),
