@@ -2,9 +2,14 @@
 //! failover does) under a steady load of SubmitFeedback, for a few seconds, then comes
 //! back. Calls during the outage fail fast with UNAVAILABLE (none hangs), readiness goes
 //! NOT_SERVING and comes back by itself once the database does, calls succeed again, and
-//! every acknowledged item is in the database. Runs on a cluster of its own, since it
-//! stops it.
+//! every acknowledged item is in the database, and the outbox relay resumes: a subscriber
+//! run by the test receives the event of every acknowledged item. Runs on a cluster of its
+//! own, since it stops it.
 
+use guestloop_proto::events::v1::event_ingest_service_server::{
+    EventIngestService, EventIngestServiceServer,
+};
+use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse};
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_testkit::platform::PlatformSpec;
 use guestloop_testkit::{Cluster, TEST_CHAIN_TOML, free_port};
@@ -25,6 +30,44 @@ fn outage() -> Duration {
 }
 /// The service's own bound on waiting for a connection (`database.acquire_timeout`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A subscriber of feedback-intake's events (as metrics would be): the ids of the feedback
+/// whose FeedbackReceived it was given.
+#[derive(Clone, Default)]
+struct Subscriber {
+    received: Arc<Mutex<std::collections::BTreeSet<String>>>,
+}
+
+#[tonic::async_trait]
+impl EventIngestService for Subscriber {
+    async fn deliver_events(
+        &self,
+        request: tonic::Request<DeliverEventsRequest>,
+    ) -> Result<tonic::Response<DeliverEventsResponse>, tonic::Status> {
+        let events = request.into_inner().events;
+        let mut received = self.received.lock().unwrap();
+        for e in &events {
+            if e.aggregate_type == "feedback" {
+                received.insert(e.aggregate_id.clone());
+            }
+        }
+        Ok(tonic::Response::new(DeliverEventsResponse {
+            acknowledged_event_ids: events.into_iter().map(|e| e.event_id).collect(),
+        }))
+    }
+}
+
+/// Serves `subscriber` on a free port; its address.
+async fn serve(subscriber: Subscriber) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(EventIngestServiceServer::new(subscriber))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    addr
+}
 
 /// One call as a client saw it.
 struct Call {
@@ -80,14 +123,23 @@ async fn a_database_outage_fails_calls_fast_and_recovers_by_itself() {
         .arg(&root)
         .status();
     let cluster = Cluster::ensure(&root.join("pg"), free_port(), true).unwrap();
+    let subscriber = Subscriber::default();
+    let subscriber_addr = serve(subscriber.clone()).await;
     let mut spec: PlatformSpec = guestloop_e2e::platform_spec(
         "outage",
         "feedback-intake",
         TEST_CHAIN_TOML,
-        BTreeMap::from([(
-            "GUESTLOOP__DATABASE__ACQUIRE_TIMEOUT".to_string(),
-            format!("{}s", ACQUIRE_TIMEOUT.as_secs()),
-        )]),
+        BTreeMap::from([
+            (
+                "GUESTLOOP__DATABASE__ACQUIRE_TIMEOUT".to_string(),
+                format!("{}s", ACQUIRE_TIMEOUT.as_secs()),
+            ),
+            ("GUESTLOOP__OUTBOX__SUBSCRIBERS".into(), "metrics".into()),
+            (
+                "GUESTLOOP__PEERS__METRICS".into(),
+                format!("http://{subscriber_addr}"),
+            ),
+        ]),
     )
     .await;
     spec.cluster = cluster.clone();
@@ -239,8 +291,29 @@ async fn a_database_outage_fails_calls_fast_and_recovers_by_itself() {
     let lost = acked.iter().filter(|a| !stored.contains(*a)).count();
     assert_eq!(lost, 0, "{lost} of {} acknowledged items lost", acked.len());
 
+    // The relay resumed: every acknowledged item's event reached the subscriber.
+    let relayed_at = Instant::now();
+    loop {
+        let missing = {
+            let received = subscriber.received.lock().unwrap();
+            acked
+                .iter()
+                .filter(|(_, id)| !received.contains(id))
+                .count()
+        };
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            relayed_at.elapsed() < Duration::from_secs(30),
+            "{missing} acknowledged items' events never reached the subscriber"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let relayed_after = relayed_at.elapsed();
+
     eprintln!(
-        "R3: {} calls ({} acknowledged, 0 lost); outage {:?}: {} calls, codes {codes:?}, slowest {slowest:?}; NOT_SERVING {not_serving_after:?} after the stop, then {} calls refused in at most {slowest_after_flip:?}; slowest call of the run {slowest_overall:?}; SERVING {serving_after:?} after the restart; {after_ok} acknowledged after",
+        "R3: {} calls ({} acknowledged, 0 lost); outage {:?}: {} calls, codes {codes:?}, slowest {slowest:?}; NOT_SERVING {not_serving_after:?} after the stop, then {} calls refused in at most {slowest_after_flip:?}; slowest call of the run {slowest_overall:?}; SERVING {serving_after:?} after the restart; {after_ok} acknowledged after; every event relayed {relayed_after:?} after the check",
         calls.len(),
         acked.len(),
         outage(),
