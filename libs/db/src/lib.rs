@@ -14,6 +14,9 @@ pub mod group;
 pub mod page;
 mod probe;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use probe::Probe;
 
 pub use sqlx;

@@ -94,7 +94,8 @@ impl BoundOffset {
             return String::new();
         }
         let t = BoundOffset {
-            offset: offset + size,
+            // The offset comes back from the client's token: saturate rather than overflow.
+            offset: offset.saturating_add(size),
             binding,
         };
         B64.encode(serde_json::to_vec(&t).expect("token serialises"))

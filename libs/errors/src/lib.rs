@@ -4,6 +4,9 @@
 
 pub mod parse;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -79,15 +82,51 @@ impl std::fmt::Display for FieldViolations {
 
 impl std::error::Error for FieldViolations {}
 
-/// INVALID_ARGUMENT with a `google.rpc.BadRequest` listing every field violation.
+/// What a rejection echoes back is bounded: a field path or a description can carry the
+/// client's own text (a map key, an unknown language tag), and an answer whose headers
+/// outgrow the client's HTTP/2 header-list limit (16 KiB in hyper) makes the client tear
+/// down the whole connection, failing every other call on it (R8, found by
+/// tests/tests/request_decoding.rs: one SendMessage with a 70 000-character variable name).
+/// Each text is cut to `ECHO_BYTES`, the details list `DETAIL_VIOLATIONS` violations and the
+/// message `MESSAGE_VIOLATIONS`, which keeps the answer under 12 KiB even percent-encoded.
+const ECHO_BYTES: usize = 100;
+const DETAIL_VIOLATIONS: usize = 16;
+const MESSAGE_VIOLATIONS: usize = 5;
+
+/// `s` cut to at most `ECHO_BYTES` bytes at a character boundary, marked with "…" if cut.
+fn clip(s: &str) -> String {
+    if s.len() <= ECHO_BYTES {
+        return s.to_string();
+    }
+    let mut end = ECHO_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// INVALID_ARGUMENT with a `google.rpc.BadRequest` listing the field violations (the first
+/// 16, each text cut to 100 bytes; see `ECHO_BYTES`).
 pub fn invalid_argument(violations: &FieldViolations) -> Status {
     let mut details = ErrorDetails::new();
-    for v in &violations.0 {
-        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    for v in violations.0.iter().take(DETAIL_VIOLATIONS) {
+        details.add_bad_request_violation(clip(&v.field), clip(&v.description));
+    }
+    let mut message: Vec<String> = violations
+        .0
+        .iter()
+        .take(MESSAGE_VIOLATIONS)
+        .map(|v| format!("{}: {}", clip(&v.field), clip(&v.description)))
+        .collect();
+    if violations.0.len() > MESSAGE_VIOLATIONS {
+        message.push(format!(
+            "and {} more",
+            violations.0.len() - MESSAGE_VIOLATIONS
+        ));
     }
     Status::with_error_details(
         Code::InvalidArgument,
-        format!("invalid request: {violations}"),
+        format!("invalid request: {}", message.join("; ")),
         details,
     )
 }
@@ -138,6 +177,26 @@ mod tests {
             .map(|f| f.field.clone())
             .collect();
         assert_eq!(fields, ["guest.contacts.email", "guest.birthday"]);
+    }
+
+    #[test]
+    fn what_a_rejection_echoes_is_bounded() {
+        let mut v = FieldViolations::new();
+        for i in 0..60 {
+            v.add(
+                format!("message.variables[{}]", "字".repeat(70_000)),
+                format!("`{i}` {}", "x".repeat(70_000)),
+            );
+        }
+        let status = invalid_argument(&v);
+        // grpc-message is percent-encoded (at most 3 bytes a byte), the details base64.
+        let header_bytes = status.message().len() * 3 + status.details().len() * 4 / 3;
+        assert!(header_bytes < 12 * 1024, "{header_bytes} bytes of headers");
+        let details = status.get_error_details();
+        let fields = &details.bad_request().unwrap().field_violations;
+        assert_eq!(fields.len(), DETAIL_VIOLATIONS);
+        assert!(fields[0].field.starts_with("message.variables[字"));
+        assert!(status.message().ends_with("and 55 more"));
     }
 
     #[test]

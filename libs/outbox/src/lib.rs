@@ -5,6 +5,10 @@
 //! redelivery changes nothing: at-least-once on the wire, exactly-once in effect.
 
 pub mod consume;
+/// R8: the envelope decoder under random input (tests and fuzz/).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbox;
 mod relay;
 mod sequencer;

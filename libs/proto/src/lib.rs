@@ -9,6 +9,10 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub mod time;
 
+/// Random messages from the descriptors, for the parser fuzzers (tests and `fuzz/`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod arbitrary;
+
 macro_rules! package {
     ($area:ident, $package:literal) => {
         pub mod $area {

@@ -8,6 +8,10 @@ pub mod classify;
 mod convert;
 mod domain;
 mod error;
+/// R8: the request and event parsers under random input (tests and fuzz/).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guests;
 mod intake;
 mod intake_batch;

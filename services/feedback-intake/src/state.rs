@@ -84,10 +84,18 @@ impl State {
         property_ids: &[String],
         region_id: &str,
     ) -> Option<Vec<String>> {
+        // Ids that are no property of the chain match nothing; dropped here, they never
+        // reach PostgreSQL (which refuses text with a NUL byte: INTERNAL, R8).
         let mut wanted: Option<Vec<String>> = if property_ids.is_empty() {
             None
         } else {
-            Some(property_ids.to_vec())
+            Some(
+                property_ids
+                    .iter()
+                    .filter(|p| self.chain.property(p).is_some())
+                    .cloned()
+                    .collect(),
+            )
         };
         if !region_id.is_empty() {
             let region: Vec<String> = self

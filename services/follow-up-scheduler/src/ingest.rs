@@ -56,7 +56,7 @@ async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), S
     Ok(())
 }
 
-fn checked_out(env: &EventEnvelope) -> Option<CheckOut> {
+pub(crate) fn checked_out(env: &EventEnvelope) -> Option<CheckOut> {
     let (stay_id, guest_id, property_id, time, arrival, departure) = match env.payload.as_ref()? {
         Payload::StayCheckedOut(s) => (
             &s.stay_id,

@@ -13,6 +13,10 @@ mod domain;
 mod error;
 mod finish;
 mod fire;
+/// R8: the request and event parsers under random input (tests and fuzz/).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ingest;
 mod plan;
 mod settings;

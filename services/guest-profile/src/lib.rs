@@ -8,6 +8,10 @@ mod completeness;
 mod domain;
 mod duplicates;
 mod error;
+/// R8: the request and event parsers under random input (tests and fuzz/).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod settings;
 mod store;
 

@@ -16,7 +16,6 @@ use guestloop_proto::feedback::v1::{CaseStatus, Sentiment};
 use guestloop_proto::followup::v1::ClockKind;
 use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
-use guestloop_proto::time::instant as time;
 use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -62,12 +61,30 @@ async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), s
 
 /// The local day of `t` at the property.
 pub fn day(state: &State, property_id: &str, t: DateTime<Utc>) -> NaiveDate {
-    let tz: chrono_tz::Tz = state
-        .chain
+    local_day(&state.chain, property_id, t)
+}
+
+/// The local day of `t` at the property of `chain`.
+pub fn local_day(
+    chain: &guestloop_config::ChainDirectory,
+    property_id: &str,
+    t: DateTime<Utc>,
+) -> NaiveDate {
+    let tz: chrono_tz::Tz = chain
         .property(property_id)
         .and_then(|p| p.time_zone.parse().ok())
         .unwrap_or(chrono_tz::UTC);
     t.with_timezone(&tz).date_naive()
+}
+
+/// An instant an event carries; `None` when unset, invalid or outside years 1 to 9999 (what
+/// PostgreSQL and every client hold). An instant at chrono's ends panicked when it was put on
+/// a property's local day (R8, found by the parser fuzzing), and the relay would have
+/// delivered that event again forever.
+pub fn time(t: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    const FIRST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    guestloop_proto::time::instant(t).filter(|i| (FIRST..=LAST).contains(&i.timestamp()))
 }
 
 fn bd(kind: &str, v: i32) -> String {

@@ -13,6 +13,10 @@
 mod alerts;
 mod api;
 mod error;
+/// R8: the request and event parsers under random input (tests and fuzz/).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gauges;
 mod ingest;
 mod kpi;

@@ -197,7 +197,10 @@ pub fn parse_send(
     if let Some(t) = v.check("message.task_id", parse::optional_text(&spec.task_id, 200)) {
         spec.task_id = t.unwrap_or_default();
     }
-    if !spec.language.trim().is_empty() {
+    if spec.language.trim().is_empty() {
+        // White space is no language (before R8 it was kept and stored as given).
+        spec.language.clear();
+    } else {
         let l = normalise_language(&spec.language);
         if crate::templates::LANGUAGES.contains(&l.as_str()) {
             spec.language = l;

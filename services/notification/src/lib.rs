@@ -11,6 +11,10 @@ mod convert;
 mod deliver;
 mod domain;
 mod error;
+/// R8: the request and event parsers under random input (tests and fuzz/).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ops;
 mod providers;
 mod settings;

@@ -194,10 +194,14 @@ pub async fn list(
     let page = guestloop_db::page::Page::parse(p.page_size, &p.page_token)
         .map_err(|(k, e)| invalid(k, e))?;
     let mut ids = state.scope(caller, &[], "");
-    if !req.property_id.is_empty() {
+    // Checked like every other id: a NUL byte reached PostgreSQL, which answered with an
+    // error, and the caller got INTERNAL (R8, found by tests/tests/request_decoding.rs).
+    if let Some(property) =
+        optional_text(&req.property_id, 64).map_err(|e| invalid("property_id", e))?
+    {
         ids = Some(match ids {
-            Some(v) => v.into_iter().filter(|x| *x == req.property_id).collect(),
-            None => vec![req.property_id.clone()],
+            Some(v) => v.into_iter().filter(|x| *x == property).collect(),
+            None => vec![property],
         });
     }
     let rows = store::list(&state.pool, ids.as_deref(), req.open_only, page).await?;

@@ -92,7 +92,12 @@ async fn find(state: &State, caller: &Caller, id: &str, key: &str) -> Result<Tim
             let id = parse::uuid(id).map_err(|e| invalid("timer_id", e))?;
             store::by_id(&state.pool, id).await?
         }
-        (true, false) => store::by_key(&state.pool, key.trim()).await?,
+        (true, false) => {
+            // Checked like CancelTimer's key: a NUL byte reached PostgreSQL and the caller
+            // got INTERNAL (R8, found by tests/tests/request_decoding.rs).
+            let key = parse::required_text(key, domain::MAX_KEY).map_err(|e| invalid("key", e))?;
+            store::by_key(&state.pool, &key).await?
+        }
         (true, true) => return Err(invalid("key", "one of key or timer_id is required")),
     };
     match row {

@@ -3,7 +3,7 @@
 
 use super::{Caller, SOURCE, State, convert, guest_id, page};
 use crate::completeness;
-use crate::domain::{Profile, UPDATABLE_PATHS};
+use crate::domain::{Profile, apply_mask, parse_create};
 use crate::error::{GuestProfileError, Result, invalid};
 use crate::store::{guests as store, privacy as privacy_store, stays as stay_store};
 use guestloop_db::page::Cursor;
@@ -19,25 +19,7 @@ pub async fn create(
     caller: &Caller,
     req: pb::CreateGuestRequest,
 ) -> Result<pb::CreateGuestResponse> {
-    let mut v = FieldViolations::new();
-    let property_id = v.check(
-        "property_id",
-        guestloop_errors::parse::required_text(&req.property_id, 64),
-    );
-    let key = v
-        .check("idempotency_key", optional_text(&req.idempotency_key, 128))
-        .flatten();
-    let profile = match &req.guest {
-        Some(g) => Some(Profile::parse_new(g, "guest", &mut v)),
-        None => {
-            v.add("guest", "is required");
-            None
-        }
-    };
-    if !v.is_empty() {
-        return Err(v.into());
-    }
-    let (property_id, mut profile) = (property_id.expect("checked"), profile.expect("checked"));
+    let (property_id, key, mut profile) = parse_create(&req)?;
     state.writable_property(caller, "property_id", &property_id)?;
     if profile.language.is_none() {
         profile.language = state
@@ -140,24 +122,7 @@ pub async fn update(
             "the guest was erased".into(),
         ));
     }
-    let mut profile = current.profile.clone();
-    let mut v = FieldViolations::new();
-    for (i, path) in paths.iter().enumerate() {
-        if !UPDATABLE_PATHS.contains(&path.as_str())
-            || !profile.apply(path, &input, "guest", &mut v)
-        {
-            v.add(
-                format!("update_mask.paths[{i}]"),
-                format!("`{path}` is not an updatable field"),
-            );
-        }
-    }
-    if profile.given_name.is_none() && profile.family_name.is_none() {
-        v.add("guest.family_name", "a guest needs a given or family name");
-    }
-    if !v.is_empty() {
-        return Err(v.into());
-    }
+    let profile = apply_mask(current.profile.clone(), &input, &paths)?;
     let (score, missing) =
         completeness::score(&profile, &state.required_fields(&current.home_property_id));
     let guest =

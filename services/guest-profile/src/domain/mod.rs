@@ -6,5 +6,5 @@ mod profile;
 mod stay;
 
 pub use consent::ConsentInput;
-pub use profile::{Preferences, Profile, SpecialNeed, UPDATABLE_PATHS};
+pub use profile::{Preferences, Profile, SpecialNeed, apply_mask, parse_create};
 pub use stay::{StayInput, StayStatus};

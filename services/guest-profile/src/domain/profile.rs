@@ -245,6 +245,55 @@ impl Profile {
     }
 }
 
+/// A CreateGuest request's fields, checked: the property, the idempotency key and the new
+/// profile. Violations name the request's fields.
+pub fn parse_create(
+    req: &pb::CreateGuestRequest,
+) -> Result<(String, Option<String>, Profile), FieldViolations> {
+    let mut v = FieldViolations::new();
+    let property_id = v.check("property_id", required_text(&req.property_id, 64));
+    let key = v
+        .check("idempotency_key", optional_text(&req.idempotency_key, 128))
+        .flatten();
+    let profile = match &req.guest {
+        Some(g) => Some(Profile::parse_new(g, "guest", &mut v)),
+        None => {
+            v.add("guest", "is required");
+            None
+        }
+    };
+    v.into_result(|| {
+        (
+            property_id.expect("checked"),
+            key,
+            profile.expect("checked"),
+        )
+    })
+}
+
+/// `current` with the fields an UpdateGuest mask names copied from `input`; violations name
+/// the request's fields (`update_mask.paths[i]` for a path that is not updatable).
+pub fn apply_mask(
+    mut profile: Profile,
+    input: &pb::Guest,
+    paths: &[String],
+) -> Result<Profile, FieldViolations> {
+    let mut v = FieldViolations::new();
+    for (i, path) in paths.iter().enumerate() {
+        if !UPDATABLE_PATHS.contains(&path.as_str()) || !profile.apply(path, input, "guest", &mut v)
+        {
+            v.add(
+                format!("update_mask.paths[{i}]"),
+                format!("`{path}` is not an updatable field"),
+            );
+        }
+    }
+    if profile.given_name.is_none() && profile.family_name.is_none() {
+        v.add("guest.family_name", "a guest needs a given or family name");
+    }
+    v.into_result(|| profile)
+}
+
 fn wechat_id(value: &str) -> Result<Option<String>, String> {
     let t = value.trim();
     if t.is_empty() {

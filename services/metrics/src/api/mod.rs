@@ -3,7 +3,7 @@
 //! place (error.rs).
 
 mod alerts;
-mod kpis;
+pub(crate) mod kpis;
 mod league;
 mod mentions;
 mod report;

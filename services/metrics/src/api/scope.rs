@@ -94,7 +94,14 @@ pub fn widest(caller: &Caller) -> Scope {
     }
 }
 
+/// A request's date: a real one in years 1 to 9999, what PostgreSQL and every client hold.
+/// chrono reaches ±262 143 years, but a date at its ends panicked the handlers that step
+/// around it (GetKpis by month, the league's previous range, the report's last 30 days;
+/// R8, found by the parser fuzzing).
 pub fn date(d: &Date) -> Option<NaiveDate> {
+    if !(1..=9999).contains(&d.year) {
+        return None;
+    }
     NaiveDate::from_ymd_opt(
         d.year,
         u32::try_from(d.month).ok()?,

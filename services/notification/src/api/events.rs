@@ -9,7 +9,7 @@
 use crate::domain::timestamp;
 use crate::state::State;
 use crate::store::interactions;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use guestloop_proto::events::v1::EventEnvelope;
 use guestloop_proto::events::v1::event_envelope::Payload;
 use guestloop_proto::feedback::v1::FeedbackChannel;
@@ -33,7 +33,7 @@ impl guestloop_outbox::consume::Consumer for Ingest {
 }
 
 /// What an event changes here, if anything.
-enum Effect<'e> {
+pub(crate) enum Effect<'e> {
     Interaction {
         guest_id: &'e str,
         at: DateTime<Utc>,
@@ -43,7 +43,7 @@ enum Effect<'e> {
     },
 }
 
-fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
+pub(crate) fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
     match e.payload.as_ref()? {
         Payload::FeedbackReceived(f)
             if f.channel == FeedbackChannel::Wechat as i32 && !f.guest_id.is_empty() =>
@@ -52,7 +52,10 @@ fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
                 .receive_time
                 .as_ref()
                 .or(e.occur_time.as_ref())
-                .and_then(|t| timestamp(t).ok())?;
+                .and_then(|t| timestamp(t).ok())
+                // Before the year 1 PostgreSQL cannot store it: the event would fail at every
+                // redelivery and hold up the stream behind it (R8).
+                .filter(|t| t.year() >= 1)?;
             // An interaction cannot lie in the future; a fast clock must not stretch the
             // window.
             Some(Effect::Interaction {

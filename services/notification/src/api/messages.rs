@@ -57,7 +57,13 @@ async fn find(state: &State, caller: &Caller, id: &str, key: &str) -> Result<Mes
             let id = parse::uuid(id).map_err(|e| invalid("message_id", e))?;
             messages::by_id(&state.pool, id).await?
         }
-        (true, false) => messages::by_key(&state.pool, key.trim()).await?,
+        (true, false) => {
+            // Checked like the key SendMessage took: a NUL byte reached PostgreSQL and the
+            // caller got INTERNAL (R8, found by tests/tests/request_decoding.rs).
+            let key = parse::required_text(key, crate::domain::MAX_KEY_CHARS)
+                .map_err(|e| invalid("idempotency_key", e))?;
+            messages::by_key(&state.pool, &key).await?
+        }
         (true, true) => {
             return Err(invalid(
                 "message_id",

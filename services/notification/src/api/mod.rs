@@ -2,7 +2,7 @@
 //! and hands over to a handler; errors map to a status in one place (error.rs). The event
 //! consumer (EventIngestService) is in events.rs.
 
-mod events;
+pub(crate) mod events;
 mod messages;
 mod templates;
 
