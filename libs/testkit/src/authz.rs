@@ -168,6 +168,38 @@ pub fn answer<T: std::fmt::Debug>(
     })
 }
 
+/// A connection to `addr` as `who` (no authorization header for a caller without a token).
+pub fn connection(addr: std::net::SocketAddr, who: &Who) -> guestloop_client::Connection {
+    let mut b = guestloop_client::Connection::builder(format!("http://{addr}"))
+        .timeout(std::time::Duration::from_secs(30));
+    if let Some(t) = &who.token {
+        b = b.token(t);
+    }
+    b.connect_lazy().expect("client")
+}
+
+/// Calls every row of `table` as `who` and checks each answer against what `expect` makes
+/// of the row's policy; returns how many cells were checked.
+pub async fn run_table<K: Copy + std::fmt::Debug>(
+    who: &Who,
+    table: &[(K, &str, Policy)],
+    secrets: &[String],
+    expect: impl Fn(Policy) -> Expect,
+    mut call: impl AsyncFnMut(K) -> Result<Answer, Status>,
+) -> usize {
+    for (what, rpc, policy) in table {
+        let got = call(*what).await;
+        check(
+            who.name,
+            &format!("{rpc} ({what:?})"),
+            got,
+            expect(*policy),
+            secrets,
+        );
+    }
+    table.len()
+}
+
 /// Asserts one cell of the matrix.
 #[track_caller]
 pub fn check(

@@ -15,10 +15,12 @@ mod world;
 use chrono::{Duration as Span, Utc};
 use common::*;
 use guestloop_auth::Role;
-use guestloop_client::{Connection, EventIngestClient, FollowUpClient};
+use guestloop_client::{EventIngestClient, FollowUpClient};
 use guestloop_proto::events::v1 as ev;
 use guestloop_proto::followup::v1 as pb;
-use guestloop_testkit::authz::{Answer, Expect, Policy, Who, answer, check, snapshot};
+use guestloop_testkit::authz::{
+    Answer, Expect, Policy, Who, answer, connection, run_table, snapshot,
+};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tokio_stream::StreamExt;
@@ -93,12 +95,7 @@ struct Clients {
 }
 
 fn clients(app: &TestApp, who: &Who) -> Clients {
-    let mut b =
-        Connection::builder(format!("http://{}", app.addr())).timeout(Duration::from_secs(30));
-    if let Some(t) = &who.token {
-        b = b.token(t);
-    }
-    let conn = b.connect_lazy().expect("client");
+    let conn = connection(app.addr(), who);
     Clients {
         api: conn.follow_up(),
         events: conn.event_ingest(),
@@ -289,18 +286,10 @@ async fn call(c: &mut Clients, w: &World, who: &Who, what: Call) -> Result<Answe
 /// Runs every row as `who` on `w`; returns how many cells were checked.
 async fn run_rows(app: &TestApp, w: &World, who: &Who, expect: impl Fn(Policy) -> Expect) -> usize {
     let mut c = clients(app, who);
-    let secrets = w.secrets();
-    for (what, rpc, policy) in TABLE {
-        let got = call(&mut c, w, who, *what).await;
-        check(
-            who.name,
-            &format!("{rpc} ({what:?})"),
-            got,
-            expect(*policy),
-            &secrets,
-        );
-    }
-    TABLE.len()
+    run_table(who, TABLE, &w.secrets(), expect, async |what| {
+        call(&mut c, w, who, what).await
+    })
+    .await
 }
 
 #[tokio::test]

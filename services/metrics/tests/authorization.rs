@@ -15,11 +15,11 @@ mod common;
 use chrono::{Duration as Span, Utc};
 use common::*;
 use guestloop_auth::Role;
-use guestloop_client::{Connection, EventIngestClient, MetricsClient};
+use guestloop_client::{EventIngestClient, MetricsClient};
 use guestloop_proto::events::v1::{self as ev, event_envelope::Payload};
 use guestloop_proto::feedback::v1::{Category, Sentiment, StaffMention};
 use guestloop_proto::metrics::v1 as pb;
-use guestloop_testkit::authz::{Expect, Policy, Who, answer, check, snapshot};
+use guestloop_testkit::authz::{Expect, Policy, Who, answer, connection, run_table, snapshot};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tonic::{Code, Status};
@@ -239,12 +239,7 @@ struct Clients {
 }
 
 fn clients(app: &TestApp, who: &Who) -> Clients {
-    let mut b =
-        Connection::builder(format!("http://{}", app.addr())).timeout(Duration::from_secs(30));
-    if let Some(t) = &who.token {
-        b = b.token(t);
-    }
-    let conn = b.connect_lazy().expect("client");
+    let conn = connection(app.addr(), who);
     Clients {
         api: conn.metrics(),
         events: conn.event_ingest(),
@@ -356,18 +351,10 @@ async fn run_rows(
     expect: impl Fn(Policy) -> Expect,
 ) -> usize {
     let mut c = clients(app, who);
-    let secrets = secrets(alert);
-    for (what, rpc, policy) in TABLE {
-        let got = call(&mut c, alert, who, *what).await;
-        check(
-            who.name,
-            &format!("{rpc} ({what:?})"),
-            got,
-            expect(*policy),
-            &secrets,
-        );
-    }
-    TABLE.len()
+    run_table(who, TABLE, &secrets(alert), expect, async |what| {
+        call(&mut c, alert, who, what).await
+    })
+    .await
 }
 
 #[tokio::test]

@@ -14,11 +14,11 @@ mod common;
 use chrono::{Duration as Span, Utc};
 use common::*;
 use guestloop_auth::Role;
-use guestloop_client::{Connection, EventIngestClient, NotificationClient};
+use guestloop_client::{EventIngestClient, NotificationClient};
 use guestloop_proto::common::v1::{ContactChannel, PageRequest};
 use guestloop_proto::events::v1::{self as ev, event_envelope::Payload};
 use guestloop_proto::notification::v1::{self as pb, DeliveryStatus as S};
-use guestloop_testkit::authz::{Expect, Policy, Who, answer, check, snapshot};
+use guestloop_testkit::authz::{Expect, Policy, Who, answer, connection, run_table, snapshot};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tonic::{Code, Status};
@@ -182,12 +182,7 @@ struct Clients {
 }
 
 fn clients(app: &TestApp, who: &Who) -> Clients {
-    let mut b =
-        Connection::builder(format!("http://{}", app.addr)).timeout(Duration::from_secs(30));
-    if let Some(t) = &who.token {
-        b = b.token(t);
-    }
-    let conn = b.connect_lazy().expect("client");
+    let conn = connection(app.addr, who);
     Clients {
         api: conn.notification(),
         events: conn.event_ingest(),
@@ -352,18 +347,10 @@ async fn call(
 /// Runs every row as `who` on `w`; returns how many cells were checked.
 async fn run_rows(app: &TestApp, w: &World, who: &Who, expect: impl Fn(Policy) -> Expect) -> usize {
     let mut c = clients(app, who);
-    let secrets = w.secrets();
-    for (what, rpc, policy) in TABLE {
-        let got = call(&mut c, w, who, *what).await;
-        check(
-            who.name,
-            &format!("{rpc} ({what:?})"),
-            got,
-            expect(*policy),
-            &secrets,
-        );
-    }
-    TABLE.len()
+    run_table(who, TABLE, &w.secrets(), expect, async |what| {
+        call(&mut c, w, who, what).await
+    })
+    .await
 }
 
 fn worker() -> Options {
