@@ -46,6 +46,21 @@ pub fn load<T: DeserializeOwned + Validate>(
     load_from_env(defaults, file, std::env::vars())
 }
 
+/// A service's settings from `defaults` alone, with a placeholder database URL and key path:
+/// for code that reaches no database and checks no token (the parsers under fuzzing, whose
+/// property tests and cargo-fuzz targets need the chain and the limits, nothing else).
+pub fn load_offline<T: DeserializeOwned + Validate>(defaults: &[&str]) -> Result<T, ConfigError> {
+    load_from_env(
+        defaults,
+        None,
+        [
+            ("GUESTLOOP__DATABASE__URL", "postgres://unused"),
+            ("GUESTLOOP__AUTH__PUBLIC_KEY_PATH", "unused.pem"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
 /// As [`load`], with the environment given explicitly (tests).
 pub fn load_from_env<T: DeserializeOwned + Validate>(
     defaults: &[&str],

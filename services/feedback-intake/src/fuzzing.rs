@@ -34,18 +34,9 @@ pub fn run(surface: usize, data: &[u8]) {
 fn limits() -> &'static IntakeSettings {
     static LIMITS: OnceLock<IntakeSettings> = OnceLock::new();
     LIMITS.get_or_init(|| {
-        guestloop_config::load_from_env::<crate::Settings>(
-            &crate::default_layers(),
-            None,
-            // Only the intake limits are used: no database, no tokens.
-            [
-                ("GUESTLOOP__DATABASE__URL", "postgres://unused"),
-                ("GUESTLOOP__AUTH__PUBLIC_KEY_PATH", "unused.pem"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-        .expect("the default settings load")
-        .intake
+        guestloop_config::load_offline::<crate::Settings>(&crate::default_layers())
+            .expect("the default settings load")
+            .intake
     })
 }
 

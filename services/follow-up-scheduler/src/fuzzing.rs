@@ -35,17 +35,7 @@ fn settings() -> &'static Settings {
     SETTINGS.get_or_init(|| {
         let mut layers = crate::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
-        guestloop_config::load_from_env(
-            &layers,
-            None,
-            // Parsing reaches no database and checks no token.
-            [
-                ("GUESTLOOP__DATABASE__URL", "postgres://unused"),
-                ("GUESTLOOP__AUTH__PUBLIC_KEY_PATH", "unused.pem"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-        .expect("the default settings load")
+        guestloop_config::load_offline(&layers).expect("the default settings load")
     })
 }
 

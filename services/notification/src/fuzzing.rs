@@ -37,17 +37,8 @@ fn fixture() -> &'static (Settings, Templates) {
     FIXTURE.get_or_init(|| {
         let mut layers = crate::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
-        let settings: Settings = guestloop_config::load_from_env(
-            &layers,
-            None,
-            // Parsing reaches no database and checks no token.
-            [
-                ("GUESTLOOP__DATABASE__URL", "postgres://unused"),
-                ("GUESTLOOP__AUTH__PUBLIC_KEY_PATH", "unused.pem"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-        .expect("the default settings load");
+        let settings: Settings =
+            guestloop_config::load_offline(&layers).expect("the default settings load");
         let templates = Templates::load(&settings.templates).expect("the default templates");
         (settings, templates)
     })
