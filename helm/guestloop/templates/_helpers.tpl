@@ -88,6 +88,7 @@ duplicate entries: chart defaults < .Values.env < the service's env.
   "GUESTLOOP_CONFIG" "/etc/guestloop/guestloop.toml"
   "GUESTLOOP__GRPC__LISTEN_ADDR" "0.0.0.0:50051"
   "GUESTLOOP__GRPC__SHUTDOWN_GRACE" (printf "%sms" (toString $root.Values.shutdownGraceMs))
+  "GUESTLOOP__GRPC__DRAIN_DELAY" (printf "%ss" (toString $root.Values.drainDelaySeconds))
   "GUESTLOOP__ADMIN__LISTEN_ADDR" "0.0.0.0:9090"
   "GUESTLOOP__DATABASE__MIGRATE_ON_START" "false"
   "GUESTLOOP__AUTH__PUBLIC_KEY_PATH" "/etc/guestloop/keys/jwt-public.pem"

@@ -117,6 +117,11 @@ pub struct GrpcSettings {
     pub max_message_bytes: usize,
     /// How long in-flight calls may take to finish after SIGTERM.
     pub shutdown_grace: Seconds,
+    /// After SIGTERM, how long the process reports NOT_SERVING but still accepts and serves
+    /// calls before it stops listening: the time Kubernetes needs to take the pod out of its
+    /// endpoints, so no client is sent to a closed port. Replaces a preStop `sleep` (and
+    /// the shell it needs). 0 locally and in tests.
+    pub drain_delay: Seconds,
     /// TCP_NODELAY on accepted connections. Without it a small reply can wait for the
     /// peer's delayed ACK (measured: ~20 ms a call at 2 calls per connection).
     pub tcp_nodelay: bool,

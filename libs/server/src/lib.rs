@@ -82,8 +82,9 @@ impl Listeners {
 }
 
 /// Serves `routes` (the service's own gRPC services, already wrapped in their auth
-/// interceptor) until `shutdown` completes, then reports NOT_SERVING and lets in-flight
-/// calls finish for up to `settings.shutdown_grace`.
+/// interceptor) until `shutdown` completes, then reports NOT_SERVING, goes on serving for
+/// `settings.drain_delay` (while load balancers take it out), stops listening and lets
+/// in-flight calls finish for up to `settings.shutdown_grace`.
 pub async fn serve(
     listeners: Listeners,
     settings: &GrpcSettings,
@@ -142,10 +143,15 @@ pub async fn serve_with(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_health = health.clone();
+    let drain_delay = settings.drain_delay.as_duration();
     let shutdown = async move {
         shutdown.await;
-        tracing::info!("shutdown requested: NOT_SERVING, draining in-flight calls");
+        tracing::info!(
+            drain_delay_ms = drain_delay.as_millis() as u64,
+            "shutdown requested: NOT_SERVING; serving on for the drain delay, then draining in-flight calls"
+        );
         drain_health.draining().await;
+        tokio::time::sleep(drain_delay).await;
         let _ = stop_tx.send(());
     };
     tokio::spawn(shutdown);
@@ -188,7 +194,7 @@ pub async fn serve_with(
         r = server => r.map_err(ServerError::Transport),
         () = async {
             health.wait_draining().await;
-            tokio::time::sleep(grace).await;
+            tokio::time::sleep(drain_delay + grace).await;
         } => {
             tracing::warn!(grace_secs = grace.as_secs(), "calls still in flight after the grace period");
             Ok(())

@@ -53,6 +53,16 @@ struct Running {
 }
 
 async fn start(delay: Duration, limit: usize, timeout: Duration) -> Running {
+    start_draining(delay, limit, timeout, Duration::ZERO).await
+}
+
+/// As [`start`], with `grpc.drain_delay`.
+async fn start_draining(
+    delay: Duration,
+    limit: usize,
+    timeout: Duration,
+    drain_delay: Duration,
+) -> Running {
     let settings = GrpcSettings {
         listen_addr: "127.0.0.1:0".into(),
         request_timeout: Seconds(timeout),
@@ -60,6 +70,7 @@ async fn start(delay: Duration, limit: usize, timeout: Duration) -> Running {
         concurrency_limit: limit,
         max_message_bytes: 1 << 20,
         shutdown_grace: Seconds(Duration::from_secs(5)),
+        drain_delay: Seconds(drain_delay),
         tcp_nodelay: true,
         http2_max_concurrent_streams: 1024,
         http2_adaptive_window: true,
@@ -308,6 +319,46 @@ async fn the_client_deadline_wins_and_reaches_the_handler() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+/// The Kubernetes rollout case: after SIGTERM the pod says NOT_SERVING at once, but goes on
+/// answering new calls (from clients whose endpoints list still has it) for the drain delay,
+/// and only then stops listening.
+#[tokio::test]
+async fn during_the_drain_delay_it_is_not_serving_but_still_answers() {
+    let mut s = start_draining(
+        Duration::ZERO,
+        10,
+        Duration::from_secs(10),
+        Duration::from_millis(1500),
+    )
+    .await;
+    let mut c = client(&s.addr).await;
+    let stopped_at = Instant::now();
+    s.stop.take().unwrap().send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        health(&s.addr, "").await.unwrap(),
+        ServingStatus::NotServing as i32
+    );
+    // New calls, on a new connection too, are answered while the delay lasts.
+    c.deliver_events(events(&["during"])).await.unwrap();
+    client(&s.addr)
+        .await
+        .deliver_events(events(&["new connection"]))
+        .await
+        .unwrap();
+    assert!(stopped_at.elapsed() < Duration::from_millis(1200));
+    tokio::time::timeout(Duration::from_secs(5), s.done)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let stopped_after = stopped_at.elapsed();
+    assert!(
+        stopped_after >= Duration::from_millis(1500),
+        "stopped after {stopped_after:?}, before the drain delay"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_drains_in_flight_calls_then_stops() {
     let mut s = start(Duration::from_millis(600), 10, Duration::from_secs(10)).await;
@@ -431,6 +482,7 @@ async fn long_running_methods_get_the_long_limit() {
         concurrency_limit: 10,
         max_message_bytes: 1 << 20,
         shutdown_grace: Seconds(Duration::from_secs(5)),
+        drain_delay: Seconds(Duration::ZERO),
         tcp_nodelay: true,
         http2_max_concurrent_streams: 1024,
         http2_adaptive_window: true,

@@ -68,6 +68,7 @@ fn grpc_settings(tls: TlsSettings) -> GrpcSettings {
         concurrency_limit: 64,
         max_message_bytes: 1 << 20,
         shutdown_grace: Seconds(Duration::from_secs(1)),
+        drain_delay: Seconds(Duration::ZERO),
         tcp_nodelay: true,
         http2_max_concurrent_streams: 64,
         http2_adaptive_window: true,
