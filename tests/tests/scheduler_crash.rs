@@ -9,7 +9,13 @@ use sqlx::Connection;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-const TIMERS: i64 = 60_000;
+/// Due timers in the firing-machinery run: 60,000, times the fault scale.
+fn timers() -> i64 {
+    60_000 * i64::from(guestloop_testkit::fault_scale())
+}
+
+/// At least this many kills must land while work is left, or the run proved nothing.
+const KILLS_THAT_COUNT: usize = 3;
 /// SIGKILLs of the victim in a run: 3, times the fault scale.
 fn kills() -> usize {
     3 * guestloop_testkit::fault_scale() as usize
@@ -56,7 +62,7 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
             1, 1, 3600000, now(), now()
          FROM generate_series(1, $1) AS i",
     )
-    .bind(TIMERS)
+    .bind(timers())
     .execute(&mut db)
     .await
     .unwrap();
@@ -68,15 +74,19 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
     let mut killed_with_pending = Vec::new();
     for _ in 0..kills() {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        killed_with_pending.push(pending(&mut db).await.unwrap());
+        let left = pending(&mut db).await.unwrap();
+        if left == 0 {
+            break; // the long version can outlast the work
+        }
+        killed_with_pending.push(left);
         victim.kill().unwrap();
         victim = Platform::start_one(&spec, "follow-up-scheduler", true)
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
     }
     assert!(
-        killed_with_pending.iter().all(|p| *p > 0),
-        "a kill came after the work was done, proving nothing: {killed_with_pending:?}"
+        killed_with_pending.len() >= KILLS_THAT_COUNT,
+        "too few kills came before the work was done: {killed_with_pending:?}"
     );
     loop {
         let left = pending(&mut db).await.unwrap();
@@ -84,7 +94,7 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(120),
+            started.elapsed() < Duration::from_secs(120) * guestloop_testkit::fault_scale(),
             "{left} timers still pending"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -99,12 +109,13 @@ async fn killing_a_replica_mid_claim_fires_every_timer_exactly_once() {
     .fetch_one(&mut db)
     .await
     .unwrap();
-    assert_eq!(fired, TIMERS, "timers fired");
+    assert_eq!(fired, timers(), "timers fired");
     assert_eq!(twice, 0, "timers fired twice");
-    assert_eq!(firings, TIMERS, "one firing record per timer");
+    assert_eq!(firings, timers(), "one firing record per timer");
     eprintln!(
-        "R2: {TIMERS} due timers, 2 replicas, {} SIGKILLs of one (pending at each kill: {killed_with_pending:?}); all fired once after {drained_after:?}",
-        kills()
+        "R2: {} due timers, 2 replicas, {} SIGKILLs of one (pending at each kill: {killed_with_pending:?}); all fired once after {drained_after:?}",
+        timers(),
+        killed_with_pending.len()
     );
     let _ = victim.stop(Duration::from_secs(10));
     let _ = survivor.stop(Duration::from_secs(10));
@@ -237,7 +248,11 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     let started = Instant::now();
     let mut killed_with_unfired = Vec::new();
     for _ in 0..kills() {
-        killed_with_unfired.push(unfired(&mut db, "r2-effect/%").await.unwrap());
+        let left = unfired(&mut db, "r2-effect/%").await.unwrap();
+        if left == 0 {
+            break; // the long version can outlast the firing
+        }
+        killed_with_unfired.push(left);
         victim.kill().unwrap();
         victim = platform
             .replica(&spec, "follow-up-scheduler")
@@ -246,8 +261,8 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert!(
-        killed_with_unfired.iter().all(|p| *p > 0),
-        "a kill came after the firing was done, proving nothing: {killed_with_unfired:?}"
+        killed_with_unfired.len() >= KILLS_THAT_COUNT,
+        "too few kills came before the firing was done: {killed_with_unfired:?}"
     );
 
     // Every timer fired, then every email arrived, and nothing more arrives after.
@@ -297,7 +312,7 @@ async fn killing_a_replica_mid_firing_sends_each_email_exactly_once() {
     assert_eq!(refired, emails as i64, "messages created by timers");
     eprintln!(
         "R2 effect: {emails} email timers, 2 replicas, {} SIGKILLs of one (unfired at each kill: {killed_with_unfired:?}); every email delivered once after {delivered_after:?}",
-        kills()
+        killed_with_unfired.len()
     );
     let _ = victim.stop(Duration::from_secs(10));
 }
