@@ -30,7 +30,7 @@ run() {
   local pkg=$1 t=$2 log="$run_dir/$2.log"
   echo "==> $t (scale $GUESTLOOP_FAULT_SCALE)"
   if cargo test --locked -p "$pkg" --test "$t" -- --nocapture --test-threads 1 >"$log" 2>&1; then
-    grep -E '^R[0-9]|numbers|^test ' "$log" || true
+    grep -E "^R[0-9]|numbers|^test " "$log" || true
   else
     tail -n 60 "$log"
     echo "$t failed at scale $GUESTLOOP_FAULT_SCALE"
