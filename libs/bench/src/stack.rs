@@ -79,11 +79,19 @@ impl Stack {
             base_port: 0,
             extra_env: extra_env.clone(),
         };
-        let process = Platform::start_one(&spec, service, false).await?;
+        let mut process = Platform::start_one(&spec, service, false).await?;
         let endpoint = process.endpoint();
         while !guestloop_testkit::process::serving(&endpoint).await {
+            if let Some(status) = process.exited() {
+                anyhow::bail!("{service} exited with {status}:\n{}", process.log_tail());
+            }
             if process.started_at.elapsed() > Duration::from_secs(60) {
-                anyhow::bail!("{service} not SERVING after 60 s:\n{}", process.log_tail());
+                anyhow::bail!(
+                    "{service} (pid {}) not SERVING after 60 s; log {}:\n{}",
+                    process.pid(),
+                    process.log_path.display(),
+                    process.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
