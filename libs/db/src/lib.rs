@@ -50,15 +50,13 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
 pub async fn migrate(pool: &PgPool, migrators: &[&Migrator]) -> Result<(), DbError> {
     let mut all: Vec<_> = migrators.iter().flat_map(|m| m.iter().cloned()).collect();
     all.sort_by_key(|m| m.version);
+    let migrations = all.len();
     let migrator = Migrator::with_migrations(all);
     // Said before, not only after: the migrator waits for the database and for an advisory
     // lock another migrating replica may hold, and a start that hangs there must show where.
-    tracing::info!(
-        migrations = migrator.iter().count(),
-        "migrating the database"
-    );
+    tracing::info!(migrations, "migrating the database");
     migrator.run(pool).await.map_err(DbError::Migrate)?;
-    tracing::info!(migrations = migrator.iter().count(), "database migrated");
+    tracing::info!(migrations, "database migrated");
     Ok(())
 }
 

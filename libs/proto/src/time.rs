@@ -11,8 +11,20 @@ pub fn to_timestamp(t: DateTime<Utc>) -> Timestamp {
     }
 }
 
-/// The instant of a timestamp; `None` for one out of range or with invalid nanos.
+/// The first and last second an instant may have: years 1 to 9999, what PostgreSQL and
+/// every client hold (and protobuf's own Timestamp range). chrono reaches ±262,143 years,
+/// but an instant near its ends panics the moment a service adds a day to it or puts it on
+/// a property's local day (found by the parser fuzzing, R8: a StayCheckedOut event in the
+/// year 262,143 panicked the scheduler's plan, an event time at chrono's end metrics'
+/// rollups, and the relay would have delivered each again forever).
+pub const FIRST_SECOND: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+pub const LAST_SECOND: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+
+/// The instant of a timestamp; `None` for one outside years 1 to 9999 or with invalid nanos.
 pub fn from_timestamp(t: &Timestamp) -> Option<DateTime<Utc>> {
+    if !(FIRST_SECOND..=LAST_SECOND).contains(&t.seconds) {
+        return None;
+    }
     u32::try_from(t.nanos)
         .ok()
         .filter(|n| *n < 1_000_000_000)
@@ -38,5 +50,10 @@ mod tests {
         };
         assert_eq!(from_timestamp(&bad), None);
         assert_eq!(instant(&None), None);
+        let at = |seconds| Timestamp { seconds, nanos: 0 };
+        assert!(from_timestamp(&at(FIRST_SECOND)).is_some());
+        assert!(from_timestamp(&at(LAST_SECOND)).is_some());
+        assert_eq!(from_timestamp(&at(FIRST_SECOND - 1)), None);
+        assert_eq!(from_timestamp(&at(LAST_SECOND + 1)), None);
     }
 }

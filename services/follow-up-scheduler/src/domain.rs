@@ -33,21 +33,14 @@ pub const MAX_KEY: usize = 200;
 /// Key prefixes of the timers the scheduler keeps for itself.
 pub const RESERVED_PREFIXES: [&str; 4] = ["stay/", "case/", "task/", "guest/"];
 
-/// The first and last second the scheduler takes from a request or an event: years 1 to
-/// 9999, what PostgreSQL and every client hold. chrono reaches ±262 143 years, but an
-/// instant near its ends panicked the moment the plan added 48 hours to it (R8, found by
-/// the parser fuzzing: a StayCheckedOut event checked out in the year 262 143).
-pub const FIRST_SECOND: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
-pub const LAST_SECOND: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-
+/// A request's or an event's instant, with a reason when it is none: years 1 to 9999 only
+/// (`guestloop_proto::time::FIRST_SECOND`, why there).
 pub fn timestamp(t: &prost_types::Timestamp) -> Result<DateTime<Utc>, String> {
     if !(0..1_000_000_000).contains(&t.nanos) {
         return Err("is not a valid timestamp".into());
     }
-    if !(FIRST_SECOND..=LAST_SECOND).contains(&t.seconds) {
-        return Err("is out of range (years 1 to 9999)".into());
-    }
-    DateTime::from_timestamp(t.seconds, t.nanos as u32).ok_or_else(|| "is out of range".into())
+    guestloop_proto::time::from_timestamp(t)
+        .ok_or_else(|| "is out of range (years 1 to 9999)".into())
 }
 
 pub fn to_duration_ms(ms: i64) -> prost_types::Duration {

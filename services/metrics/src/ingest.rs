@@ -77,15 +77,8 @@ pub fn local_day(
     t.with_timezone(&tz).date_naive()
 }
 
-/// An instant an event carries; `None` when unset, invalid or outside years 1 to 9999 (what
-/// PostgreSQL and every client hold). An instant at chrono's ends panicked when it was put on
-/// a property's local day (R8, found by the parser fuzzing), and the relay would have
-/// delivered that event again forever.
-pub fn time(t: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    const FIRST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
-    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-    guestloop_proto::time::instant(t).filter(|i| (FIRST..=LAST).contains(&i.timestamp()))
-}
+/// An instant an event carries; `None` when unset, invalid or outside years 1 to 9999.
+pub use guestloop_proto::time::instant as time;
 
 fn bd(kind: &str, v: i32) -> String {
     format!("{kind}:{v}")

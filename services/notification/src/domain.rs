@@ -34,11 +34,7 @@ pub fn parse_role(name: &str) -> Option<StaffRole> {
 }
 
 pub fn timestamp(t: &prost_types::Timestamp) -> std::result::Result<DateTime<Utc>, String> {
-    DateTime::from_timestamp(
-        t.seconds,
-        u32::try_from(t.nanos).map_err(|_| "is not a valid time")?,
-    )
-    .ok_or_else(|| "is not a valid time".to_string())
+    guestloop_proto::time::from_timestamp(t).ok_or_else(|| "is not a valid time".to_string())
 }
 
 fn optional_uuid(value: &str) -> std::result::Result<String, String> {

@@ -36,12 +36,10 @@ pub struct Facts {
     pub done: Option<DateTime<Utc>>,
 }
 
-/// An instant of the facts; `None` when unset or outside what the scheduler keeps (years 1
-/// to 9999: a due time at chrono's end would overflow when the warning is armed).
+/// An instant of the facts; `None` when unset or outside years 1 to 9999 (a due time at
+/// chrono's end would overflow when the warning is armed).
 fn time(t: &Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
-    t.as_ref()
-        .and_then(|t| crate::domain::timestamp(t).ok())
-        .map(micros)
+    guestloop_proto::time::instant(t).map(micros)
 }
 
 impl Facts {

@@ -9,7 +9,7 @@
 use crate::domain::timestamp;
 use crate::state::State;
 use crate::store::interactions;
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use guestloop_proto::events::v1::EventEnvelope;
 use guestloop_proto::events::v1::event_envelope::Payload;
 use guestloop_proto::feedback::v1::FeedbackChannel;
@@ -52,10 +52,9 @@ pub(crate) fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
                 .receive_time
                 .as_ref()
                 .or(e.occur_time.as_ref())
-                .and_then(|t| timestamp(t).ok())
-                // Before the year 1 PostgreSQL cannot store it: the event would fail at every
-                // redelivery and hold up the stream behind it (R8).
-                .filter(|t| t.year() >= 1)?;
+                // Years 1 to 9999 only: before the year 1 PostgreSQL cannot store it, and the
+                // event would fail at every redelivery, holding up the stream behind it (R8).
+                .and_then(|t| timestamp(t).ok())?;
             // An interaction cannot lie in the future; a fast clock must not stretch the
             // window.
             Some(Effect::Interaction {

@@ -22,15 +22,10 @@ pub async fn send(
 ) -> Result<pb::SendMessageResponse> {
     let new = domain::parse_send(req, &state.chain, &state.templates)?;
     state.writable_property(caller, &new.spec.property_id)?;
-    if let Some(pb::recipient::Kind::Staff(s)) =
-        new.spec.recipient.as_ref().and_then(|r| r.kind.as_ref())
-    {
-        state.writable_staff(caller, s)?;
-    }
-    if let Some(pb::recipient::Kind::Guest(g)) =
-        new.spec.recipient.as_ref().and_then(|r| r.kind.as_ref())
-    {
-        state.visible_guest(caller, &g.guest_id).await?;
+    match new.spec.recipient.as_ref().and_then(|r| r.kind.as_ref()) {
+        Some(pb::recipient::Kind::Staff(s)) => state.writable_staff(caller, s)?,
+        Some(pb::recipient::Kind::Guest(g)) => state.visible_guest(caller, &g.guest_id).await?,
+        None => {}
     }
     let mut tx = state.pool.begin().await?;
     let (row, created) = messages::insert_or_get(&mut tx, &new).await?;
