@@ -7,12 +7,68 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests and local runs).
+/// A free TCP port on 127.0.0.1 for a process started later to listen on, taken below the
+/// kernel's ephemeral range. A port the kernel hands out for "port 0" lies in that range,
+/// where every outgoing connection (a pool connecting to PostgreSQL, a service calling its
+/// peer) also takes its local port, and one of them took a chosen port before the service
+/// bound it: a CI run failed with "cannot bind admin.listen_addr: Address already in use".
+/// Below the range only other listeners compete, and binding here checks for those.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    // Each process starts at its own offset, so concurrent test binaries rarely probe the
+    // same ports; a port is checked by binding it either way.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let low = ephemeral_low().unwrap_or(32_768);
+    if low > FIRST_PORT + 1_000 {
+        let span = u32::from(low - FIRST_PORT);
+        let _ = NEXT.compare_exchange(
+            u32::MAX,
+            std::process::id().wrapping_mul(7_919) % span,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        for _ in 0..span.min(2_000) {
+            let port = FIRST_PORT + (NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The lowest port chosen from here (below it: well-known and registered services).
+const FIRST_PORT: u16 = 20_000;
+
+/// The first port of the kernel's ephemeral range (Linux).
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_lie_below_the_ephemeral_range_and_can_be_bound() {
+        let low = super::ephemeral_low().unwrap_or(32_768);
+        let ports: Vec<u16> = (0..50).map(|_| super::free_port()).collect();
+        for p in &ports {
+            assert!(
+                (super::FIRST_PORT..low).contains(p),
+                "{p} (ephemeral from {low})"
+            );
+            std::net::TcpListener::bind(("127.0.0.1", *p)).expect("bindable");
+        }
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "handed out twice: {ports:?}");
+    }
 }
 
 #[derive(Debug)]
