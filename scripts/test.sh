@@ -52,6 +52,11 @@ step "buf lint" bash scripts/buf-lint.sh
 step "helm chart and Dockerfile" bash scripts/check-deploy.sh
 # The cross-process tests run the service binaries, so build them first.
 step "build binaries" cargo build --workspace --bins --locked
+# The rolling-upgrade test runs the previous release (tests/previous-release) beside this
+# one; its binaries are built once per machine and cached.
+previous_release() { GUESTLOOP_PREVIOUS_BIN_DIR=$(bash scripts/previous-release.sh); }
+step "previous release's binaries" previous_release
+export GUESTLOOP_PREVIOUS_BIN_DIR
 step "cargo test" cargo test --workspace --locked --no-fail-fast
 # The benchmark tool on every scenario for a second or so: it must keep working, but a
 # debug build on a shared machine measures nothing, so no figure is asserted.

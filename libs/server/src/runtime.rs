@@ -47,6 +47,9 @@ pub struct ServiceRuntime {
     pub health: Health,
     /// Full method paths that get `grpc.long_request_timeout` (see [`crate::serve_with`]).
     pub long_running: Vec<String>,
+    /// The migration versions this binary embeds: health stays NOT_SERVING until all are
+    /// applied (`guestloop_db::Probe`).
+    migrations: Vec<i64>,
 }
 
 /// What `<service> migrate` does (a Kubernetes Job): loads only the database settings from
@@ -119,6 +122,12 @@ impl ServiceRuntime {
             service_tokens,
             health,
             long_running: Vec::new(),
+            migrations: migrators
+                .iter()
+                .flat_map(|m| m.iter())
+                .filter(|m| m.migration_type.is_up_migration())
+                .map(|m| m.version)
+                .collect(),
         })
     }
 
@@ -167,7 +176,7 @@ impl ServiceRuntime {
         let relay = self.relay()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let relay_tasks = relay.spawn(stop_rx);
-        let probe = guestloop_db::Probe::new(&self.pool);
+        let probe = guestloop_db::Probe::new(&self.pool).requiring(self.migrations.clone());
         let watcher = self.health.watch(Duration::from_secs(2), move || {
             let probe = probe.clone();
             async move { probe.check().await }

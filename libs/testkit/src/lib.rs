@@ -11,6 +11,7 @@ pub mod otlp;
 pub mod platform;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod scenario;
 pub mod sinks;
 

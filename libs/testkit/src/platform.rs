@@ -55,10 +55,9 @@ impl PlatformSpec {
             "GUESTLOOP_CONFIG".into(),
             self.config_file.display().to_string(),
         );
-        env.insert(
-            "GUESTLOOP__DATABASE__MIGRATE_ON_START".into(),
-            "true".into(),
-        );
+        // Migrating on start unless the caller says otherwise (as Kubernetes does).
+        env.entry("GUESTLOOP__DATABASE__MIGRATE_ON_START".into())
+            .or_insert_with(|| "true".into());
         env.insert(
             "GUESTLOOP__AUTH__PUBLIC_KEY_PATH".into(),
             self.public_key.display().to_string(),
@@ -104,11 +103,11 @@ impl Platform {
             })
             .collect();
         let mut common = spec.common_env();
+        // Peers the caller set (e.g. a proxy standing for a Kubernetes Service) win.
         for (i, (_, _, peer)) in SERVICES.iter().enumerate() {
-            common.insert(
-                format!("GUESTLOOP__PEERS__{}", peer.to_uppercase()),
-                format!("http://127.0.0.1:{}", ports[i].0),
-            );
+            common
+                .entry(format!("GUESTLOOP__PEERS__{}", peer.to_uppercase()))
+                .or_insert_with(|| format!("http://127.0.0.1:{}", ports[i].0));
         }
         let mut services = Vec::new();
         let mut envs = BTreeMap::new();
@@ -140,10 +139,24 @@ impl Platform {
     /// Another replica of one of the platform's services: the same database, peers and
     /// subscriptions, its own ports; SERVING when this returns. The caller owns it.
     pub async fn replica(&self, spec: &PlatformSpec, name: &str) -> anyhow::Result<ServiceProcess> {
-        let env = self
+        self.replica_with_env(spec, name, &BTreeMap::new()).await
+    }
+
+    /// [`Platform::replica`] with `overrides` over the service's environment, and from
+    /// `spec.bin_dir` (which may hold another release's binaries).
+    pub async fn replica_with_env(
+        &self,
+        spec: &PlatformSpec,
+        name: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> anyhow::Result<ServiceProcess> {
+        let mut env = self
             .envs
             .get(name)
-            .ok_or_else(|| anyhow::anyhow!("no service {name}"))?;
+            .ok_or_else(|| anyhow::anyhow!("no service {name}"))?
+            .clone();
+        env.extend(overrides.clone());
+        let env = &env;
         let port = free_port();
         // Its own log, beside the first one's rather than over it.
         let log_dir = spec.log_dir.join(format!("replica-{port}"));
@@ -183,6 +196,30 @@ impl Platform {
             process.wait_ready(Duration::from_secs(60)).await?;
         }
         Ok(process)
+    }
+
+    /// The environment `name` was started with (database URL, peers, keys, config).
+    pub fn env(&self, name: &str) -> Option<&BTreeMap<String, String>> {
+        self.envs.get(name)
+    }
+
+    /// Runs `bin_dir/name migrate` with `name`'s environment, as the chart's pre-upgrade
+    /// Job does; its output goes to `log_dir/name-migrate.log`.
+    pub fn migrate(
+        &self,
+        spec: &PlatformSpec,
+        bin_dir: &Path,
+        name: &str,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let env = self
+            .env(name)
+            .ok_or_else(|| anyhow::anyhow!("no service {name}"))?;
+        Ok(crate::process::run_migrate(
+            bin_dir,
+            name,
+            env,
+            &spec.log_dir,
+        )?)
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceProcess> {

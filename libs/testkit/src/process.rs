@@ -193,6 +193,25 @@ impl Drop for ServiceProcess {
     }
 }
 
+/// Runs `bin_dir/name migrate` with `env` and waits for it; output to
+/// `log_dir/name-migrate.log`.
+pub fn run_migrate(
+    bin_dir: &Path,
+    name: &str,
+    env: &BTreeMap<String, String>,
+    log_dir: &Path,
+) -> std::io::Result<std::process::ExitStatus> {
+    std::fs::create_dir_all(log_dir)?;
+    let log = std::fs::File::create(log_dir.join(format!("{name}-migrate.log")))?;
+    Command::new(bin_dir.join(name))
+        .arg("migrate")
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status()
+}
+
 /// Whether the server at `endpoint` answers grpc.health.v1 Check("") with SERVING.
 pub async fn serving(endpoint: &str) -> bool {
     use tonic_health::pb::{

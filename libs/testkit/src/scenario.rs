@@ -225,6 +225,35 @@ pub fn today_range() -> DateRange {
     }
 }
 
+/// Satisfaction surveys SENT so far at the scenario's properties.
+async fn sent_surveys(mut n: guestloop_client::NotificationClient) -> anyhow::Result<i64> {
+    let mut sent = 0i64;
+    for (property, ..) in PROPERTIES {
+        let mut token = String::new();
+        loop {
+            let r = n
+                .list_messages(nt::ListMessagesRequest {
+                    property_id: property.into(),
+                    statuses: vec![nt::DeliveryStatus::Sent as i32],
+                    kinds: vec![nt::MessageKind::SatisfactionSurvey as i32],
+                    page: Some(PageRequest {
+                        page_size: 500,
+                        page_token: token.clone(),
+                    }),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            sent += r.messages.len() as i64;
+            if r.next_page_token.is_empty() {
+                break;
+            }
+            token = r.next_page_token;
+        }
+    }
+    Ok(sent)
+}
+
 /// Plays the scenario with `guests` guests per property; `token` is a head-office token.
 pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyhow::Result<Played> {
     let started = Instant::now();
@@ -245,6 +274,8 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
         ..Default::default()
     };
     let run = uuid::Uuid::now_v7().simple().to_string();
+
+    let surveys_before = sent_surveys(notification.clone()).await?;
 
     // 1. Check-outs. Nine in ten guests consent to e-mail follow-up.
     let mut stays = Vec::new();
@@ -332,37 +363,12 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
         }
     }
 
-    // 2. The surveys go out: every consenting guest's invitation is SENT over SMTP.
+    // 2. The surveys go out: every consenting guest's invitation is SENT over SMTP (counted
+    // on top of those sent before this play, so plays on one platform add up).
     let expected: i64 = played.properties.values().map(|p| p.consenting).sum();
     eventually("the satisfaction surveys", Duration::from_secs(90), || {
-        let mut n = notification.clone();
-        async move {
-            let mut sent = 0i64;
-            for (property, ..) in PROPERTIES {
-                let mut token = String::new();
-                loop {
-                    let r = n
-                        .list_messages(nt::ListMessagesRequest {
-                            property_id: property.into(),
-                            statuses: vec![nt::DeliveryStatus::Sent as i32],
-                            kinds: vec![nt::MessageKind::SatisfactionSurvey as i32],
-                            page: Some(PageRequest {
-                                page_size: 500,
-                                page_token: token.clone(),
-                            }),
-                            ..Default::default()
-                        })
-                        .await?
-                        .into_inner();
-                    sent += r.messages.len() as i64;
-                    if r.next_page_token.is_empty() {
-                        break;
-                    }
-                    token = r.next_page_token;
-                }
-            }
-            Ok((sent >= expected).then_some(()))
-        }
+        let n = notification.clone();
+        async move { Ok((sent_surveys(n).await? >= surveys_before + expected).then_some(())) }
     })
     .await?;
 
@@ -427,10 +433,16 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
             let mut s = scheduler.clone();
             let case_id = case_id.clone();
             async move {
-                let c = s
+                // NOT_FOUND until the scheduler has the case's event (a case opened just
+                // before this step may still be in feedback-intake's outbox).
+                let c = match s
                     .get_case_clocks(fu::GetCaseClocksRequest { case_id })
-                    .await?
-                    .into_inner();
+                    .await
+                {
+                    Ok(c) => c.into_inner(),
+                    Err(e) if e.code() == tonic::Code::NotFound => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
                 Ok((!c.hops.is_empty()).then_some(c.hops.len() as i64))
             }
         })

@@ -1,4 +1,4 @@
-//! The feedback-intake binary: `feedback-intake [serve]` or `feedback-intake migrate`.
+//! The feedback-intake binary: `feedback-intake [serve]`, `feedback-intake migrate` or `feedback-intake health`.
 
 use clap::Parser;
 use feedback_intake::{Application, SERVICE_NAME, Settings};
@@ -8,10 +8,14 @@ use guestloop_server::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
     match cli.command() {
-        Command::Migrate => feedback_intake::migrate(cli.config.as_deref()).await?,
+        Command::Health(args) => std::process::exit(guestloop_server::cli::health(&args).await),
+        Command::Migrate => {
+            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
+            feedback_intake::migrate(cli.config.as_deref()).await?;
+        }
         Command::Serve => {
+            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
             let settings = Settings::load(cli.config.as_deref())?;
             let app = Application::build(settings).await?;
             tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "feedback-intake listening");

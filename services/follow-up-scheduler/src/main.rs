@@ -1,4 +1,4 @@
-//! The follow-up-scheduler binary: `follow-up-scheduler [serve]` or `follow-up-scheduler migrate`.
+//! The follow-up-scheduler binary: `follow-up-scheduler [serve]`, `follow-up-scheduler migrate` or `follow-up-scheduler health`.
 
 use clap::Parser;
 use follow_up_scheduler::{Application, SERVICE_NAME, Settings};
@@ -8,10 +8,14 @@ use guestloop_server::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
     match cli.command() {
-        Command::Migrate => follow_up_scheduler::migrate(cli.config.as_deref()).await?,
+        Command::Health(args) => std::process::exit(guestloop_server::cli::health(&args).await),
+        Command::Migrate => {
+            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
+            follow_up_scheduler::migrate(cli.config.as_deref()).await?;
+        }
         Command::Serve => {
+            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
             let settings = Settings::load(cli.config.as_deref())?;
             let app = Application::build(settings).await?;
             tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "follow-up-scheduler listening");

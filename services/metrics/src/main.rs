@@ -1,4 +1,4 @@
-//! The metrics binary: `metrics [serve]` or `metrics migrate`.
+//! The metrics binary: `metrics [serve]`, `metrics migrate` or `metrics health`.
 
 use clap::Parser;
 use guestloop_server::cli::{Cli, Command};
@@ -8,10 +8,14 @@ use metrics_service::{Application, SERVICE_NAME, Settings};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
     match cli.command() {
-        Command::Migrate => metrics_service::migrate(cli.config.as_deref()).await?,
+        Command::Health(args) => std::process::exit(guestloop_server::cli::health(&args).await),
+        Command::Migrate => {
+            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
+            metrics_service::migrate(cli.config.as_deref()).await?;
+        }
         Command::Serve => {
+            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
             let settings = Settings::load(cli.config.as_deref())?;
             let app = Application::build(settings).await?;
             tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "metrics listening");
