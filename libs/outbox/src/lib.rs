@@ -285,6 +285,39 @@ pub fn payload_name(payload: &Payload) -> String {
     name
 }
 
+/// What `subscriber` has still to receive: the relay's gauges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// Events written but not yet acknowledged (as [`pending`]).
+    pub events: i64,
+    /// How long ago the oldest of them was written; 0 when there is none. The events'
+    /// lag: the clocks they start (a case's SLA at the scheduler) start that much late.
+    pub oldest_age_seconds: f64,
+}
+
+/// [`pending`] and the age of the oldest pending event in one round trip; each part is read
+/// on its own index (the commit-order one, and the partial one of the unsequenced rows).
+pub async fn backlog(pool: &sqlx::PgPool, subscriber: &str) -> Result<Backlog, sqlx::Error> {
+    let (events, oldest_age_seconds): (i64, f64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE position > COALESCE(
+                    (SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1), 0))
+              + (SELECT COUNT(*) FROM outbox WHERE position IS NULL),
+                COALESCE(EXTRACT(EPOCH FROM now() - LEAST(
+                    (SELECT occur_time FROM outbox WHERE position > COALESCE(
+                        (SELECT last_delivered_id FROM outbox_cursor WHERE subscriber = $1), 0)
+                     ORDER BY position LIMIT 1),
+                    (SELECT occur_time FROM outbox WHERE position IS NULL ORDER BY id LIMIT 1)
+                ))::float8, 0)",
+    )
+    .bind(subscriber)
+    .fetch_one(pool)
+    .await?;
+    Ok(Backlog {
+        events,
+        oldest_age_seconds: oldest_age_seconds.max(0.0),
+    })
+}
+
 /// Events written but not yet acknowledged by `subscriber`.
 pub async fn pending(pool: &sqlx::PgPool, subscriber: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(

@@ -36,12 +36,39 @@ enum Outcome {
     Failed(String),
 }
 
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge};
+    describe_counter!(
+        "outbox_delivered_total",
+        "Outbox events acknowledged by a subscriber"
+    );
+    describe_counter!(
+        "outbox_delivery_failures_total",
+        "Outbox deliveries to a subscriber that failed (retried with backoff)"
+    );
+    describe_gauge!(
+        "outbox_pending_events",
+        "Outbox events not yet acknowledged by a subscriber"
+    );
+    describe_gauge!(
+        "outbox_oldest_pending_age_seconds",
+        "Age of the oldest outbox event a subscriber has not acknowledged; 0 when none"
+    );
+}
+
 impl Relay {
     /// Runs one delivery loop per subscriber until `shutdown` resolves.
     pub fn spawn(
         self,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
+        describe_metrics();
+        for sub in &self.subscribers {
+            // At zero from the start: the first failure must count in rate()/increase().
+            for name in ["outbox_delivered_total", "outbox_delivery_failures_total"] {
+                metrics::counter!(name, "subscriber" => sub.name.clone()).increment(0);
+            }
+        }
         self.subscribers
             .iter()
             .cloned()
@@ -74,9 +101,11 @@ impl Relay {
                                 wait
                             }
                         };
-                        if let Ok(pending) = crate::pending(&relay.pool, &sub.name).await {
+                        if let Ok(b) = crate::backlog(&relay.pool, &sub.name).await {
                             metrics::gauge!("outbox_pending_events", "subscriber" => sub.name.clone())
-                                .set(pending as f64);
+                                .set(b.events as f64);
+                            metrics::gauge!("outbox_oldest_pending_age_seconds", "subscriber" => sub.name.clone())
+                                .set(b.oldest_age_seconds);
                         }
                         if !wait.is_zero() {
                             tokio::select! {

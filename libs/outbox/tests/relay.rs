@@ -147,6 +147,14 @@ async fn events_wait_then_arrive_in_order_through_failures() {
         guestloop_outbox::pending(&pool, "metrics").await.unwrap(),
         7
     );
+    // The relay's gauges: the same count, and the oldest event's age.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let backlog = guestloop_outbox::backlog(&pool, "metrics").await.unwrap();
+    assert_eq!(backlog.events, 7);
+    assert!(
+        (0.05..60.0).contains(&backlog.oldest_age_seconds),
+        "{backlog:?}"
+    );
 
     let recorder = Recorder {
         fail_first: 2,
@@ -184,6 +192,13 @@ async fn events_wait_then_arrive_in_order_through_failures() {
     assert_eq!(
         guestloop_outbox::pending(&pool, "metrics").await.unwrap(),
         0
+    );
+    assert_eq!(
+        guestloop_outbox::backlog(&pool, "metrics").await.unwrap(),
+        guestloop_outbox::Backlog {
+            events: 0,
+            oldest_age_seconds: 0.0
+        }
     );
     let (failures, error): (i32, Option<String>) = sqlx::query_as(
         "SELECT failures, last_error FROM outbox_cursor WHERE subscriber = 'metrics'",

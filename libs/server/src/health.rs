@@ -128,6 +128,7 @@ impl Health {
                     .await
                     .unwrap_or(false);
                 health.dependency_down.set_down(!ok);
+                metrics::gauge!("guestloop_dependency_up").set(if ok { 1.0 } else { 0.0 });
                 if last != Some(ok) {
                     if ok {
                         tracing::info!("dependencies reachable: SERVING");

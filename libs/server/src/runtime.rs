@@ -82,6 +82,8 @@ impl ServiceRuntime {
         migrators: &[&Migrator],
         grpc_services: &[&str],
     ) -> Result<Self, StartError> {
+        // The recorder first: what the service registers while it starts must be kept.
+        let _ = crate::admin::prometheus();
         let mut verifier = TokenVerifier::new(
             VerifyingKey::from_file(&settings.auth.public_key_path)
                 .map_err(StartError::PublicKey)?,

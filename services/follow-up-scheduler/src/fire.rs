@@ -138,8 +138,9 @@ impl Worker {
             }
             *last = Some(std::time::Instant::now());
         }
-        if let Ok(n) = store::backlog(&self.state.pool).await {
+        if let Ok((n, oldest)) = store::backlog(&self.state.pool).await {
             metrics::gauge!("scheduler_timers_backlog").set(n as f64);
+            metrics::gauge!("scheduler_timers_oldest_due_age_seconds").set(oldest.max(0.0));
         }
     }
 

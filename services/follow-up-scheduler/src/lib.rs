@@ -84,6 +84,7 @@ impl Application {
             peers,
             deadline_feed: guestloop_db::feed::ChangeFeed::new(store::DEADLINE_CHANNEL),
         });
+        register_metrics(&state.chain);
         let worker = settings
             .timers
             .worker_enabled
@@ -136,4 +137,83 @@ impl Application {
         }
         result
     }
+}
+
+/// HELP lines for the scheduler's series, and the counters its alerts watch at zero from
+/// the start: a series born at its first increment loses that increment to
+/// `rate()`/`increase()`, and an absent series cannot page. Breaches are counted per
+/// property, so every property of the chain directory starts at zero.
+fn register_metrics(chain: &guestloop_config::ChainDirectory) {
+    use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        "scheduler_timer_lag_seconds",
+        Unit::Seconds,
+        "How long after its due time a timer finished (fired, skipped or failed)"
+    );
+    describe_gauge!(
+        "scheduler_timers_backlog",
+        "Timers due and not yet finished (counted every timers.backlog_interval)"
+    );
+    describe_gauge!(
+        "scheduler_timers_oldest_due_age_seconds",
+        "How long ago the oldest due, unfinished timer came due; 0 when none"
+    );
+    describe_counter!("scheduler_timers_fired_total", "Timers fired, by action");
+    describe_counter!(
+        "scheduler_timers_skipped_total",
+        "Timers skipped (no consent, cancelled aggregate, too late)"
+    );
+    describe_counter!(
+        "scheduler_timers_failed_total",
+        "Timers that failed permanently after timers.max_attempts: a follow-up not done"
+    );
+    describe_counter!(
+        "scheduler_timers_late_total",
+        "Timers that came due later than their late threshold, by what was decided"
+    );
+    describe_counter!(
+        "scheduler_sla_warnings_total",
+        "SLA clocks that reached their warning point"
+    );
+    describe_counter!(
+        "scheduler_sla_breaches_total",
+        "SLA clocks (first response, resolution, escalation steps) that passed their deadline, by property"
+    );
+    describe_counter!(
+        "scheduler_escalations_total",
+        "Escalation ladder hops confirmed by feedback-intake"
+    );
+    describe_counter!("scheduler_tasks_created_total", "Follow-up tasks created");
+    describe_counter!(
+        "scheduler_tasks_completed_total",
+        "Follow-up tasks completed"
+    );
+    describe_counter!(
+        "scheduler_tasks_missed_total",
+        "Follow-up tasks that passed their due time undone"
+    );
+    describe_counter!(
+        "scheduler_alerts_refused_total",
+        "Staff alerts notification refused"
+    );
+    for name in [
+        "scheduler_timers_skipped_total",
+        "scheduler_timers_failed_total",
+        "scheduler_sla_warnings_total",
+        "scheduler_escalations_total",
+        "scheduler_tasks_created_total",
+        "scheduler_tasks_completed_total",
+        "scheduler_tasks_missed_total",
+        "scheduler_alerts_refused_total",
+    ] {
+        counter!(name).increment(0);
+    }
+    for decision in ["fired_late", "skipped_late", "escalate"] {
+        counter!("scheduler_timers_late_total", "decision" => decision).increment(0);
+    }
+    for p in &chain.properties {
+        counter!("scheduler_sla_breaches_total", "property" => p.id.clone()).increment(0);
+    }
+    // Shown (all buckets at zero) before the first timer finishes.
+    let _ = metrics::histogram!("scheduler_timer_lag_seconds");
 }

@@ -8,7 +8,7 @@ use crate::kpi::{self, Totals, def_of};
 use crate::state::State;
 use crate::store::rollups;
 use chrono::{Duration, Utc};
-use guestloop_proto::metrics::v1::Kpi;
+use guestloop_proto::metrics::v1::{Kpi, KpiStatus};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -23,6 +23,55 @@ const EXPORTED: [Kpi; 9] = [
     Kpi::ComplaintsPer100Stays,
     Kpi::FollowUpCompletionRate,
 ];
+
+/// HELP lines for the metrics service's series, and the KPI-alert counters at zero from
+/// the start for every KPI a rule judges (a series born at its first increment loses that
+/// increment to `rate()`/`increase()`).
+pub fn register_metrics(state: &State) {
+    use metrics::{describe_counter, describe_gauge};
+    describe_gauge!(
+        "guestloop_kpi_value",
+        "A KPI per property over the last kpis.gauge_window_days local days (NaN without data)"
+    );
+    describe_gauge!(
+        "guestloop_kpi_numerator",
+        "A KPI's numerator per property (sum these and the denominators to aggregate)"
+    );
+    describe_gauge!(
+        "guestloop_kpi_denominator",
+        "A KPI's denominator per property"
+    );
+    describe_gauge!(
+        "guestloop_kpi_target_met",
+        "1 when a KPI meets its target at a property (0 also without data or enough sample)"
+    );
+    describe_gauge!(
+        "guestloop_kpi_target_missed",
+        "1 when a KPI misses its target at a property with enough sample (kpis.min_sample)"
+    );
+    describe_counter!(
+        "metrics_kpi_alerts_raised_total",
+        "KPI alerts raised (a KPI missed its target at a property), by KPI"
+    );
+    describe_counter!(
+        "metrics_kpi_alerts_cleared_total",
+        "KPI alerts cleared (the KPI met its target again), by KPI"
+    );
+    describe_counter!(
+        "metrics_scope_deltas_folded_total",
+        "Rollup deltas folded into region and chain scopes"
+    );
+    for rule in &state.kpi_alerts.rules {
+        if let Some(k) = kpi::by_name(&rule.kpi) {
+            for name in [
+                "metrics_kpi_alerts_raised_total",
+                "metrics_kpi_alerts_cleared_total",
+            ] {
+                metrics::counter!(name, "kpi" => kpi::name(k)).increment(0);
+            }
+        }
+    }
+}
 
 pub async fn run(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     let every = state.kpis.gauge_interval.as_duration();
@@ -60,6 +109,11 @@ pub async fn refresh(state: &State) -> Result<(), sqlx::Error> {
             }
             metrics::gauge!("guestloop_kpi_target_met", &labels)
                 .set(f64::from(u8::from(v.target_met)));
+            // Not the negation of target_met: 0 also while there is no data, no target or
+            // too small a sample, so an alert on it means a real miss.
+            let missed = v.status == KpiStatus::Missed as i32;
+            metrics::gauge!("guestloop_kpi_target_missed", &labels)
+                .set(f64::from(u8::from(missed)));
         }
     }
     Ok(())

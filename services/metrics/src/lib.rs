@@ -76,6 +76,7 @@ impl Application {
             notification: runtime.peer("notification")?.map(|c| c.notification()),
             scopes_ready: std::sync::atomic::AtomicBool::new(false),
         });
+        gauges::register_metrics(&state);
         Ok(Self { runtime, state })
     }
 

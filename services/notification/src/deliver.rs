@@ -86,6 +86,7 @@ impl Worker {
         if guests.is_none() {
             tracing::warn!("peers.guest_profile is not set: guest messages cannot be sent");
         }
+        register_metrics(&providers);
         Self {
             state,
             providers,
@@ -253,6 +254,7 @@ impl Worker {
         metrics::counter!(
             "notification_delivery_attempts_total",
             "provider" => r.provider.name.clone(),
+            "channel" => r.channel.as_str_name(),
             "outcome" => attempt_outcome.as_str_name()
         )
         .increment(1);
@@ -550,4 +552,72 @@ impl Worker {
             provider,
         })
     }
+}
+
+/// HELP lines for the delivery series, and the series its alerts watch at zero from the
+/// start, per configured provider and its channel: a series born at its first increment
+/// loses that increment to `rate()`/`increase()` — the first dead letter would not count.
+fn register_metrics(providers: &Providers) {
+    use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+    describe_counter!(
+        "notification_delivery_attempts_total",
+        "Provider send attempts, by provider, channel and outcome"
+    );
+    describe_counter!(
+        "notification_status_changes_total",
+        "Messages moved to a delivery status (DEAD_LETTERED: no more retries until RetryDeadLetter), by status and channel"
+    );
+    describe_counter!(
+        "notification_wechat_window_decisions_total",
+        "How WeChat messages were sent with respect to the 48 h customer-service window"
+    );
+    describe_histogram!(
+        "notification_delivery_lag_seconds",
+        Unit::Seconds,
+        "How long after it was due (queued, retry or end of quiet hours) the worker picked a message up"
+    );
+    describe_histogram!(
+        "notification_provider_latency_seconds",
+        Unit::Seconds,
+        "How long a provider took to answer a send, by provider"
+    );
+    let outcomes = [
+        AttemptOutcome::Accepted,
+        AttemptOutcome::TemporaryError,
+        AttemptOutcome::PermanentError,
+        AttemptOutcome::Timeout,
+        AttemptOutcome::RateLimited,
+    ];
+    let statuses = [
+        DeliveryStatus::Sent,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::DeadLettered,
+    ];
+    let mut channels = std::collections::BTreeSet::new();
+    for p in providers.all() {
+        let channel = p.channel.as_str_name();
+        channels.insert(channel);
+        for outcome in outcomes {
+            counter!(
+                "notification_delivery_attempts_total",
+                "provider" => p.name.clone(),
+                "channel" => channel,
+                "outcome" => outcome.as_str_name()
+            )
+            .increment(0);
+        }
+        let _ = histogram!("notification_provider_latency_seconds", "provider" => p.name.clone());
+    }
+    for channel in channels {
+        for status in statuses {
+            counter!(
+                "notification_status_changes_total",
+                "status" => status.as_str_name(),
+                "channel" => channel
+            )
+            .increment(0);
+        }
+    }
+    let _ = histogram!("notification_delivery_lag_seconds");
 }

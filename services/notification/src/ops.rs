@@ -4,6 +4,7 @@ use crate::SERVICE_NAME;
 use crate::convert;
 use crate::store::messages::{self, MessageRow};
 use guestloop_outbox::NewEvent;
+use guestloop_proto::common::v1::ContactChannel;
 use guestloop_proto::events::v1::event_envelope::Payload;
 use guestloop_proto::notification::v1::DeliveryStatus;
 use sqlx::PgConnection;
@@ -35,7 +36,8 @@ pub async fn save(
         .await?;
         metrics::counter!(
             "notification_status_changes_total",
-            "status" => row.status().as_str_name()
+            "status" => row.status().as_str_name(),
+            "channel" => channel_name(row.channel)
         )
         .increment(1);
         tracing::info!(
@@ -66,4 +68,12 @@ pub async fn created(conn: &mut PgConnection, row: &MessageRow) -> Result<(), sq
     )
     .await?;
     Ok(())
+}
+
+/// The channel label of a message's series (UNSPECIFIED before one is chosen, e.g. a
+/// message suppressed for want of consent).
+pub fn channel_name(channel: i16) -> &'static str {
+    ContactChannel::try_from(i32::from(channel))
+        .unwrap_or(ContactChannel::Unspecified)
+        .as_str_name()
 }

@@ -170,6 +170,11 @@ impl Providers {
         Ok(Self { all })
     }
 
+    /// Every configured provider.
+    pub fn all(&self) -> &[Provider] {
+        &self.all
+    }
+
     /// The provider for a channel (the first configured); on WeChat the template one.
     pub fn for_channel(&self, channel: ContactChannel) -> Option<&Provider> {
         self.all

@@ -238,7 +238,11 @@ impl Fired {
                     clock.breach_time = Some(clock.due_time);
                     store::save(conn, &clock).await?;
                     super::changed(conn, &clock).await?;
-                    metrics::counter!("scheduler_sla_breaches_total").increment(1);
+                    metrics::counter!(
+                        "scheduler_sla_breaches_total",
+                        "property" => clock.property_id.clone()
+                    )
+                    .increment(1);
                     emit(
                         conn,
                         &clock,

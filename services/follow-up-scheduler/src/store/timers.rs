@@ -416,11 +416,15 @@ pub async fn next_due<'e>(exec: impl PgExecutor<'e>) -> Result<Option<DateTime<U
         .await
 }
 
-/// Timers due and not yet fired, skipped or failed.
-pub async fn backlog<'e>(exec: impl PgExecutor<'e>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM timers WHERE state IN (1, 2) AND due_time <= now()")
-        .fetch_one(exec)
-        .await
+/// Timers due and not yet fired, skipped or failed: how many, and how long ago the oldest
+/// came due (0 when none) — in one pass over the same rows.
+pub async fn backlog<'e>(exec: impl PgExecutor<'e>) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(EXTRACT(EPOCH FROM now() - MIN(due_time))::float8, 0)
+         FROM timers WHERE state IN (1, 2) AND due_time <= now()",
+    )
+    .fetch_one(exec)
+    .await
 }
 
 /// ListTimers' filter, already narrowed to the caller's scope.
