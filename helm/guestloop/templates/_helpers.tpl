@@ -100,9 +100,93 @@ duplicate entries: chart defaults < .Values.env < the service's env.
 {{- with $root.Values.otel.endpoint }}
 {{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
-{{- range $peer, $_ := $root.Values.services }}
-{{- $url := printf "http://%s:50051" (include "guestloop.component" (dict "root" $root "name" $peer)) }}
-{{- $_ := set $env (printf "GUESTLOOP__PEERS__%s" ($peer | upper | replace "-" "_")) (default $url (index $root.Values.peers $peer)) }}
+{{- with .cfg.database.schema }}
+{{- $_ := set $env "GUESTLOOP__DATABASE__SCHEMA" . }}
+{{- end }}
+{{- /* Peers and subscribers come from `calls` alone, so the NetworkPolicies match them. */ -}}
+{{- range $k, $_ := merge (deepCopy $root.Values.env) (deepCopy .cfg.env) }}
+{{- if or (hasPrefix "GUESTLOOP__PEERS__" $k) (eq $k "GUESTLOOP__OUTBOX__SUBSCRIBERS") }}
+{{- fail (printf "env %s: set peers in `calls` (and URL overrides in `peers`), not in env" $k) }}
+{{- end }}
+{{- end }}
+{{- $peers := include "guestloop.peers" . | fromJson }}
+{{- range $peer, $url := $peers.urls }}
+{{- $_ := set $env (printf "GUESTLOOP__PEERS__%s" ($peer | upper | replace "-" "_")) $url }}
+{{- end }}
+{{- with $peers.subscribers }}
+{{- $_ := set $env "GUESTLOOP__OUTBOX__SUBSCRIBERS" (join "," .) }}
 {{- end }}
 {{- toYaml (mergeOverwrite $env (deepCopy $root.Values.env) (deepCopy .cfg.env)) }}
+{{- end -}}
+
+{{/*
+Whom one service talks to, from `calls` (its rpc and events lists), as JSON:
+  urls:        peer -> URL, for GUESTLOOP__PEERS__<PEER> (a `peers` override wins; a disabled
+               peer without an override gets none)
+  internal:    the peers reached at this release's own pods (for the NetworkPolicies)
+  subscribers: the events peers that have a URL, as config names (follow_up_scheduler)
+Usage: $p := include "guestloop.peers" (dict "root" $ "name" $name) | fromJson
+*/}}
+{{- define "guestloop.peers" -}}
+{{- $root := .root -}}
+{{- $calls := index $root.Values.calls .name | default dict -}}
+{{- $urls := dict -}}
+{{- $internal := list -}}
+{{- $subscribers := list -}}
+{{- range $peer := concat ($calls.rpc | default list) ($calls.events | default list) | uniq -}}
+{{- $svc := index $root.Values.services $peer | default dict -}}
+{{- with index $root.Values.peers $peer -}}
+{{- $_ := set $urls $peer . -}}
+{{- else -}}
+{{- if $svc.enabled -}}
+{{- $_ := set $urls $peer (printf "http://%s:50051" (include "guestloop.component" (dict "root" $root "name" $peer))) -}}
+{{- $internal = append $internal $peer -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $peer := $calls.events | default list -}}
+{{- if hasKey $urls $peer -}}
+{{- $subscribers = append $subscribers ($peer | replace "-" "_") -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "urls" $urls "internal" $internal "subscribers" $subscribers) -}}
+{{- end -}}
+
+{{/* The gRPC services (the .proto files under proto/guestloop) each chart service serves to clients; the
+EventIngestService every service also serves is for peers only and never exposed. */}}
+{{- define "guestloop.grpcApis" -}}
+guest-profile: guestloop.guestprofile.v1.GuestProfileService
+feedback-intake: guestloop.feedback.v1.FeedbackIntakeService
+follow-up-scheduler: guestloop.followup.v1.FollowUpSchedulerService
+notification: guestloop.notification.v1.NotificationService
+metrics: guestloop.metrics.v1.MetricsService
+{{- end -}}
+
+{{/* The exposed services that are enabled, as a JSON list. */}}
+{{- define "guestloop.exposed" -}}
+{{- $out := list -}}
+{{- range $name := .Values.expose.services -}}
+{{- if (index $.Values.services $name | default dict).enabled -}}
+{{- $out = append $out $name -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/* Volumes and mounts for the database CA, when database.caSecret names one. */}}
+{{- define "guestloop.dbCaVolume" -}}
+{{- with .cfg.database.caSecret.name }}
+- name: db-ca
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0444
+    items:
+      - {key: {{ $.cfg.database.caSecret.key }}, path: ca.crt}
+{{- end }}
+{{- end -}}
+
+{{- define "guestloop.dbCaMount" -}}
+{{- if .cfg.database.caSecret.name }}
+- {name: db-ca, mountPath: /etc/guestloop/db-ca, readOnly: true}
+{{- end }}
 {{- end -}}
