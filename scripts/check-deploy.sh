@@ -175,6 +175,8 @@ chart_refuses() { # <helm>
   refuses "$1" 'expose.grpcRoute.parentRefs' --set expose.grpcRoute.enabled=true || rc=1
   refuses "$1" 'networkPolicy.edgeFrom' --set expose.ingress.enabled=true --set networkPolicy.edgeFrom=null || rc=1
   refuses "$1" 'networkPolicy.metricsFrom' --set serviceMonitor.enabled=true || rc=1
+  refuses "$1" 'jwt.previousPublicKeyKeys' --set jwt.existingSecret=k --set 'jwt.previousPublicKeys[0]=pem' || rc=1
+  refuses "$1" 'only with jwt.existingSecret' --set 'jwt.previousPublicKeyKeys[0]=old.pem' || rc=1
   refuses "$1" 'incompatible with Kubernetes' --kube-version 1.26.0 || rc=1
   return "$rc"
 }

@@ -46,6 +46,20 @@ app.kubernetes.io/part-of: guestloop
 {{ default (printf "%s-config" (include "guestloop.fullname" .)) .Values.config.existingConfigMap }}
 {{- end -}}
 
+{{- /* Key names, inside the JWT Secret, of the previous public keys (see values jwt). */ -}}
+{{- define "guestloop.jwtPreviousKeys" -}}
+{{- $j := .Values.jwt -}}
+{{- if $j.existingSecret -}}
+{{- if $j.previousPublicKeys }}{{ fail "jwt.previousPublicKeys: with jwt.existingSecret, put the keys in that Secret and name them in jwt.previousPublicKeyKeys" }}{{ end -}}
+{{- toJson $j.previousPublicKeyKeys -}}
+{{- else -}}
+{{- if $j.previousPublicKeyKeys }}{{ fail "jwt.previousPublicKeyKeys: only with jwt.existingSecret; give the PEMs in jwt.previousPublicKeys" }}{{ end -}}
+{{- $keys := list -}}
+{{- range $i, $_ := $j.previousPublicKeys }}{{ $keys = append $keys (printf "jwt-previous-%d.pem" $i) }}{{ end -}}
+{{- toJson $keys -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "guestloop.jwtSecretName" -}}
 {{ default (printf "%s-jwt" (include "guestloop.fullname" .)) .Values.jwt.existingSecret }}
 {{- end -}}
@@ -97,6 +111,13 @@ duplicate entries: chart defaults < .Values.env < the service's env.
   "OTEL_RESOURCE_ATTRIBUTES" (printf "service.namespace=guestloop,service.version=%s,k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME)" (default $root.Chart.AppVersion $root.Values.image.tag))
   "RUST_LOG" $root.Values.logLevel
 -}}
+{{- $previous := list -}}
+{{- range $i, $_ := include "guestloop.jwtPreviousKeys" $root | fromJsonArray }}
+{{- $previous = append $previous (printf "/etc/guestloop/keys/jwt-previous-%d.pem" $i) }}
+{{- end }}
+{{- with $previous }}
+{{- $_ := set $env "GUESTLOOP__AUTH__PREVIOUS_PUBLIC_KEY_PATHS" (join "," .) }}
+{{- end }}
 {{- with $root.Values.otel.endpoint }}
 {{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- end }}
