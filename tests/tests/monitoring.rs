@@ -57,14 +57,7 @@ async fn every_metric_in_the_alerts_and_the_dashboard_is_exported() {
     let mut platform = Platform::start(&spec)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let url = |n: &str| platform.service(n).unwrap().endpoint();
-    let endpoints = Endpoints {
-        guest_profile: url("guest-profile"),
-        feedback_intake: url("feedback-intake"),
-        follow_up_scheduler: url("follow-up-scheduler"),
-        notification: url("notification"),
-        metrics: url("metrics"),
-    };
+    let endpoints = Endpoints::of(&platform);
     let token = guestloop_e2e::head_office_token(&spec.signing_key);
     // A few guests per property: check-outs, surveys sent and answered, cases opened,
     // half of them left to breach and escalate, everything rolled up into the KPIs.

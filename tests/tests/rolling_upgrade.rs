@@ -53,34 +53,23 @@ async fn play(endpoints: &Endpoints, token: &str, seed: u64, phase: &str) -> Pla
 
 /// (CSAT answers, complaints, surveys sent within 48 h) the chain's KPIs count.
 async fn chain_counts(metrics: &mut guestloop_client::MetricsClient, days: DateRange) -> [i64; 3] {
-    let r = metrics
-        .get_kpis(mx::GetKpisRequest {
-            scope: Some(mx::Scope {
-                level: mx::ScopeLevel::Chain as i32,
-                id: String::new(),
-            }),
-            date_range: Some(days),
-            kpis: vec![
-                mx::Kpi::Csat as i32,
-                mx::Kpi::ComplaintVolume as i32,
-                mx::Kpi::SatisfactionContactWithin48hRate as i32,
-            ],
-            ..Default::default()
-        })
-        .await
-        .expect("GetKpis")
-        .into_inner();
-    let total = |k: mx::Kpi| {
-        r.series
-            .iter()
-            .find(|s| s.kpi == k as i32 && s.breakdown.is_none())
-            .and_then(|s| s.total)
-            .unwrap_or_default()
+    let [csat, complaints, contacted] = scenario::chain_totals(
+        metrics,
+        days,
+        &[
+            mx::Kpi::Csat,
+            mx::Kpi::ComplaintVolume,
+            mx::Kpi::SatisfactionContactWithin48hRate,
+        ],
+    )
+    .await
+    .expect("GetKpis")[..] else {
+        unreachable!("three KPIs asked")
     };
     [
-        total(mx::Kpi::Csat).sample_size,
-        total(mx::Kpi::ComplaintVolume).sample_size,
-        total(mx::Kpi::SatisfactionContactWithin48hRate).numerator,
+        csat.sample_size,
+        complaints.sample_size,
+        contacted.numerator,
     ]
 }
 

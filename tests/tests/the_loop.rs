@@ -45,14 +45,7 @@ async fn the_loop_from_check_out_to_kpis_and_report() {
     let mut platform = Platform::start(&spec)
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let url = |n: &str| platform.service(n).unwrap().endpoint();
-    let endpoints = Endpoints {
-        guest_profile: url("guest-profile"),
-        feedback_intake: url("feedback-intake"),
-        follow_up_scheduler: url("follow-up-scheduler"),
-        notification: url("notification"),
-        metrics: url("metrics"),
-    };
+    let endpoints = Endpoints::of(&platform);
     let token = guestloop_e2e::head_office_token(&spec.signing_key);
     let played = scenario::play(&endpoints, &token, 60, 7)
         .await

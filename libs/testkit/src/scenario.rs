@@ -140,6 +140,25 @@ pub struct Endpoints {
     pub metrics: String,
 }
 
+impl Endpoints {
+    /// Each service of a running platform, at its own address.
+    pub fn of(platform: &crate::platform::Platform) -> Self {
+        let url = |n: &str| {
+            platform
+                .service(n)
+                .map(|s| s.endpoint())
+                .unwrap_or_default()
+        };
+        Self {
+            guest_profile: url("guest-profile"),
+            feedback_intake: url("feedback-intake"),
+            follow_up_scheduler: url("follow-up-scheduler"),
+            notification: url("notification"),
+            metrics: url("metrics"),
+        }
+    }
+}
+
 /// What the scenario did at one property, for the caller's own KPI arithmetic.
 #[derive(Debug, Clone, Default)]
 pub struct PropertyPlay {
@@ -223,6 +242,36 @@ pub fn today_range() -> DateRange {
         start_date: Some(today()),
         end_date: Some(today()),
     }
+}
+
+/// The chain's totals of `kpis` over `days`, in that order (zero where there is none).
+pub async fn chain_totals(
+    metrics: &mut guestloop_client::MetricsClient,
+    days: DateRange,
+    kpis: &[mx::Kpi],
+) -> anyhow::Result<Vec<mx::KpiValue>> {
+    let r = metrics
+        .get_kpis(mx::GetKpisRequest {
+            scope: Some(mx::Scope {
+                level: mx::ScopeLevel::Chain as i32,
+                id: String::new(),
+            }),
+            date_range: Some(days),
+            kpis: kpis.iter().map(|k| *k as i32).collect(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(kpis
+        .iter()
+        .map(|k| {
+            r.series
+                .iter()
+                .find(|s| s.kpi == *k as i32 && s.breakdown.is_none())
+                .and_then(|s| s.total)
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 /// Satisfaction surveys SENT so far at the scenario's properties.
@@ -477,30 +526,14 @@ pub async fn play(e: &Endpoints, token: &str, guests: usize, seed: u64) -> anyho
         let progress = progress.clone();
         let mut m = metrics.clone();
         async move {
-            let r = m
-                .get_kpis(mx::GetKpisRequest {
-                    scope: Some(mx::Scope {
-                        level: mx::ScopeLevel::Chain as i32,
-                        id: String::new(),
-                    }),
-                    date_range: Some(days),
-                    kpis: vec![
-                        mx::Kpi::Csat as i32,
-                        mx::Kpi::ComplaintVolume as i32,
-                        mx::Kpi::SlaComplianceRate as i32,
-                        mx::Kpi::SatisfactionContactWithin48hRate as i32,
-                    ],
-                    ..Default::default()
-                })
-                .await?
-                .into_inner();
-            let total = |k: mx::Kpi| {
-                r.series
-                    .iter()
-                    .find(|s| s.kpi == k as i32 && s.breakdown.is_none())
-                    .and_then(|s| s.total)
-                    .unwrap_or_default()
-            };
+            let kpis = [
+                mx::Kpi::Csat,
+                mx::Kpi::ComplaintVolume,
+                mx::Kpi::SlaComplianceRate,
+                mx::Kpi::SatisfactionContactWithin48hRate,
+            ];
+            let values = chain_totals(&mut m, days, &kpis).await?;
+            let total = |k: mx::Kpi| values[kpis.iter().position(|x| *x == k).expect("asked")];
             let n = |k: mx::Kpi| total(k).sample_size;
             let contacted = total(mx::Kpi::SatisfactionContactWithin48hRate).numerator;
             tracing::debug!(

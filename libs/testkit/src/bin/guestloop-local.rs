@@ -169,19 +169,7 @@ async fn demo(
 ) -> anyhow::Result<()> {
     use guestloop_proto::metrics::v1 as mx;
     use guestloop_testkit::scenario::{self, Endpoints, PROPERTIES};
-    let url = |n: &str| {
-        platform
-            .service(n)
-            .map(|s| s.endpoint())
-            .unwrap_or_default()
-    };
-    let endpoints = Endpoints {
-        guest_profile: url("guest-profile"),
-        feedback_intake: url("feedback-intake"),
-        follow_up_scheduler: url("follow-up-scheduler"),
-        notification: url("notification"),
-        metrics: url("metrics"),
-    };
+    let endpoints = Endpoints::of(platform);
     println!(
         "Playing the demo: {} guests per property at {} properties ...",
         guests,
