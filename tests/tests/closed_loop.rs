@@ -2,7 +2,8 @@
 //! feedback-intake deliver their events to follow-up-scheduler through their outbox relays
 //! (service tokens), the scheduler asks guest-profile for consent, escalates through
 //! feedback-intake's EscalateCase and alerts staff through notification. SLA durations are
-//! shrunk to seconds.
+//! shrunk to seconds. Erasing a guest at guest-profile reaches feedback-intake the same way
+//! (issue 11): the guest's words leave its feedback and cases.
 
 use chrono::{Datelike, Timelike, Utc};
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel, Date};
@@ -426,6 +427,93 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
     })
     .await;
     assert!(res.paused_duration.unwrap().nanos > 0 || res.paused_duration.unwrap().seconds > 0);
+
+    // --- Erasure (issue 11): the second guest phones in a complaint about their stay, in
+    // their own words; head office erases them at guest-profile. Its relay tells
+    // feedback-intake (GuestErased), which forgets the words and the link within seconds.
+    let erased = guest_ids[1].clone();
+    let words =
+        "Loop1 here, call +8613900001111 or loop1@guest.test: the quokka minibar bill was wrong";
+    let filed = feedback
+        .submit_feedback(fb::SubmitFeedbackRequest {
+            feedback: Some(fb::Feedback {
+                property_id: "sh-bund".into(),
+                channel: fb::FeedbackChannel::Phone as i32,
+                text: words.into(),
+                language: "en".into(),
+                category: fb::Category::BillingPrice as i32,
+                sentiment: fb::Sentiment::Negative as i32,
+                stay_id: stays[1].clone(),
+                ..Default::default()
+            }),
+            guest: Some(fb::GuestReference {
+                guest_id: erased.clone(),
+                ..Default::default()
+            }),
+            complaint: Some(fb::CaseDetails {
+                description: "Loop1 says the quokka minibar was charged twice".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (filed_feedback, filed_case) = (filed.feedback.unwrap(), filed.case.unwrap());
+    assert_eq!(filed_feedback.guest_id, erased);
+    guests
+        .erase_guest(gp::EraseGuestRequest {
+            guest_id: erased.clone(),
+            reason: "the guest asked".into(),
+        })
+        .await
+        .unwrap();
+    let erased_answers = || {
+        let (mut f, fid, cid) = (
+            feedback.clone(),
+            filed_feedback.feedback_id.clone(),
+            filed_case.case_id.clone(),
+        );
+        async move {
+            let item = f
+                .get_feedback(fb::GetFeedbackRequest { feedback_id: fid })
+                .await
+                .ok()?;
+            let case = f
+                .get_case(fb::GetCaseRequest {
+                    case_id: cid.clone(),
+                })
+                .await
+                .ok()?;
+            let history = f
+                .list_case_events(fb::ListCaseEventsRequest {
+                    case_id: cid,
+                    page: None,
+                })
+                .await
+                .ok()?;
+            Some(format!("{item:?}\n{case:?}\n{history:?}"))
+        }
+    };
+    let said = eventually(
+        "feedback-intake forgets the erased guest",
+        Duration::from_secs(15),
+        || {
+            let f = erased_answers();
+            async move { f.await.filter(|s| !s.contains("quokka")) }
+        },
+    )
+    .await;
+    for secret in [
+        "Loop1",
+        "loop1@guest.test",
+        "8613900001111",
+        "quokka",
+        erased.as_str(),
+    ] {
+        assert!(!said.contains(secret), "{secret} still answered:\n{said}");
+    }
+    assert!(said.contains("[erased]"), "{said}");
 
     for s in platform.services.iter_mut().rev() {
         let status = s.stop(Duration::from_secs(25)).unwrap().unwrap();

@@ -66,6 +66,21 @@ impl From<FeedbackError> for Status {
     }
 }
 
+impl FeedbackError {
+    /// The error with its causes, for a log line or an event consumer's answer (which is no
+    /// gRPC status: the relay only logs it and retries).
+    pub fn describe(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
+}
+
 pub type Result<T, E = FeedbackError> = std::result::Result<T, E>;
 
 pub fn invalid(field: &str, description: impl Into<String>) -> FeedbackError {

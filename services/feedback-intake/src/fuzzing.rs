@@ -2,23 +2,34 @@
 //! below (`cargo test`) and the cargo-fuzz target `feedback_intake` (fuzz/, the long run).
 //! A submission is parsed as SubmitFeedback and every ImportFeedback item parse it, then
 //! goes through what intake does before storage (classifier, rules, redaction); case
-//! details as OpenCase parses them; stored lists as rows are read back. None may panic; a
-//! rejection must name real fields of the request; what is accepted keeps its invariants.
+//! details as OpenCase parses them; stored lists as rows are read back; guest-profile's
+//! events as the consumer parses them (ingest.rs); stored blobs as erasure rewrites them
+//! (erasure.rs). None may panic; a rejection must name real fields of the request; what is
+//! accepted keeps its invariants.
 
 use crate::classify::Classifier;
+use crate::domain::directory::DirectoryChange;
 use crate::domain::rules;
 use crate::domain::submission::{Submission, case_input};
 use crate::settings::IntakeSettings;
 use guestloop_errors::FieldViolations;
 use guestloop_errors::parse::optional_text;
-use guestloop_proto::arbitrary::{Choices, assert_names_fields, request};
+use guestloop_proto::arbitrary::{Choices, assert_names_fields, encoded, request};
 use guestloop_proto::common::v1::{Department, Urgency};
+use guestloop_proto::events::v1::{self as ev, EventEnvelope, event_envelope::Payload};
 use guestloop_proto::feedback::v1 as pb;
 use guestloop_proto::guestprofile::v1::Tier;
 use std::sync::OnceLock;
 
 /// The parse steps, by name; [`run`] picks one by index.
-pub const SURFACES: [&str; 4] = ["SubmitFeedback", "OpenCase", "classify", "stored lists"];
+pub const SURFACES: [&str; 6] = [
+    "SubmitFeedback",
+    "OpenCase",
+    "classify",
+    "stored lists",
+    "guest events",
+    "erasure",
+];
 
 /// Runs surface `surface` (mod [`SURFACES`]) on input drawn from `data`.
 pub fn run(surface: usize, data: &[u8]) {
@@ -27,7 +38,9 @@ pub fn run(surface: usize, data: &[u8]) {
         0 => submit(c),
         1 => open_case(c),
         2 => classify(c),
-        _ => stored_lists(c),
+        3 => stored_lists(c),
+        4 => guest_event(c),
+        _ => erasure(c),
     }
 }
 
@@ -233,6 +246,110 @@ fn stored_lists(c: &mut Choices<'_>) {
         crate::store::decode_list::<pb::StaffMention>(&again),
         mentions
     );
+}
+
+fn guest_event(c: &mut Choices<'_>) {
+    const ENV: &str = "guestloop.events.v1.EventEnvelope";
+    let payload = if c.bool() {
+        Payload::GuestMerged(ev::GuestMerged {
+            survivor_guest_id: ID.into(),
+            duplicate_guest_id: "0195a3c0-0000-7b62-9a4e-6f1b2c3d4e5f".into(),
+        })
+    } else {
+        Payload::GuestErased(ev::GuestErased {
+            guest_id: ID.into(),
+        })
+    };
+    let valid = EventEnvelope {
+        event_id: ID.into(),
+        source: "guest-profile".into(),
+        aggregate_type: "guest".into(),
+        aggregate_id: ID.into(),
+        sequence: 1,
+        payload: Some(payload),
+        ..Default::default()
+    };
+    let Some(env) = request(ENV, &valid, c) else {
+        return;
+    };
+    match DirectoryChange::of(&env) {
+        None => assert!(!matches!(
+            env.payload,
+            Some(Payload::GuestErased(_) | Payload::GuestMerged(_))
+        )),
+        // Acknowledged and dropped by the consumer: it must say which ids were bad.
+        Some(Err(v)) => rejected(ENV, &v),
+        // A merge into itself would be a chain that never ends.
+        Some(Ok(DirectoryChange::Merged {
+            survivor,
+            duplicate,
+        })) => assert_ne!(survivor, duplicate),
+        Some(Ok(DirectoryChange::Erased { .. })) => {}
+    }
+}
+
+/// Erasure rewrites what is stored, whatever it is: the result reads back and holds no
+/// free text but the marker.
+fn erasure(c: &mut Choices<'_>) {
+    use crate::erasure::{self, ERASED};
+    use prost::Message;
+    let free = |t: &str| t.is_empty() || t == ERASED;
+    let kind = c.below(5);
+    let bytes = match c.byte() % 4 {
+        0 => c.rest().to_vec(),
+        _ => encoded(
+            [
+                "guestloop.feedback.v1.OtaReview",
+                "guestloop.feedback.v1.SurveyAnswers",
+                "guestloop.feedback.v1.CaseEvent",
+                "guestloop.events.v1.EventEnvelope",
+                "guestloop.feedback.v1.StaffMention",
+            ][kind],
+            c,
+        ),
+    };
+    match kind {
+        0 => {
+            if let Some(out) = erasure::ota_review(&bytes) {
+                let r = pb::OtaReview::decode(out.as_slice()).expect("reads back");
+                assert!(free(&r.title) && free(&r.reviewer_name) && r.review_url.is_empty());
+            }
+        }
+        1 => {
+            if let Some(out) = erasure::survey(&bytes) {
+                let s = pb::SurveyAnswers::decode(out.as_slice()).expect("reads back");
+                assert!(s.text_answers.iter().all(|a| free(&a.answer)));
+            }
+        }
+        2 => {
+            let e =
+                pb::CaseEvent::decode(erasure::case_event(&bytes).as_slice()).expect("reads back");
+            assert!(free(&e.note) && free(&e.reason));
+            assert!(e.compensation.is_none_or(|x| free(&x.description)));
+        }
+        3 => {
+            if let Some(out) = erasure::envelope(&bytes) {
+                let e = EventEnvelope::decode(out.as_slice()).expect("reads back");
+                let Some(Payload::FeedbackReceived(f)) = e.payload else {
+                    panic!("only FeedbackReceived is rewritten");
+                };
+                assert!(f.redacted_excerpt.is_empty());
+                assert!(f.staff_mentions.iter().all(|m| m.staff_name.is_empty()));
+            }
+        }
+        _ => {
+            let list = {
+                let mut buf = Vec::new();
+                if let Ok(m) = pb::StaffMention::decode(bytes.as_slice()) {
+                    m.encode_length_delimited(&mut buf).expect("vec grows");
+                }
+                buf
+            };
+            let out: Vec<pb::StaffMention> =
+                crate::store::decode_list(&erasure::staff_mentions(&list));
+            assert!(out.iter().all(|m| free(&m.staff_name)));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -177,6 +177,9 @@ async fn write(
     reason: Option<pb::CaseOpenReason>,
     tier: Tier,
 ) -> Result<Outcome> {
+    // Before the row: a merge or erasure of this guest applied already is seen here, one
+    // applied later waits for this commit and settles the row itself (directory.rs).
+    let settle = crate::directory::must_settle(&mut *conn, row.guest_id).await?;
     let Some(feedback) = store::insert(&mut *conn, row).await? else {
         // The same item committed first, or is earlier in this very batch: answer with it.
         return replay(&mut *conn, &ReplayKey::of(s))
@@ -219,10 +222,36 @@ async fn write(
         }
         _ => None,
     };
-    Ok(Outcome {
+    let outcome = Outcome {
         feedback,
         case,
         created: true,
+    };
+    match (settle, row.guest_id) {
+        (true, Some(guest)) => settled(conn, guest, outcome).await,
+        _ => Ok(outcome),
+    }
+}
+
+/// `outcome` after settling its guest (merged away or erased before it was written): the
+/// rows as stored now, so the answer carries neither the erased words nor the old id.
+pub(crate) async fn settled(
+    conn: &mut PgConnection,
+    guest: Uuid,
+    outcome: Outcome,
+) -> Result<Outcome> {
+    crate::directory::settle(&mut *conn, guest).await?;
+    let feedback = store::get(&mut *conn, outcome.feedback.id, false)
+        .await?
+        .ok_or(FeedbackError::NotFound("feedback"))?;
+    let case = match &outcome.case {
+        Some(c) => crate::store::cases::get(&mut *conn, &c.id.to_string(), false).await?,
+        None => None,
+    };
+    Ok(Outcome {
+        feedback,
+        case,
+        ..outcome
     })
 }
 

@@ -5,7 +5,9 @@
 //! that were already there (or came twice in the batch). Only then is each caller
 //! answered. Per call that is a share of one round trip and one commit (it was four round
 //! trips a batch: BEGIN, the rows, the events, COMMIT). A batch that fails is retried item
-//! by item, so one bad row fails alone.
+//! by item, so one bad row fails alone. A row of a guest merged away or erased before it
+//! is written (rare) is left out of the statement and written in a transaction of its own,
+//! which settles the guest (directory.rs) before it commits.
 
 use crate::error::{FeedbackError, Result};
 use crate::intake::{Outcome, ReplayKey, replay};
@@ -102,11 +104,45 @@ async fn write_all(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
                 created: true,
             },
             // Skipped: the same item committed first, or came earlier in this batch (and
-            // is committed now, with the statement).
-            None => replay(&mut conn, &p.key)
-                .await?
-                .ok_or(FeedbackError::NotFound("feedback"))?,
+            // is committed now, with the statement); or its guest must be settled.
+            None => match (replay(&mut conn, &p.key).await?, p.row.guest_id) {
+                (Some(earlier), _) => earlier,
+                (None, Some(guest)) => write_settled(&mut conn, p, guest).await?,
+                (None, None) => return Err(FeedbackError::NotFound("feedback")),
+            },
         });
     }
     Ok(out)
+}
+
+/// One row of a guest the directory knows, with its events, in a transaction that settles
+/// the guest (moves the row to the survivor, or erases its words, and its events' excerpt)
+/// before it commits: the words of an erased guest are never committed.
+async fn write_settled(
+    conn: &mut sqlx::PgConnection,
+    p: &Pending,
+    guest: uuid::Uuid,
+) -> Result<Outcome> {
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let settle = crate::directory::must_settle(&mut tx, Some(guest)).await?;
+    let Some(feedback) = store::insert(&mut tx, &p.row).await? else {
+        // The same item, committed meanwhile.
+        drop(tx);
+        return replay(conn, &p.key)
+            .await?
+            .ok_or(FeedbackError::NotFound("feedback"));
+    };
+    guestloop_outbox::write_prepared(&mut tx, &p.events).await?;
+    let outcome = Outcome {
+        feedback,
+        case: None,
+        created: true,
+    };
+    let outcome = if settle {
+        crate::intake::settled(&mut tx, guest, outcome).await?
+    } else {
+        outcome
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }

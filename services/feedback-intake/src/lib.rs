@@ -1,18 +1,24 @@
 //! feedback-intake (PRODUCT.md): every piece of feedback from every channel, and the
 //! complaint cases it turns into — category, risk grade, urgency, department, assignee, a
 //! lifecycle with an append-only history, the escalation tier, repeats and incidents.
+//! It consumes guest-profile's GuestErased and GuestMerged (ingest.rs, EventIngestService):
+//! an erased guest's words leave its feedback and cases, a duplicate's move to the survivor
+//! (directory.rs), also for feedback that arrives after the event.
 
 mod api;
 mod case_ops;
 pub mod classify;
 mod convert;
+mod directory;
 mod domain;
+mod erasure;
 mod error;
 /// R8: the request and event parsers under random input (tests and fuzz/).
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod guests;
+mod ingest;
 mod intake;
 mod intake_batch;
 mod redact;
@@ -23,14 +29,17 @@ mod store;
 pub use error::FeedbackError;
 pub use settings::{IntakeSettings, SERVICE_DEFAULTS, Settings, default_layers};
 
+use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
 use guestloop_proto::feedback::v1::feedback_intake_service_server::FeedbackIntakeServiceServer;
 use guestloop_server::{ServiceRuntime, StartError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tonic::service::interceptor::InterceptedService;
 
 pub const SERVICE_NAME: &str = "feedback-intake";
 const GRPC_SERVICE: &str = "guestloop.feedback.v1.FeedbackIntakeService";
+const GRPC_SERVICES: [&str; 2] = [GRPC_SERVICE, "guestloop.events.v1.EventIngestService"];
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -55,7 +64,7 @@ impl Application {
         let classifier = classify::Classifier::new(&settings.classifier)
             .map_err(|e| StartError::Config(guestloop_config::ConfigError::Load(e)))?;
         let mut runtime =
-            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
+            ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
                 .await?;
         // A day of OTA reviews streams for longer than an ordinary call may take.
         runtime.long_running = vec![format!("/{GRPC_SERVICE}/ImportFeedback")];
@@ -90,14 +99,18 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let max = self.runtime.settings.grpc.max_message_bytes;
-        let service = FeedbackIntakeServiceServer::new(api::FeedbackApi::new(self.state))
+        let service = FeedbackIntakeServiceServer::new(api::FeedbackApi::new(self.state.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
-        let routes =
-            tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-                service,
-                self.runtime.auth.clone(),
-            ));
+        // guest-profile's relay delivers here; IngestService admits service tokens only.
+        let events = EventIngestServiceServer::new(guestloop_outbox::consume::IngestService::new(
+            Arc::new(ingest::Ingest { state: self.state }),
+        ))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+        let auth = || self.runtime.auth.clone();
+        let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
+            .add_service(InterceptedService::new(events, auth()));
         self.runtime.serve(routes, shutdown).await
     }
 }

@@ -151,6 +151,11 @@ pub async fn insert(
 /// for each row inserted, its events (`events`: the event and the row it belongs to) —
 /// one statement, so one round trip, and atomic on its own: run outside a transaction it
 /// commits by itself. Returns the rows inserted.
+///
+/// Rows of a guest the guest directory knows (merged away or erased: migrations/1002) are
+/// skipped too, for the caller to write and settle in a transaction of its own; the
+/// directory's lock, taken shared inside this statement, makes a merge or erasure applied
+/// later wait for this commit (directory.rs).
 pub async fn insert_many_with_events(
     conn: &mut PgConnection,
     rows: &[&NewFeedback],
@@ -161,7 +166,8 @@ pub async fn insert_many_with_events(
     let json_list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     let ev = PreparedColumns::of(events.iter().map(|(e, _)| *e));
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH inserted AS (
+        "WITH directory AS MATERIALIZED (SELECT guest_directory_hits($7::uuid[]) AS hits),
+         inserted AS (
          INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
             guest_match, guest_tier, stay_id, receive_time, language, text, category, category_source,
             sentiment, sentiment_source, staff_mentions, ota_review, survey, ota_site, low_score,
@@ -180,6 +186,7 @@ pub async fn insert_many_with_events(
               guest_id, guest_match, guest_tier, stay_id, receive_time, language, text, category,
               category_source, sentiment, sentiment_source, staff_mentions, ota_review, survey,
               ota_site, low_score, staff_ids, tags, submitted_by, n)
+         WHERE guest_id IS NULL OR NOT guest_id = ANY((SELECT hits FROM directory)::uuid[])
          ORDER BY n
          ON CONFLICT DO NOTHING
          RETURNING {COLUMNS}),

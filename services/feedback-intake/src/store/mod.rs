@@ -1,6 +1,7 @@
 //! feedback-intake's tables: the only place that writes SQL.
 
 pub mod cases;
+pub mod directory;
 pub mod events;
 pub mod feedback;
 pub mod incidents;

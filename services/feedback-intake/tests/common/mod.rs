@@ -8,9 +8,9 @@
 #![allow(dead_code)]
 
 use guestloop_auth::Role;
-use guestloop_client::{Connection, FeedbackClient, GuestProfileClient};
+use guestloop_client::{Connection, EventIngestClient, FeedbackClient, GuestProfileClient};
 use guestloop_proto::common::v1 as common;
-use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use guestloop_proto::events::v1::{DeliverEventsRequest, EventEnvelope, event_envelope::Payload};
 use guestloop_proto::feedback::v1 as pb;
 use guestloop_proto::guestprofile::v1 as gp;
 #[allow(unused_imports)]
@@ -26,13 +26,16 @@ use std::time::Duration;
 pub const RPC_PREFIX: &str = "/guestloop.feedback.v1.FeedbackIntakeService/";
 
 /// Every table feedback-intake writes, for "nothing changed" checks.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 9] = [
     "feedback",
     "cases",
     "case_events",
     "incidents",
     "case_reference_counters",
     "outbox",
+    "inbox",
+    "guest_merges",
+    "erased_guests",
 ];
 
 /// A running guest-profile and feedback-intake sharing one fresh database.
@@ -355,6 +358,134 @@ guest_profile = "http://{gp_addr}"
             .await
             .expect("outbox envelopes")
     }
+
+    /// guest-profile's outbox envelopes of one aggregate ("guest", "stay"), oldest first:
+    /// what its relay would deliver here.
+    pub async fn gp_events(&self, aggregate_type: &str, aggregate_id: &str) -> Vec<EventEnvelope> {
+        guestloop_outbox::envelopes_for(&self.gp_pool, aggregate_type, aggregate_id)
+            .await
+            .expect("guest-profile outbox envelopes")
+    }
+
+    /// feedback-intake's EventIngestService, calling with `token`.
+    pub fn event_ingest(&self, token: &str) -> EventIngestClient {
+        Connection::builder(format!("http://{}", self.addr))
+            .token(token)
+            .timeout(Duration::from_secs(30))
+            .connect_lazy()
+            .expect("client")
+            .event_ingest()
+    }
+
+    /// Delivers `events` as guest-profile's relay does (its service token, one batch);
+    /// returns the ids acknowledged.
+    pub async fn deliver(&self, events: Vec<EventEnvelope>) -> Vec<String> {
+        self.event_ingest(&token_as("guest-profile", Role::Service, &[], None))
+            .deliver_events(DeliverEventsRequest { events })
+            .await
+            .unwrap_or_else(|s| panic!("deliver events failed: {s:?}"))
+            .into_inner()
+            .acknowledged_event_ids
+    }
+
+    /// Delivers `events` and expects every one acknowledged.
+    pub async fn deliver_all(&self, events: Vec<EventEnvelope>) {
+        let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+        assert_eq!(self.deliver(events).await, ids, "every event acknowledged");
+    }
+
+    /// Erases a guest at guest-profile (head office); returns guest-profile's GuestErased
+    /// events for it and everything merged into it, not yet delivered here.
+    pub async fn erase_guest(&self, guest_id: &str) -> Vec<EventEnvelope> {
+        self.gp_client(&keys().head_office())
+            .erase_guest(gp::EraseGuestRequest {
+                guest_id: guest_id.into(),
+                reason: "the guest asked".into(),
+            })
+            .await
+            .expect("erase guest");
+        let mut out = Vec::new();
+        let all: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT envelope FROM outbox WHERE event_type = 'guest_erased' ORDER BY id",
+        )
+        .fetch_all(&self.gp_pool)
+        .await
+        .expect("guest-profile outbox");
+        for bytes in all {
+            let e = <EventEnvelope as prost::Message>::decode(bytes.as_slice()).expect("envelope");
+            if let Some(Payload::GuestErased(g)) = &e.payload
+                && self.merged_into(&g.guest_id, guest_id).await
+            {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// Whether guest-profile has `id` as `survivor` or merged into it (directly or not).
+    async fn merged_into(&self, id: &str, survivor: &str) -> bool {
+        sqlx::query_scalar(
+            "WITH RECURSIVE m(id) AS (SELECT $1::uuid UNION SELECT g.id FROM guests g JOIN m ON g.merged_into = m.id)
+             SELECT EXISTS (SELECT 1 FROM m WHERE id::text = $2)",
+        )
+        .bind(uuid::Uuid::parse_str(survivor).expect("guest id"))
+        .bind(id)
+        .fetch_one(&self.gp_pool)
+        .await
+        .expect("merged ids")
+    }
+
+    /// Merges `duplicate` into `survivor` at guest-profile; returns its GuestMerged event.
+    pub async fn merge_guests(&self, survivor: &str, duplicate: &str) -> EventEnvelope {
+        self.gp_client(&keys().head_office())
+            .merge_guests(gp::MergeGuestsRequest {
+                survivor_guest_id: survivor.into(),
+                duplicate_guest_id: duplicate.into(),
+                reason: "same person".into(),
+            })
+            .await
+            .expect("merge guests");
+        self.gp_events("guest", survivor)
+            .await
+            .into_iter()
+            .rev()
+            .find(|e| matches!(&e.payload, Some(Payload::GuestMerged(m)) if m.duplicate_guest_id == duplicate))
+            .expect("a GuestMerged event in guest-profile's outbox")
+    }
+}
+
+/// An event as guest-profile writes it about guest `aggregate_id`, never written there:
+/// what its relay would deliver if guest-profile had made the change (or will, later).
+pub fn guest_event(aggregate_id: &str, payload: Payload) -> EventEnvelope {
+    EventEnvelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        source: "guest-profile".into(),
+        aggregate_type: "guest".into(),
+        aggregate_id: aggregate_id.into(),
+        sequence: 1,
+        occur_time: Some(ts(chrono::Utc::now())),
+        payload: Some(payload),
+        ..Default::default()
+    }
+}
+
+pub fn erased(guest_id: &str) -> EventEnvelope {
+    guest_event(
+        guest_id,
+        Payload::GuestErased(guestloop_proto::events::v1::GuestErased {
+            guest_id: guest_id.into(),
+        }),
+    )
+}
+
+pub fn merged(survivor: &str, duplicate: &str) -> EventEnvelope {
+    guest_event(
+        survivor,
+        Payload::GuestMerged(guestloop_proto::events::v1::GuestMerged {
+            survivor_guest_id: survivor.into(),
+            duplicate_guest_id: duplicate.into(),
+        }),
+    )
 }
 
 impl Drop for TestApp {
