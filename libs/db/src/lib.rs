@@ -11,6 +11,7 @@ use std::str::FromStr;
 pub mod batch;
 pub mod feed;
 pub mod group;
+pub mod guest_directory;
 pub mod page;
 mod probe;
 

@@ -1,13 +1,16 @@
 //! The event consumer: guest-profile's stay events drive the after-stay plan, feedback-
 //! intake's case events the SLA clocks, answered surveys cancel reminders, erased guests
-//! lose their pending contacts. Each event is applied in one transaction with its inbox
+//! lose their pending contacts, a merged duplicate's rows move to the survivor
+//! (guest_merge.rs). Each event is applied in one transaction with its inbox
 //! row, so a redelivered event is acknowledged without being applied twice. Events are
 //! applied in the order given; the first that cannot be applied (a peer or the database
 //! unreachable) stops the batch, and the relay sends it again later.
 
 use crate::clocks::{self, Facts};
+use crate::guest_merge::{self, Merge};
 use crate::plan::{self, CheckOut};
 use crate::state::State;
+use crate::store::guests;
 use chrono::{DateTime, Utc};
 use guestloop_proto::common::v1::Date;
 use guestloop_proto::events::v1::{EventEnvelope, event_envelope::Payload};
@@ -37,8 +40,36 @@ impl guestloop_outbox::consume::Consumer for Ingest {
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
-    let lookups = lookups(state, env).await?;
     let db = |e: sqlx::Error| format!("database: {e}");
+    if let Some(Payload::GuestMerged(m)) = &env.payload {
+        let merge = match Merge::try_from(m) {
+            Ok(merge) => merge,
+            Err(v) => {
+                // It could never apply: acknowledged, so it does not hold up the stream.
+                tracing::warn!(source = %env.source, violations = ?v, "guest merge without usable ids dropped");
+                return Ok(());
+            }
+        };
+        let mut tx = state.pool.begin().await.map_err(db)?;
+        // First, before any row lock: see store::guests::lock_exclusive.
+        guests::lock_exclusive(&mut tx).await.map_err(db)?;
+        if !guestloop_outbox::inbox::mark_applied(&mut tx, id, &env.source)
+            .await
+            .map_err(db)?
+        {
+            return Ok(()); // applied before
+        }
+        let moved = guest_merge::apply(&mut tx, &merge).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        tracing::info!(
+            timers = moved.timers,
+            tasks = moved.tasks,
+            cases = moved.cases,
+            "guest merge applied"
+        );
+        return Ok(());
+    }
+    let lookups = lookups(state, env).await?;
     let mut tx = state.pool.begin().await.map_err(db)?;
     if !guestloop_outbox::inbox::mark_applied(&mut tx, id, &env.source)
         .await
@@ -133,10 +164,13 @@ async fn apply(
     lookups: Lookups,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if let Some(c) = checked_out(env) {
+    if let Some(mut c) = checked_out(env) {
         if !state.plan.enabled {
             return Ok(());
         }
+        // A stay of a merged-away profile plans the survivor's contacts, birthday key
+        // included (the triggers would re-point the rows, not the key).
+        c.guest_id = guests::survivor(conn, &c.guest_id).await?;
         let timers = plan::stay_timers(&c, &state.chain, &state.standards, &state.plan);
         plan::schedule(conn, timers).await?;
         if let Some((month, day)) = lookups.birthday
@@ -144,6 +178,7 @@ async fn apply(
                 plan::birthday_timer(&c, month, day, Utc::now(), &state.chain, &state.plan)
         {
             crate::store::timers::upsert(conn, &t, true).await?;
+            guests::dedupe_birthdays(conn, &c.guest_id).await?;
         }
         return Ok(());
     }
@@ -168,8 +203,12 @@ async fn apply(
             plan::survey_answered(conn, &s.stay_id, when).await?;
             return Ok(());
         }
-        Payload::GuestErased(g) => {
+        Payload::GuestErased(g) if !g.guest_id.is_empty() => {
+            // Erasing a merged-away id erases the profile it lives on in (guest-profile
+            // erases a survivor together with what was merged into it).
+            let guest = guests::survivor(conn, &g.guest_id).await?;
             crate::store::timers::cancel_guest(conn, &g.guest_id).await?;
+            crate::store::timers::cancel_guest(conn, &guest).await?;
             return Ok(());
         }
         Payload::CaseOpened(e) => &e.case,

@@ -17,6 +17,7 @@ mod fire;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod guest_merge;
 mod ingest;
 mod plan;
 mod settings;

@@ -4,8 +4,10 @@
 //! matter: every measure is counted on a day the event itself names (a reply on its
 //! feedback's receipt day, a clock on its case's opening day), and what must be counted
 //! once per feedback, case or stay is guarded by a small state row (store/entities.rs)
-//! whichever of its events comes first.
+//! whichever of its events comes first. GuestMerged moves per-guest state to the
+//! survivor and changes no KPI (guest_merge.rs).
 
+use crate::guest_merge::{self, Merge};
 use crate::state::State;
 use crate::store::entities as ent;
 use crate::store::rollups::{Add, add};
@@ -51,12 +53,43 @@ impl guestloop_outbox::consume::Consumer for Ingest {
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), sqlx::Error> {
+    if let Some(Payload::GuestMerged(m)) = &env.payload {
+        return apply_merge(state, id, env, m).await;
+    }
     let mut tx = state.pool.begin().await?;
     if guestloop_outbox::inbox::mark_applied(&mut tx, id, &env.source).await? {
         apply(&mut tx, state, env).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+async fn apply_merge(
+    state: &State,
+    id: Uuid,
+    env: &EventEnvelope,
+    m: &guestloop_proto::events::v1::GuestMerged,
+) -> Result<(), sqlx::Error> {
+    let merge = match Merge::try_from(m) {
+        Ok(merge) => merge,
+        Err(v) => {
+            // It could never apply: acknowledged, so it does not hold up the stream.
+            tracing::warn!(source = %env.source, violations = ?v, "guest merge without usable ids dropped");
+            return Ok(());
+        }
+    };
+    let mut tx = state.pool.begin().await?;
+    // First, before any row lock: see guestloop_db::guest_directory::lock_exclusive.
+    guestloop_db::guest_directory::lock_exclusive(&mut tx).await?;
+    if guestloop_outbox::inbox::mark_applied(&mut tx, id, &env.source).await? {
+        let moved = guest_merge::apply(&mut tx, &merge).await?;
+        tracing::info!(
+            stays = moved.stays,
+            quotes = moved.quotes,
+            "guest merge applied"
+        );
+    }
+    tx.commit().await
 }
 
 /// The local day of `t` at the property.
@@ -158,7 +191,13 @@ async fn apply(
             }
         }
         Payload::FeedbackReplied(r) => responded(conn, &r.feedback_id).await?,
-        Payload::GuestErased(g) => ent::erase_guest(conn, &g.guest_id).await?,
+        Payload::GuestErased(g) if !g.guest_id.is_empty() => {
+            // Erasing a merged-away id erases the profile it lives on in (guest-profile
+            // erases a survivor together with what was merged into it).
+            let survivor = guestloop_db::guest_directory::survivor(conn, &g.guest_id).await?;
+            ent::erase_guest(conn, &g.guest_id).await?;
+            ent::erase_guest(conn, &survivor).await?;
+        }
         Payload::SurveyAnswered(s) => {
             let d = day(state, &s.property_id, time(&s.answer_time).unwrap_or(occur));
             let p = &s.property_id;

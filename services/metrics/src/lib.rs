@@ -18,6 +18,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gauges;
+mod guest_merge;
 mod ingest;
 mod kpi;
 mod report;

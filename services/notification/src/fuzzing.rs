@@ -127,6 +127,8 @@ fn event(c: &mut Choices<'_>) {
             assert!(at <= Utc::now() && chrono::Datelike::year(&at) >= 1, "{at}");
         }
         Some(crate::api::events::Effect::Erase { guest_id }) => assert!(!guest_id.is_empty()),
+        // Only two different UUIDs make a merge (a loop would never end).
+        Some(crate::api::events::Effect::Merge(m)) => assert_ne!(m.survivor, m.duplicate),
         None => {}
     }
 }

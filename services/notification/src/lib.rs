@@ -15,6 +15,7 @@ mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod guest_merge;
 mod ops;
 mod providers;
 mod settings;

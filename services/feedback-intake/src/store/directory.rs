@@ -6,18 +6,12 @@ use crate::erasure::{self, ERASED};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// The same key `guest_directory_hits()` takes shared (migrations/1002), per schema:
-/// advisory locks are database-wide, and several services' schemas share one database.
-const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('guestloop.guest_directory:' || current_schema(), 0))";
-
-/// Takes the guest-directory lock exclusively until the transaction ends: waits for every
-/// writer that holds it shared to commit (so their rows are visible here) and keeps new
-/// ones out until this change commits (so they see it). Must come before anything else in
-/// the transaction: a writer holding it shared never waits for a row lock of ours.
-pub async fn lock_exclusive(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(LOCK).execute(conn).await?;
-    Ok(())
-}
+/// Takes the guest-directory lock exclusively until the transaction ends (the key
+/// `guest_directory_hits()` takes shared, migrations/1002): waits for every writer that
+/// holds it shared to commit (so their rows are visible here) and keeps new ones out until
+/// this change commits (so they see it). Must come before anything else in the transaction.
+/// The same lock the other services' guest directories use (each in its own schema).
+pub use guestloop_db::guest_directory::lock_exclusive;
 
 /// Which of `ids` were merged away or erased; takes the lock shared for the rest of the
 /// transaction (see `guest_directory_hits()`).

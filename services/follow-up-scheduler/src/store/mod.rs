@@ -1,6 +1,7 @@
 //! The service's tables, one module per aggregate.
 
 pub mod clocks;
+pub mod guests;
 pub mod tasks;
 pub mod timers;
 

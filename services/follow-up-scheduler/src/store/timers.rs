@@ -165,6 +165,18 @@ pub async fn upsert(
     if existing.property_id != t.property_id && !may_move {
         return Ok(Upsert::OtherProperty(existing));
     }
+    // A request naming a merged-away guest asks for the timer stored under its survivor
+    // (the triggers of migrations/1003 re-point the row): a retry stays UNCHANGED.
+    let resolved;
+    let t = if !t.guest_id.is_empty() && existing.guest_id != t.guest_id {
+        resolved = NewTimer {
+            guest_id: super::guests::survivor(conn, &t.guest_id).await?,
+            ..t.clone()
+        };
+        &resolved
+    } else {
+        t
+    };
     Ok(match existing.state {
         FIRED | SKIPPED | FAILED => Upsert::Done(existing),
         RUNNING => Upsert::Running,

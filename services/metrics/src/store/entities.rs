@@ -184,7 +184,8 @@ pub async fn stayed_before(
     t: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM stay_state WHERE guest_id = $1 AND stay_id <> $2
+        // A merged-away id's stays are its survivor's (migrations/1006).
+        "SELECT EXISTS (SELECT 1 FROM stay_state WHERE guest_id = guest_survivor($1) AND stay_id <> $2
             AND checkout_time < $3 AND checkout_time >= $3 - interval '365 days')",
     )
     .bind(guest_id)
@@ -326,13 +327,14 @@ pub struct QuoteRow {
     pub excerpt: String,
 }
 
-/// Keeps the quote unless its guest was erased.
+/// Keeps the quote unless its guest was erased (itself, or the survivor it was merged into).
 pub async fn quote(conn: &mut PgConnection, q: &QuoteRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO quotes (feedback_id, property_id, guest_id, day, receive_time, channel,
             category, sentiment, language, excerpt)
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-         WHERE $3 = '' OR NOT EXISTS (SELECT 1 FROM erased_guests WHERE guest_id = $3)
+         WHERE $3 = '' OR NOT EXISTS (SELECT 1 FROM erased_guests
+                                       WHERE guest_id IN ($3, guest_survivor($3)))
          ON CONFLICT (feedback_id) DO NOTHING",
     )
     .bind(&q.feedback_id)

@@ -1,12 +1,14 @@
 //! The events notification consumes, from the producers' outbox relays (service callers
 //! only). feedback-intake's FeedbackReceived with channel WECHAT and
 //! a known guest moves that guest's last WeChat interaction forward (the free-form window,
-//! window.rs); guest-profile's GuestErased drops it. Each applied event goes into the inbox
+//! window.rs); guest-profile's GuestErased drops it; GuestMerged moves the duplicate's
+//! messages and interaction to the survivor (guest_merge.rs). Each applied event goes into the inbox
 //! in the same transaction as its effect, so a redelivery is acknowledged without being
 //! applied twice. Every other event is acknowledged and ignored (ARCHITECTURE: a consumer
 //! acknowledges what it does not subscribe to).
 
 use crate::domain::timestamp;
+use crate::guest_merge::{self, Merge};
 use crate::state::State;
 use crate::store::interactions;
 use chrono::{DateTime, Utc};
@@ -41,6 +43,7 @@ pub(crate) enum Effect<'e> {
     Erase {
         guest_id: &'e str,
     },
+    Merge(Merge),
 }
 
 pub(crate) fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
@@ -65,6 +68,14 @@ pub(crate) fn effect(e: &EventEnvelope) -> Option<Effect<'_>> {
         Payload::GuestErased(g) if !g.guest_id.is_empty() => Some(Effect::Erase {
             guest_id: &g.guest_id,
         }),
+        Payload::GuestMerged(m) => match Merge::try_from(m) {
+            Ok(m) => Some(Effect::Merge(m)),
+            Err(v) => {
+                // It could never apply: acknowledged, so it does not hold up the stream.
+                tracing::warn!(source = %e.source, violations = ?v, "guest merge without usable ids dropped");
+                None
+            }
+        },
         _ => None,
     }
 }
@@ -75,13 +86,29 @@ async fn apply(pool: &PgPool, event_id: Uuid, event: &EventEnvelope) -> Result<(
         return Ok(());
     };
     let mut tx = pool.begin().await?;
+    if matches!(effect, Effect::Merge(_)) {
+        // First, before any row lock: see guestloop_db::guest_directory::lock_exclusive.
+        guestloop_db::guest_directory::lock_exclusive(&mut tx).await?;
+    }
     if guestloop_outbox::inbox::mark_applied(&mut tx, event_id, &event.source).await? {
         match effect {
             Effect::Interaction { guest_id, at } => {
                 interactions::record(&mut tx, guest_id, at).await?;
             }
             Effect::Erase { guest_id } => {
+                // Erasing a merged-away id erases the profile it lives on in (guest-profile
+                // erases a survivor together with what was merged into it).
+                let survivor = guestloop_db::guest_directory::survivor(&mut tx, guest_id).await?;
                 interactions::erase(&mut tx, guest_id).await?;
+                interactions::erase(&mut tx, &survivor).await?;
+            }
+            Effect::Merge(m) => {
+                let moved = guest_merge::apply(&mut tx, &m).await?;
+                tracing::info!(
+                    messages = moved.messages,
+                    interactions = moved.interactions,
+                    "guest merge applied"
+                );
             }
         }
     }

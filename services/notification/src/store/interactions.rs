@@ -1,6 +1,6 @@
 //! The guest's last WeChat interaction (table `wechat_interactions`). Events may arrive
 //! late or out of order, so a write only ever moves the time forward (GREATEST); an
-//! erased guest's row is deleted.
+//! erased guest's row is deleted; a merged-away guest's row joins its survivor's.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
@@ -25,15 +25,19 @@ pub async fn record(
     Ok(())
 }
 
-/// The guest's last WeChat interaction, if any is known.
+/// The guest's last WeChat interaction, if any is known. A merged-away id reads its
+/// survivor's (a message asked for the duplicate goes to the survivor's WeChat).
 pub async fn last(
     db: impl PgExecutor<'_>,
     guest_id: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar("SELECT last_interaction_time FROM wechat_interactions WHERE guest_id = $1")
-        .bind(guest_id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar(
+        "SELECT last_interaction_time FROM wechat_interactions
+          WHERE guest_id = guest_survivor($1)",
+    )
+    .bind(guest_id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Forgets the guest (GuestErased).
@@ -45,4 +49,20 @@ pub async fn erase(conn: &mut PgConnection, guest_id: &str) -> Result<u64, sqlx:
             .await?
             .rows_affected(),
     )
+}
+
+/// The interaction of `from` joins `to`'s (GuestMerged): the later of the two stays.
+/// Returns 1 when `from` had one.
+pub async fn move_guest(conn: &mut PgConnection, from: &str, to: &str) -> Result<u64, sqlx::Error> {
+    let moved: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "DELETE FROM wechat_interactions WHERE guest_id = $1 RETURNING last_interaction_time",
+    )
+    .bind(from)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(at) = moved else {
+        return Ok(0);
+    };
+    record(conn, to, at).await?;
+    Ok(1)
 }

@@ -382,3 +382,16 @@ pub async fn list<'e>(
         .push_bind(limit);
     q.build_query_as().fetch_all(exec).await
 }
+
+/// Every message of `from` now names `to` (GuestMerged). The spec keeps the id it was
+/// asked with: it is the request as it arrived.
+pub async fn move_guest(conn: &mut PgConnection, from: &str, to: &str) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE messages SET guest_id = $2, update_time = now() WHERE guest_id = $1")
+            .bind(from)
+            .bind(to)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
+}

@@ -1,0 +1,49 @@
+//! The guest directory a service keeps of guest-profile's merges (issue 11), for services
+//! whose guest ids are `text`: table `guest_merges (duplicate_guest_id text PRIMARY KEY,
+//! survivor_guest_id text NOT NULL, ...)` and function `guest_survivor(text)`, which takes
+//! the directory lock SHARED and follows the chain (follow-up-scheduler's and
+//! notification's migrations 1003 define both the same way). The merge consumer takes the
+//! lock EXCLUSIVE first: every writer that resolved a guest before is committed and
+//! visible to its re-pointing, and every later one waits and then sees the merge.
+//! (feedback-intake keeps UUID ids, erasures too and its own look-up,
+//! `guest_directory_hits()`, but takes the same lock through [`lock_exclusive`].)
+
+use sqlx::PgConnection;
+
+/// The key `guest_survivor()` takes shared, per schema: advisory locks are database-wide,
+/// and several services' schemas may share one database.
+const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('guestloop.guest_directory:' || current_schema(), 0))";
+
+/// Takes the directory lock exclusively until the transaction ends. Must come first in the
+/// transaction: a writer holding it shared never waits for a row lock of ours.
+pub async fn lock_exclusive(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(LOCK).execute(conn).await?;
+    Ok(())
+}
+
+/// Remembers duplicate -> survivor. A duplicate is merged once; a conflicting second
+/// survivor would be guest-profile's bug, and the first one stays.
+pub async fn record_merge(
+    conn: &mut PgConnection,
+    survivor: &str,
+    duplicate: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO guest_merges (duplicate_guest_id, survivor_guest_id) VALUES ($1, $2)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(duplicate)
+    .bind(survivor)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Where `guest`'s chain of merges ends (itself when never merged, '' for ''); takes the
+/// directory lock shared for the rest of the transaction.
+pub async fn survivor(conn: &mut PgConnection, guest: &str) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT guest_survivor($1)")
+        .bind(guest)
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,65 @@
+//! The re-pointing of the scheduler's rows from a merged-away guest to its survivor. The
+//! directory itself (merges, the lock, resolving chains) is guestloop_db::guest_directory
+//! over migrations/1003; why and in which order is decided in guest_merge.rs.
+
+pub use guestloop_db::guest_directory::{lock_exclusive, record_merge, survivor};
+use sqlx::PgConnection;
+
+/// What re-pointing changed, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub timers: u64,
+    pub tasks: u64,
+    pub cases: u64,
+}
+
+/// Every timer, task and case of `from` now names `to`. Keys and idempotency keys stay as
+/// they are: they identify a row (and the effects it already had), not its guest.
+pub async fn move_guest(
+    conn: &mut PgConnection,
+    from: &str,
+    to: &str,
+) -> Result<Moved, sqlx::Error> {
+    let mut moved = Moved::default();
+    for (table, count) in [
+        ("timers", &mut moved.timers),
+        ("tasks", &mut moved.tasks),
+        ("cases", &mut moved.cases),
+    ] {
+        *count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET guest_id = $2, update_time = now() WHERE guest_id = $1"
+        )))
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(moved)
+}
+
+/// One birthday greeting per guest and year: of `guest`'s birthday timers of one year, the
+/// one that already ran, else the guest's own key (`guest/<guest>/birthday/<year>`, the one
+/// a later check-out replaces), else the oldest, is kept; the other PENDING ones are
+/// cancelled as 'merged'. Returns how many.
+pub async fn dedupe_birthdays(conn: &mut PgConnection, guest: &str) -> Result<u64, sqlx::Error> {
+    let purpose = guestloop_proto::followup::v1::TimerPurpose::BirthdayCare as i16;
+    Ok(sqlx::query(
+        "WITH ranked AS (
+             SELECT id, state, row_number() OVER (
+                        PARTITION BY split_part(key, '/', 4)
+                        ORDER BY state <> 1 DESC,
+                                 key = 'guest/' || $1 || '/birthday/' || split_part(key, '/', 4) DESC,
+                                 id) AS n
+               FROM timers
+              WHERE guest_id = $1 AND purpose = $2 AND state IN (1, 2, 3))
+         UPDATE timers t SET state = 5, skip_reason = 'merged', update_time = now()
+           FROM ranked r
+          WHERE t.id = r.id AND r.n > 1 AND r.state = 1",
+    )
+    .bind(guest)
+    .bind(purpose)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

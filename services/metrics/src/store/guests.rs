@@ -1,0 +1,44 @@
+//! The re-pointing of metrics' per-guest state from a merged-away guest to its survivor.
+//! The directory itself (merges, the lock, resolving chains) is
+//! guestloop_db::guest_directory over migrations/1006; why and in which order is decided
+//! in guest_merge.rs.
+
+use sqlx::PgConnection;
+
+/// What re-pointing changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    pub stays: u64,
+    pub quotes: u64,
+}
+
+/// Every checked-out stay and quote of `from` now names `to`.
+pub async fn move_guest(
+    conn: &mut PgConnection,
+    from: &str,
+    to: &str,
+) -> Result<Moved, sqlx::Error> {
+    let mut moved = Moved::default();
+    for (table, count) in [
+        ("stay_state", &mut moved.stays),
+        ("quotes", &mut moved.quotes),
+    ] {
+        *count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET guest_id = $2 WHERE guest_id = $1"
+        )))
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(moved)
+}
+
+/// Whether any of `ids` was erased.
+pub async fn any_erased(conn: &mut PgConnection, ids: &[&str]) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM erased_guests WHERE guest_id = ANY($1))")
+        .bind(ids)
+        .fetch_one(conn)
+        .await
+}
