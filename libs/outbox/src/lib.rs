@@ -9,6 +9,7 @@ pub mod consume;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod guest_merge;
 pub mod inbox;
 mod relay;
 mod sequencer;

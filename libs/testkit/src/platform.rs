@@ -19,8 +19,8 @@ pub const SERVICES: [(&str, &str, &str); 5] = [
 
 /// Who receives whose events (outbox.subscribers, as peer config keys): stays and consent
 /// drive the scheduler's plan; cases its SLA clocks; WeChat feedback notification's channel
-/// window; guest erasures and merges feedback-intake's feedback and cases; metrics rolls
-/// everything up.
+/// window; guest erasures and merges reach every service that keeps guest data; metrics
+/// rolls everything up.
 pub const SUBSCRIBERS: [(&str, &str); 4] = [
     (
         "guest-profile",
