@@ -37,14 +37,14 @@ pub async fn write(state: &State, owner: &str, outcomes: Vec<Outcome>) {
     if outcomes.is_empty() {
         return;
     }
-    match write_batch(state, owner, &outcomes).await {
+    match write_retrying(state, owner, &outcomes).await {
         Ok(kept) => done(&outcomes, &kept),
         Err(e) if outcomes.len() > 1 => {
             tracing::warn!(error = %e, timers = outcomes.len(),
                 "timer worker: the batch did not commit; finishing its timers one by one");
             for o in outcomes {
                 let one = std::slice::from_ref(&o);
-                match write_batch(state, owner, one).await {
+                match write_retrying(state, owner, one).await {
                     Ok(kept) => done(one, &kept),
                     Err(e) => tracing::warn!(timer_id = %o.row.id,
                         property_id = %o.row.property_id, error = %e,
@@ -58,6 +58,30 @@ pub async fn write(state: &State, owner: &str, outcomes: Vec<Outcome>) {
 }
 
 /// One transaction for `outcomes`; returns the ids it finished.
+/// [`write_batch`], again at once when PostgreSQL aborted it to break a deadlock or a
+/// serialization conflict (a case event applied at the same moment locks the same case's
+/// rows). Nothing of an aborted attempt was written; without the retry the timer waited
+/// out its lease and fired again (seen in CI: an escalation hop 40 s late).
+async fn write_retrying(
+    state: &State,
+    owner: &str,
+    outcomes: &[Outcome],
+) -> Result<HashSet<uuid::Uuid>, sqlx::Error> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 1;
+    loop {
+        match write_batch(state, owner, outcomes).await {
+            Err(sqlx::Error::Database(e))
+                if attempt < ATTEMPTS && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
+            {
+                tracing::info!(error = %e, attempt, "timer worker: finishing retried");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 async fn write_batch(
     state: &State,
     owner: &str,
