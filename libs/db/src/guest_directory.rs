@@ -47,3 +47,22 @@ pub async fn survivor(conn: &mut PgConnection, guest: &str) -> Result<String, sq
         .fetch_one(conn)
         .await
 }
+
+/// Every row of `table` naming `from` names `to` now (`also_set`: more assignments for the
+/// same UPDATE, e.g. `update_time = now()`, or ""). The rows moved.
+pub async fn repoint(
+    conn: &mut PgConnection,
+    table: &str,
+    also_set: &str,
+    from: &str,
+    to: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET guest_id = $2{also_set} WHERE guest_id = $1"
+    )))
+    .bind(from)
+    .bind(to)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}

@@ -52,21 +52,12 @@ impl TryFrom<&GuestMerged> for DirectoryChange {
     type Error = FieldViolations;
 
     fn try_from(m: &GuestMerged) -> Result<Self, Self::Error> {
-        let mut v = FieldViolations::new();
-        let survivor = v.check("guest_merged.survivor_guest_id", uuid(&m.survivor_guest_id));
-        let duplicate = v.check(
-            "guest_merged.duplicate_guest_id",
-            uuid(&m.duplicate_guest_id),
-        );
-        if let (Some(s), Some(d)) = (survivor, duplicate)
-            && s == d
-        {
-            // A profile merged into itself would make a chain that never ends.
-            v.add("guest_merged.duplicate_guest_id", "is the survivor itself");
-        }
-        v.into_result(|| Self::Merged {
-            survivor: survivor.expect("checked"),
-            duplicate: duplicate.expect("checked"),
+        // The one parser every consumer shares; its ids are checked UUIDs.
+        let m = guestloop_outbox::guest_merge::GuestMerge::try_from(m)?;
+        let id = |s: &str| s.parse().expect("a checked UUID");
+        Ok(Self::Merged {
+            survivor: id(&m.survivor),
+            duplicate: id(&m.duplicate),
         })
     }
 }

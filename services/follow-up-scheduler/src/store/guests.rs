@@ -26,14 +26,14 @@ pub async fn move_guest(
         ("tasks", &mut moved.tasks),
         ("cases", &mut moved.cases),
     ] {
-        *count = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {table} SET guest_id = $2, update_time = now() WHERE guest_id = $1"
-        )))
-        .bind(from)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        *count = guestloop_db::guest_directory::repoint(
+            &mut *conn,
+            table,
+            ", update_time = now()",
+            from,
+            to,
+        )
+        .await?;
     }
     Ok(moved)
 }

@@ -23,14 +23,7 @@ pub async fn move_guest(
         ("stay_state", &mut moved.stays),
         ("quotes", &mut moved.quotes),
     ] {
-        *count = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE {table} SET guest_id = $2 WHERE guest_id = $1"
-        )))
-        .bind(from)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        *count = guestloop_db::guest_directory::repoint(&mut *conn, table, "", from, to).await?;
     }
     Ok(moved)
 }
