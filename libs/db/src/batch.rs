@@ -14,8 +14,9 @@ use tokio::sync::{Mutex, mpsc};
 pub struct BatchSettings {
     /// Batches in flight at once (each on its own database connection).
     pub workers: usize,
-    /// Items in one batch at most. In a group commit each is a subtransaction; PostgreSQL
-    /// keeps 64 per backend in shared memory before it spills, so stay at or under that.
+    /// Items in one batch at most. In a group commit ([`crate::group`]) each is a
+    /// subtransaction; PostgreSQL keeps 64 per backend in shared memory before it spills,
+    /// so stay at or under that there. A multi-row write has no such limit.
     pub max_batch: usize,
     /// Items waiting beyond this are refused with [`GroupError::Overloaded`].
     pub queue: usize,

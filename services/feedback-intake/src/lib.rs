@@ -81,7 +81,7 @@ impl Application {
                 runtime.pool.clone(),
                 settings.group_commit,
             ),
-            batch: intake_batch::IntakeBatch::start(runtime.pool.clone(), settings.group_commit),
+            batch: intake_batch::IntakeBatch::start(runtime.pool.clone(), settings.batch_write),
         });
         Ok(Self { runtime, state })
     }

@@ -11,9 +11,14 @@ pub struct Settings {
     pub common: CommonSettings,
     pub intake: IntakeSettings,
     pub classifier: ClassifierRules,
-    /// Group commit of submissions: how many transactions at once, calls per transaction.
+    /// Group commit of submissions that open a case: each call is a savepoint in a shared
+    /// transaction, so `max_batch` stays at or under PostgreSQL's 64 cached subtransactions.
     #[serde(default)]
     pub group_commit: guestloop_db::batch::BatchSettings,
+    /// Multi-row writes of submissions that open no case (intake_batch.rs): one statement
+    /// per batch and no savepoints, so batches can be far larger (imports fill them).
+    #[serde(default)]
+    pub batch_write: guestloop_db::batch::BatchSettings,
 }
 
 /// When feedback opens a case on its own, and limits on what is accepted.
@@ -89,6 +94,13 @@ workers = 2
 max_batch = 64
 queue = 4096
 
+# Chosen with guestloop-bench P3 (docs/benchmarks/README.md): an import of 100,000 items
+# ran at 23.9 % of COPY with batches of 64, 44.4 % with 512 and 49.2 % with 1,024.
+[batch_write]
+workers = 2
+max_batch = 1024
+queue = 16384
+
 [intake]
 nps_case_at_or_below = 6
 csat_case_at_or_below = 2
@@ -97,7 +109,7 @@ ota_case_below = 0.6
 negative_feedback_opens_case = true
 max_text_chars = 10000
 import_max_items = 50000
-import_in_flight = 64
+import_in_flight = 2048
 "#;
 
 pub fn default_layers() -> [&'static str; 3] {

@@ -12,6 +12,8 @@ use guestloop_proto::feedback::v1 as pb;
 use guestloop_proto::guestprofile::v1 as gp;
 use pb::FeedbackChannel as Ch;
 
+const TAGS: [&str; 5] = ["checkin-queue", "say \"hi\"", "a\\b", "{x,y}", "NULL"];
+
 #[tokio::test]
 async fn every_channel_is_taken_in_with_its_own_details() {
     let app = TestApp::spawn().await;
@@ -41,7 +43,9 @@ async fn every_channel_is_taken_in_with_its_own_details() {
                 department: Department::FrontOffice as i32,
                 sentiment: pb::Sentiment::Positive as i32,
             }],
-            tags: vec!["checkin-queue".into()],
+            // Tags travel to the batch insert as array text: quotes, backslashes, braces,
+            // commas and the word NULL must come back as sent.
+            tags: TAGS.iter().map(|t| t.to_string()).collect(),
             ..feedback(
                 "sh-bund",
                 channel,
@@ -59,7 +63,12 @@ async fn every_channel_is_taken_in_with_its_own_details() {
             r.case.is_none(),
             "{channel:?}: neutral feedback opens no case"
         );
-        let got = app.get_feedback(&r.feedback.unwrap().feedback_id).await;
+        let answered = r.feedback.unwrap();
+        let got = app.get_feedback(&answered.feedback_id).await;
+        assert_eq!(
+            answered, got,
+            "{channel:?}: the answer is the row as stored"
+        );
         assert_eq!(got.channel, channel as i32);
         assert_eq!(
             got.source, default_source,
@@ -74,7 +83,7 @@ async fn every_channel_is_taken_in_with_its_own_details() {
         assert_eq!(time_of(&got.receive_time).timestamp(), received.timestamp());
         assert_eq!(got.staff_mentions.len(), 1);
         assert_eq!(got.staff_mentions[0].staff_name, "Ms Li at the front desk");
-        assert_eq!(got.tags, ["checkin-queue"]);
+        assert_eq!(got.tags, TAGS);
         assert_eq!(got.submitted_by, "desk-li");
         assert_eq!(got.guest_match, pb::GuestMatch::NotGiven as i32);
         assert_eq!(

@@ -162,10 +162,12 @@ pub async fn insert_many_with_events(
     events: &[(&guestloop_outbox::PreparedEvent, Uuid)],
 ) -> Result<Vec<FeedbackRow>, sqlx::Error> {
     use guestloop_outbox::{OUTBOX_COLUMNS, PreparedColumns};
-    // Array columns cannot be UNNESTed as rows of arrays: they travel as JSON arrays.
-    let json_list = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     let ev = PreparedColumns::of(events.iter().map(|(e, _)| *e));
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    // Only the id and the time come back: the rest of each row is what was sent
+    // (`FeedbackRow::inserted`). Returning all 25 columns of every row, and building the
+    // array columns from JSON in a sub-plan per row, were a third of PostgreSQL's work per
+    // row in an import (docs/benchmarks/README.md).
+    let inserted: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH directory AS MATERIALIZED (SELECT guest_directory_hits($7::uuid[]) AS hits),
          inserted AS (
          INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
@@ -175,8 +177,7 @@ pub async fn insert_many_with_events(
          SELECT id, property_id, channel, source, external_id, idempotency_key, guest_id,
             guest_match, guest_tier, stay_id, receive_time, language, text, category, category_source,
             sentiment, sentiment_source, staff_mentions, ota_review, survey, ota_site, low_score,
-            ARRAY(SELECT jsonb_array_elements_text(staff_ids::jsonb)),
-            ARRAY(SELECT jsonb_array_elements_text(tags::jsonb)), submitted_by
+            staff_ids::text[], tags::text[], submitted_by
          FROM UNNEST($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::text[], $6::text[],
             $7::uuid[], $8::int2[], $9::int2[], $10::uuid[], $11::timestamptz[], $12::text[],
             $13::text[], $14::int2[], $15::int2[], $16::int2[], $17::int2[], $18::bytea[],
@@ -189,14 +190,14 @@ pub async fn insert_many_with_events(
          WHERE guest_id IS NULL OR NOT guest_id = ANY((SELECT hits FROM directory)::uuid[])
          ORDER BY n
          ON CONFLICT DO NOTHING
-         RETURNING {COLUMNS}),
+         RETURNING id, create_time),
          events AS (
          INSERT INTO outbox ({OUTBOX_COLUMNS})
          SELECT e, t, a, s, p, n, w, b
            FROM UNNEST({}, $34::uuid[]) WITH ORDINALITY AS x(e, t, a, s, p, n, w, b, row_id, o)
           WHERE row_id IN (SELECT id FROM inserted)
           ORDER BY o)
-         SELECT * FROM inserted",
+         SELECT id, create_time FROM inserted",
         PreparedColumns::arrays(26)
     )))
     .bind(rows.iter().map(|f| f.id).collect::<Vec<_>>())
@@ -221,8 +222,8 @@ pub async fn insert_many_with_events(
     .bind(rows.iter().map(|f| f.survey.as_deref()).collect::<Vec<_>>())
     .bind(rows.iter().map(|f| f.ota_site).collect::<Vec<_>>())
     .bind(rows.iter().map(|f| f.low_score).collect::<Vec<_>>())
-    .bind(rows.iter().map(|f| json_list(&f.staff_ids)).collect::<Vec<_>>())
-    .bind(rows.iter().map(|f| json_list(&f.tags)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| array_literal(&f.staff_ids)).collect::<Vec<_>>())
+    .bind(rows.iter().map(|f| array_literal(&f.tags)).collect::<Vec<_>>())
     .bind(rows.iter().map(|f| f.submitted_by.as_str()).collect::<Vec<_>>())
     .bind(ev.event_id)
     .bind(ev.aggregate_type)
@@ -234,7 +235,71 @@ pub async fn insert_many_with_events(
     .bind(ev.envelope)
     .bind(events.iter().map(|(_, row)| *row).collect::<Vec<_>>())
     .fetch_all(conn)
-    .await
+    .await?;
+    let by_id: std::collections::HashMap<Uuid, &NewFeedback> =
+        rows.iter().map(|f| (f.id, *f)).collect();
+    Ok(inserted
+        .into_iter()
+        .filter_map(|(id, at)| by_id.get(&id).map(|f| FeedbackRow::inserted(f, at)))
+        .collect())
+}
+
+/// `items` as PostgreSQL's text form of a `text[]` (`{"a","b \"c\""}`): an array column
+/// cannot be UNNESTed from an array of arrays of different lengths, so each row's array
+/// travels as text and is cast back in the statement.
+fn array_literal(items: &[String]) -> String {
+    let mut out = String::with_capacity(2 + items.iter().map(|i| i.len() + 3).sum::<usize>());
+    out.push('{');
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in item.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+impl FeedbackRow {
+    /// The row `f` became when inserted at `at` (a new row: no case, no reply yet; the
+    /// store's triggers change nothing on insert).
+    fn inserted(f: &NewFeedback, at: DateTime<Utc>) -> Self {
+        Self {
+            id: f.id,
+            property_id: f.property_id.clone(),
+            channel: f.channel,
+            source: f.source.clone(),
+            external_id: f.external_id.clone(),
+            guest_id: f.guest_id,
+            guest_match: f.guest_match,
+            guest_tier: f.guest_tier,
+            stay_id: f.stay_id,
+            // As stored: PostgreSQL keeps microseconds (sqlx truncates when it binds).
+            receive_time: chrono::SubsecRound::trunc_subsecs(f.receive_time, 6),
+            language: f.language.clone(),
+            text: f.text.clone(),
+            category: f.category,
+            category_source: f.category_source,
+            sentiment: f.sentiment,
+            sentiment_source: f.sentiment_source,
+            staff_mentions: f.staff_mentions.clone(),
+            ota_review: f.ota_review.clone(),
+            survey: f.survey.clone(),
+            tags: f.tags.clone(),
+            case_id: None,
+            reply_time: None,
+            submitted_by: f.submitted_by.clone(),
+            create_time: at,
+            update_time: at,
+        }
+    }
 }
 
 pub async fn get<'e>(
