@@ -80,8 +80,14 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     }
     let provider = builder.build();
     opentelemetry::global::set_tracer_provider(provider.clone());
+    // Source location, thread and busy/idle attributes are left out: an RPC span's name
+    // and fields say where it ran, and these eight attributes per span were most of what
+    // exporting a span costs (guestloop-bench P6, docs/benchmarks/README.md).
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service_name.to_string()))
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
         .boxed();
     let provider = exporting.then_some(provider);
 
