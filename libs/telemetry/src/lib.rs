@@ -3,6 +3,7 @@
 //! context carried across gRPC calls and outbox events.
 
 mod client_layer;
+mod json_fields;
 pub mod propagation;
 
 pub use client_layer::{TraceContextLayer, TraceContextService};
@@ -58,6 +59,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         .with_current_span(true)
         .with_span_list(false)
         .with_target(true)
+        .fmt_fields(json_fields::AppendingJsonFields)
         .boxed();
 
     // Spans always get W3C trace and span ids (so logs carry a trace id and context
