@@ -300,6 +300,14 @@ async fn redelivery_applies_once_and_an_older_event_does_not_move_the_time_back(
     let again = [newer.clone(), newer.clone()];
     assert_eq!(deliver(&app, &again).await, ids(&again));
     assert_eq!(last_interaction(&app, &guest).await, None);
+    // A WeChat message of the guest that reaches here only after the erasure (a new event,
+    // late or re-ordered) is acknowledged and records nothing: the erased trace stays gone.
+    let late = feedback(&guest, FeedbackChannel::Wechat, hours_ago(1));
+    assert_eq!(
+        deliver(&app, std::slice::from_ref(&late)).await,
+        ids(&[late])
+    );
+    assert_eq!(last_interaction(&app, &guest).await, None);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM wechat_interactions")
         .fetch_one(&app.pool)
         .await
