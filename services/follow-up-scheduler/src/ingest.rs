@@ -207,8 +207,10 @@ async fn apply(
             // Erasing a merged-away id erases the profile it lives on in (guest-profile
             // erases a survivor together with what was merged into it).
             let guest = guests::survivor(conn, &g.guest_id).await?;
-            crate::store::timers::cancel_guest(conn, &g.guest_id).await?;
-            crate::store::timers::cancel_guest(conn, &guest).await?;
+            for id in [g.guest_id.as_str(), guest.as_str()] {
+                crate::store::timers::cancel_guest(conn, id).await?;
+                crate::tasks::erase_guest(conn, id).await?;
+            }
             return Ok(());
         }
         Payload::CaseOpened(e) => &e.case,

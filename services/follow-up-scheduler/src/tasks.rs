@@ -197,6 +197,18 @@ pub async fn cancel(
     Ok(t)
 }
 
+/// An erased guest (GuestErased): their open tasks are cancelled with reason
+/// `guest_erased` (the watches and metrics hear of it, as of any cancellation), and the
+/// words staff wrote about them on every task are replaced. The tasks themselves stay, so
+/// completion rates and counts do not change.
+pub async fn erase_guest(conn: &mut PgConnection, guest_id: &str) -> Result<(), sqlx::Error> {
+    for t in store::lock_open_of_guest(conn, guest_id).await? {
+        cancel(conn, t, "guest_erased".into()).await?;
+    }
+    store::erase_text_of_guest(conn, guest_id).await?;
+    Ok(())
+}
+
 /// Reassigned: the watches hear of it.
 pub async fn assign(
     conn: &mut PgConnection,

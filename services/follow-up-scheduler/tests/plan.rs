@@ -392,6 +392,43 @@ async fn an_erased_guest_is_contacted_no_more() {
         ],
     )
     .await;
+    // Staff's tasks about the guests: an open one and a done one with a note each.
+    let mut api = app.head_office();
+    let task = |guest: &str, title: &str| {
+        let mut api = api.clone();
+        let task = pb::FollowUpTask {
+            kind: pb::TaskKind::ComplaintCallback as i32,
+            property_id: "sh-bund".into(),
+            title: title.into(),
+            instructions: format!("{title}: room 1208, mobile on file"),
+            guest_id: guest.into(),
+            due_time: Some(ts(Utc::now() + Span::hours(4))),
+            ..Default::default()
+        };
+        async move {
+            api.create_task(pb::CreateTaskRequest {
+                task: Some(task),
+                idempotency_key: String::new(),
+            })
+            .await
+            .expect("create task")
+            .into_inner()
+            .task
+            .expect("task")
+        }
+    };
+    let open = task(&erased, "Call Mr Wang about the noise").await;
+    let done = task(&erased, "Bring Mr Wang a pillow").await;
+    let others = task(&other, "Call Ms Chen back").await;
+    api.complete_task(pb::CompleteTaskRequest {
+        task_id: done.task_id.clone(),
+        outcome: pb::TaskOutcome::IssueResolved as i32,
+        outcome_note: "Mr Wang was happy with it".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("complete task");
+
     let mut erase = envelope(
         "guest",
         &erased,
@@ -400,7 +437,55 @@ async fn an_erased_guest_is_contacted_no_more() {
         }),
     );
     erase.property_id = String::new();
+    deliver(&app, vec![erase.clone()]).await;
+    // A redelivery changes nothing more (one cancellation event, not two).
     deliver(&app, vec![erase]).await;
+    let get = |id: String| {
+        let mut api = api.clone();
+        async move {
+            api.get_task(pb::GetTaskRequest { task_id: id })
+                .await
+                .expect("get task")
+                .into_inner()
+                .task
+                .expect("task")
+        }
+    };
+    let (open, done, others) = (
+        get(open.task_id).await,
+        get(done.task_id).await,
+        get(others.task_id).await,
+    );
+    assert_eq!(open.status, pb::TaskStatus::Cancelled as i32);
+    assert_eq!(
+        done.status,
+        pb::TaskStatus::Completed as i32,
+        "done stays done"
+    );
+    assert_eq!(
+        done.outcome,
+        pb::TaskOutcome::IssueResolved as i32,
+        "kept for the counts"
+    );
+    for t in [&open, &done] {
+        let words = format!("{} {} {}", t.title, t.instructions, t.outcome_note);
+        assert!(
+            !words.contains("Wang") && !words.contains("1208"),
+            "{words}"
+        );
+        assert_eq!(t.title, "[erased]");
+    }
+    assert_eq!(others.title, "Call Ms Chen back");
+    assert_eq!(others.status, pb::TaskStatus::Open as i32);
+    let cancelled: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM outbox WHERE aggregate_type = 'task' AND aggregate_id = $1
+          AND event_type = 'follow_up_task_cancelled'",
+    )
+    .bind(&open.task_id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
     for stay in [&a, &b] {
         for k in [satisfaction(stay), reminder(stay), follow_up(stay)] {
             let t = app.get(&k).await;

@@ -109,6 +109,37 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<TaskRow>, 
     .await
 }
 
+/// The guest's open tasks, locked, oldest first.
+pub async fn lock_open_of_guest(
+    conn: &mut PgConnection,
+    guest_id: &str,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks WHERE guest_id = $1 AND status = $2 ORDER BY id FOR UPDATE"
+    )))
+    .bind(guest_id)
+    .bind(OPEN)
+    .fetch_all(conn)
+    .await
+}
+
+/// Replaces what staff wrote about the guest on any of their tasks (title, instructions,
+/// outcome note); kind, times, status and outcome stay for the counts.
+pub async fn erase_text_of_guest(
+    conn: &mut PgConnection,
+    guest_id: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE tasks SET title = '[erased]', instructions = '', outcome_note = '',
+            update_time = now()
+         WHERE guest_id = $1",
+    )
+    .bind(guest_id)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Writes the task's mutable fields back.
 pub async fn save(conn: &mut PgConnection, t: &TaskRow) -> Result<TaskRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
