@@ -1,14 +1,20 @@
 //! The guest directory a service keeps of guest-profile's merges (issue 11), for services
 //! whose guest ids are `text`: table `guest_merges (duplicate_guest_id text PRIMARY KEY,
 //! survivor_guest_id text NOT NULL, ...)` and function `guest_survivor(text)`, which takes
-//! the directory lock SHARED and follows the chain (follow-up-scheduler's and
-//! notification's migrations 1003 define both the same way). The merge consumer takes the
+//! the directory lock SHARED and follows the chain; both come from [`MIGRATOR`], which each
+//! such service applies with its own migrations (its triggers on its own tables call the
+//! function). The merge consumer takes the
 //! lock EXCLUSIVE first: every writer that resolved a guest before is committed and
 //! visible to its re-pointing, and every later one waits and then sees the merge.
 //! (feedback-intake keeps UUID ids, erasures too and its own look-up,
 //! `guest_directory_hits()`, but takes the same lock through [`lock_exclusive`].)
 
 use sqlx::PgConnection;
+
+/// The directory's table and functions (libs/db/guest_directory_migrations), applied in the
+/// schema of every service that follows merges by guest-id text: pass it to
+/// [`crate::migrate`] beside the service's own migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./guest_directory_migrations");
 
 /// The key `guest_survivor()` takes shared, per schema: advisory locks are database-wide,
 /// and several services' schemas may share one database.

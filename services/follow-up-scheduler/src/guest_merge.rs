@@ -8,7 +8,7 @@
 //!   (d -> s, s -> t in either order: everything ends on t);
 //! - rows naming the duplicate written AFTER the merge (its stay's check-out delivered
 //!   late, a case event, an API call, a previous-release pod) are re-pointed as they are
-//!   written, by the triggers of migrations/1003; a directory lock (shared by writers,
+//!   written, by the triggers of migrations/1005; a directory lock (shared by writers,
 //!   exclusive here) makes every writer either commit before this re-points or see the
 //!   merge;
 //! - timer keys and idempotency keys are not rewritten: they name a row and the effects it

@@ -47,8 +47,12 @@ const GRPC_SERVICES: [&str; 2] = [
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
-    [&guestloop_outbox::MIGRATOR, &MIGRATOR]
+fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+    [
+        &guestloop_outbox::MIGRATOR,
+        &guestloop_db::guest_directory::MIGRATOR,
+        &MIGRATOR,
+    ]
 }
 
 /// `follow-up-scheduler migrate`: applies the schema and exits.

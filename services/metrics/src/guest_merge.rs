@@ -14,7 +14,7 @@
 //!   chains (d -> s, s -> t in either order: everything ends on t);
 //! - rows naming the duplicate written AFTER the merge (its check-out or feedback delivered
 //!   late, a previous-release pod) are re-pointed as they are written by the triggers of
-//!   migrations/1006, and look-ups resolve the id they are given (stayed_before, the
+//!   migrations/1007 and libs/db/guest_directory_migrations, and look-ups resolve the id they are given (stayed_before, the
 //!   erased check of quotes); a directory lock (shared by writers, exclusive here) makes
 //!   every writer either commit before this moves rows or see the merge;
 //! - an erasure of any profile of the chain erases the survivor's words (guest-profile

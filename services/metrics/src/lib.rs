@@ -48,8 +48,12 @@ const GRPC_SERVICES: [&str; 2] = [
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
-    [&guestloop_outbox::MIGRATOR, &MIGRATOR]
+fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+    [
+        &guestloop_outbox::MIGRATOR,
+        &guestloop_db::guest_directory::MIGRATOR,
+        &MIGRATOR,
+    ]
 }
 
 /// `metrics migrate`: applies the schema and exits.

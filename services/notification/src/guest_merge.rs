@@ -7,7 +7,7 @@
 //!   followed through chains (d -> s, s -> t in either order: everything ends on t);
 //! - rows naming the duplicate written AFTER the merge (a message asked for it, its WeChat
 //!   interaction delivered late, a previous-release pod) are re-pointed as they are written
-//!   by the triggers of migrations/1003, and the window is read through the chain
+//!   by the triggers of migrations/1005, and the window is read through the chain
 //!   (store/interactions.rs::last), so a send naming the duplicate sees the survivor's
 //!   window; a directory lock (shared by writers, exclusive here) makes every writer either
 //!   commit before this moves rows or see the merge;

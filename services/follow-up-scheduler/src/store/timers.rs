@@ -166,7 +166,7 @@ pub async fn upsert(
         return Ok(Upsert::OtherProperty(existing));
     }
     // A request naming a merged-away guest asks for the timer stored under its survivor
-    // (the triggers of migrations/1003 re-point the row): a retry stays UNCHANGED.
+    // (the triggers of migrations/1005 re-point the row): a retry stays UNCHANGED.
     let resolved;
     let t = if !t.guest_id.is_empty() && existing.guest_id != t.guest_id {
         resolved = NewTimer {

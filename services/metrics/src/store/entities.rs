@@ -184,7 +184,7 @@ pub async fn stayed_before(
     t: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        // A merged-away id's stays are its survivor's (migrations/1006).
+        // A merged-away id's stays are its survivor's (migrations/1007).
         "SELECT EXISTS (SELECT 1 FROM stay_state WHERE guest_id = guest_survivor($1) AND stay_id <> $2
             AND checkout_time < $3 AND checkout_time >= $3 - interval '365 days')",
     )

@@ -1,16 +1,18 @@
--- guest-profile's GuestMerged (issue 11): the scheduler remembers each duplicate -> survivor
--- so that everything naming the duplicate (timers, tasks, case facts) belongs to the
--- survivor, whatever the order: rows present when the merge is applied are re-pointed by
--- the consumer (ingest.rs, guest_merge.rs); rows written LATER (a check-out of the
--- duplicate's stay delivered after the merge, a case event, an API call, or a previous-
--- release pod during a rolling upgrade) are re-pointed by the triggers below as they are
--- written. So "one survey per guest per N days" and every other per-guest look-up sees one
--- guest. Additive only: the previous release never reads the table, and its writes pass
--- through the triggers like ours.
+-- The guest directory of a service that follows guest-profile's GuestMerged (issue 11):
+-- each duplicate -> survivor, and the look-up every writer of a guest id goes through, so
+-- that everything naming a merged-away guest belongs to the survivor whatever the order
+-- events arrive in. Rows present when the merge is applied are re-pointed by the consumer
+-- (guestloop_db::guest_directory); rows written LATER (an event of the duplicate delivered
+-- after the merge, an API call, a previous-release pod during a rolling upgrade) are
+-- re-pointed by each service's own triggers on its tables, which call
+-- guest_survivor_trigger(). Shared by follow-up-scheduler, notification and metrics, and
+-- applied in each one's schema. Idempotent (IF NOT EXISTS, OR REPLACE): schemas migrated
+-- by a release where each service carried its own copy of these statements (its
+-- 1003/1006_guest_merges) take it without change.
 
 -- A duplicate is merged once (guest-profile resolves later merges to the survivor), so the
 -- duplicate is the key; chains (d -> s -> t) are followed at read time.
-CREATE TABLE guest_merges (
+CREATE TABLE IF NOT EXISTS guest_merges (
     duplicate_guest_id text PRIMARY KEY,
     survivor_guest_id  text        NOT NULL,
     merge_time         timestamptz NOT NULL DEFAULT now()
@@ -23,7 +25,7 @@ CREATE TABLE guest_merges (
 -- first (and this look-up sees the merge). VOLATILE so that, in READ COMMITTED, the look-up
 -- takes a snapshot after the lock is granted. Sixteen hops at most: guest-profile never
 -- merges into a merged-away profile, so a longer chain would be a loop.
-CREATE FUNCTION guest_survivor(id text) RETURNS text
+CREATE OR REPLACE FUNCTION guest_survivor(id text) RETURNS text
     LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     current text := id;
@@ -43,19 +45,10 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION guest_survivor_trigger() RETURNS trigger
+CREATE OR REPLACE FUNCTION guest_survivor_trigger() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     NEW.guest_id := guest_survivor(NEW.guest_id);
     RETURN NEW;
 END
 $$;
-
--- Only writes that set guest_id: claims and state changes of timers (the hot path) never
--- run it.
-CREATE TRIGGER timers_guest_survivor BEFORE INSERT OR UPDATE OF guest_id ON timers
-    FOR EACH ROW WHEN (NEW.guest_id <> '') EXECUTE FUNCTION guest_survivor_trigger();
-CREATE TRIGGER tasks_guest_survivor BEFORE INSERT OR UPDATE OF guest_id ON tasks
-    FOR EACH ROW WHEN (NEW.guest_id <> '') EXECUTE FUNCTION guest_survivor_trigger();
-CREATE TRIGGER cases_guest_survivor BEFORE INSERT OR UPDATE OF guest_id ON cases
-    FOR EACH ROW WHEN (NEW.guest_id <> '') EXECUTE FUNCTION guest_survivor_trigger();
