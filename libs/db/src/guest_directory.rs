@@ -28,12 +28,16 @@ pub async fn lock_exclusive(conn: &mut PgConnection) -> Result<(), sqlx::Error> 
 }
 
 /// Remembers duplicate -> survivor. A duplicate is merged once; a conflicting second
-/// survivor would be guest-profile's bug, and the first one stays.
-pub async fn record_merge(
+/// survivor would be guest-profile's bug, and the first one stays. `Id` is the schema's
+/// guest-id type: `&str` where ids are text, `Uuid` in feedback-intake.
+pub async fn record_merge<Id>(
     conn: &mut PgConnection,
-    survivor: &str,
-    duplicate: &str,
-) -> Result<(), sqlx::Error> {
+    survivor: Id,
+    duplicate: Id,
+) -> Result<(), sqlx::Error>
+where
+    Id: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
     sqlx::query(
         "INSERT INTO guest_merges (duplicate_guest_id, survivor_guest_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING",

@@ -22,23 +22,8 @@ pub async fn hits(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, sq
         .await
 }
 
-pub async fn record_merge(
-    conn: &mut PgConnection,
-    survivor: Uuid,
-    duplicate: Uuid,
-) -> Result<(), sqlx::Error> {
-    // A duplicate is merged once; a conflicting second survivor would be guest-profile's
-    // bug, and the first one stays.
-    sqlx::query(
-        "INSERT INTO guest_merges (duplicate_guest_id, survivor_guest_id) VALUES ($1, $2)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(duplicate)
-    .bind(survivor)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
+/// Remembers duplicate -> survivor (ids are UUIDs in this schema).
+pub use guestloop_db::guest_directory::record_merge;
 
 pub async fn record_erasure(conn: &mut PgConnection, guest_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO erased_guests (guest_id) VALUES ($1) ON CONFLICT DO NOTHING")

@@ -1,6 +1,6 @@
 //! The re-pointing of the scheduler's rows from a merged-away guest to its survivor. The
 //! directory itself (merges, the lock, resolving chains) is guestloop_db::guest_directory
-//! over migrations/1005; why and in which order is decided in guest_merge.rs.
+//! (the triggers that use it: migrations/1005); why and in which order is decided in guest_merge.rs.
 
 pub use guestloop_db::guest_directory::{lock_exclusive, record_merge, survivor};
 use sqlx::PgConnection;

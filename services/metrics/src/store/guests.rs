@@ -1,6 +1,6 @@
 //! The re-pointing of metrics' per-guest state from a merged-away guest to its survivor.
 //! The directory itself (merges, the lock, resolving chains) is
-//! guestloop_db::guest_directory over migrations/1007; why and in which order is decided
+//! guestloop_db::guest_directory (the triggers that use it: migrations/1007); why and in which order is decided
 //! in guest_merge.rs.
 
 use sqlx::PgConnection;
