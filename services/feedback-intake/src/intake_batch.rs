@@ -89,17 +89,17 @@ async fn write_all(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
         .iter()
         .flat_map(|p| p.events.iter().map(|e| (e, p.row.id)))
         .collect();
-    let mut inserted: HashMap<uuid::Uuid, store::FeedbackRow> =
+    let mut inserted: HashMap<uuid::Uuid, _> =
         store::insert_many_with_events(&mut conn, &rows, &events)
             .await?
             .into_iter()
-            .map(|r| (r.id, r))
             .collect();
     let mut out = Vec::with_capacity(batch.len());
     for p in batch {
         out.push(match inserted.remove(&p.row.id) {
-            Some(feedback) => Outcome {
-                feedback,
+            // The answer is the row as sent, with the time it was stored at.
+            Some(at) => Outcome {
+                feedback: store::FeedbackRow::inserted(&p.row, at),
                 case: None,
                 created: true,
             },

@@ -150,7 +150,7 @@ pub async fn insert(
 /// Inserts new rows (skipping any that repeat an earlier item: ON CONFLICT DO NOTHING) and,
 /// for each row inserted, its events (`events`: the event and the row it belongs to) —
 /// one statement, so one round trip, and atomic on its own: run outside a transaction it
-/// commits by itself. Returns the rows inserted.
+/// commits by itself. Returns the id and stored time of each row inserted.
 ///
 /// Rows of a guest the guest directory knows (merged away or erased: migrations/1002) are
 /// skipped too, for the caller to write and settle in a transaction of its own; the
@@ -160,14 +160,14 @@ pub async fn insert_many_with_events(
     conn: &mut PgConnection,
     rows: &[&NewFeedback],
     events: &[(&guestloop_outbox::PreparedEvent, Uuid)],
-) -> Result<Vec<FeedbackRow>, sqlx::Error> {
+) -> Result<Vec<(Uuid, DateTime<Utc>)>, sqlx::Error> {
     use guestloop_outbox::{OUTBOX_COLUMNS, PreparedColumns};
     let ev = PreparedColumns::of(events.iter().map(|(e, _)| *e));
     // Only the id and the time come back: the rest of each row is what was sent
     // (`FeedbackRow::inserted`). Returning all 25 columns of every row, and building the
-    // array columns from JSON in a sub-plan per row, were a third of PostgreSQL's work per
-    // row in an import (docs/benchmarks/README.md).
-    let inserted: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    // array columns from JSON in a sub-plan per row, was work per row for nothing
+    // (guestloop-bench P3, docs/benchmarks/README.md).
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH directory AS MATERIALIZED (SELECT guest_directory_hits($7::uuid[]) AS hits),
          inserted AS (
          INSERT INTO feedback (id, property_id, channel, source, external_id, idempotency_key, guest_id,
@@ -235,13 +235,7 @@ pub async fn insert_many_with_events(
     .bind(ev.envelope)
     .bind(events.iter().map(|(_, row)| *row).collect::<Vec<_>>())
     .fetch_all(conn)
-    .await?;
-    let by_id: std::collections::HashMap<Uuid, &NewFeedback> =
-        rows.iter().map(|f| (f.id, *f)).collect();
-    Ok(inserted
-        .into_iter()
-        .filter_map(|(id, at)| by_id.get(&id).map(|f| FeedbackRow::inserted(f, at)))
-        .collect())
+    .await
 }
 
 /// `items` as PostgreSQL's text form of a `text[]` (`{"a","b \"c\""}`): an array column
@@ -270,7 +264,7 @@ fn array_literal(items: &[String]) -> String {
 impl FeedbackRow {
     /// The row `f` became when inserted at `at` (a new row: no case, no reply yet; the
     /// store's triggers change nothing on insert).
-    fn inserted(f: &NewFeedback, at: DateTime<Utc>) -> Self {
+    pub fn inserted(f: &NewFeedback, at: DateTime<Utc>) -> Self {
         Self {
             id: f.id,
             property_id: f.property_id.clone(),
