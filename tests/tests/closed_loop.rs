@@ -461,13 +461,63 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
         .into_inner();
     let (filed_feedback, filed_case) = (filed.feedback.unwrap(), filed.case.unwrap());
     assert_eq!(filed_feedback.guest_id, erased);
-    guests
+    let receipt = guests
         .erase_guest(gp::EraseGuestRequest {
             guest_id: erased.clone(),
             reason: "the guest asked".into(),
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner()
+        .erasure
+        .expect("EraseGuest answers its erasure");
+    // The receipt: guest-profile's own part is done at once; the four services that got
+    // GuestErased confirm through the tracker (GetGuestErasures), each with its own time.
+    assert_eq!(receipt.guest_id, erased);
+    assert_eq!(receipt.requested_by_role, "head_office");
+    let parts = |e: &gp::Erasure| {
+        e.services
+            .iter()
+            .map(|s| (s.service.clone(), s.state))
+            .collect::<Vec<_>>()
+    };
+    let pending = gp::ErasureState::Pending as i32;
+    let done = gp::ErasureState::Done as i32;
+    assert_eq!(
+        parts(&receipt),
+        vec![
+            ("guest-profile".to_string(), done),
+            ("feedback-intake".to_string(), pending),
+            ("follow-up-scheduler".to_string(), pending),
+            ("metrics".to_string(), pending),
+            ("notification".to_string(), pending),
+        ]
+    );
+    let confirmed = eventually(
+        "every service confirms the erasure",
+        Duration::from_secs(30),
+        || {
+            let (mut g, id) = (guests.clone(), receipt.erasure_id.clone());
+            async move {
+                let e = g
+                    .get_erasure(gp::GetErasureRequest { erasure_id: id })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .erasure?;
+                (e.state == done).then_some(e)
+            }
+        },
+    )
+    .await;
+    assert!(
+        confirmed
+            .services
+            .iter()
+            .all(|s| s.state == done && s.erase_time.is_some() && s.detail.is_empty())
+    );
+    assert_eq!(confirmed.services.len(), 5);
+    assert!(confirmed.complete_time.is_some());
     let erased_answers = || {
         let (mut f, fid, cid) = (
             feedback.clone(),

@@ -76,3 +76,24 @@ pub async fn repoint(
     .await?
     .rows_affected())
 }
+
+/// Which of `ids` this schema's `erased_guests` table holds, with their erase times: the
+/// guests whose GuestErased the service has applied (every consumer writes that row in the
+/// erasure's own transaction). `Id` is the schema's guest-id type, as in [`record_merge`].
+pub async fn erased_among<Id>(
+    pool: &sqlx::PgPool,
+    ids: Vec<Id>,
+) -> Result<Vec<(Id, chrono::DateTime<chrono::Utc>)>, sqlx::Error>
+where
+    Id: for<'r> sqlx::Decode<'r, sqlx::Postgres>
+        + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + sqlx::postgres::PgHasArrayType
+        + Send
+        + Unpin,
+{
+    sqlx::query_as("SELECT guest_id, erase_time FROM erased_guests WHERE guest_id = ANY($1)")
+        .bind(ids)
+        .fetch_all(pool)
+        .await
+}

@@ -4,10 +4,15 @@
 //! id is acknowledged and dropped (it could never apply); the first event that cannot be
 //! applied stops the batch, and the relay delivers it and what follows again later. What an
 //! event does is the service's [`Consumer`], which applies it together with its inbox row
-//! (inbox.rs) in one transaction, so a redelivery changes nothing.
+//! (inbox.rs) in one transaction, so a redelivery changes nothing. The same service answers
+//! guest-profile's question which guests' erasures it has applied (GetGuestErasures), from
+//! the record each consumer writes with the erasure.
 
 use guestloop_proto::events::v1::event_ingest_service_server::EventIngestService;
-use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse, EventEnvelope};
+use guestloop_proto::events::v1::{
+    DeliverEventsRequest, DeliverEventsResponse, EventEnvelope, GetGuestErasuresRequest,
+    GetGuestErasuresResponse, GuestErasure,
+};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
@@ -19,7 +24,16 @@ pub trait Consumer: Send + Sync + 'static {
     /// Applies the event (with its inbox row, in one transaction). An error means it was
     /// not applied and must be delivered again.
     async fn apply(&self, id: Uuid, event: &EventEnvelope) -> Result<(), String>;
+
+    /// Which of `guest_ids` this service has erased (applied their GuestErased), and when.
+    async fn erased(
+        &self,
+        guest_ids: Vec<String>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, String>;
 }
+
+/// The most guest ids one GetGuestErasures may ask about.
+pub const MAX_ERASURE_QUERY: usize = 1000;
 
 /// The EventIngestService of a service, over its consumer.
 pub struct IngestService<C> {
@@ -38,12 +52,7 @@ impl<C: Consumer> EventIngestService for IngestService<C> {
         &self,
         request: Request<DeliverEventsRequest>,
     ) -> Result<Response<DeliverEventsResponse>, Status> {
-        let principal = guestloop_auth::principal(&request)?;
-        if principal.role != guestloop_auth::Role::Service {
-            return Err(Status::permission_denied(
-                "events are delivered by service callers only",
-            ));
-        }
+        service_caller(&request)?;
         match deliver(self.consumer.as_ref(), request.into_inner().events).await {
             Ok(acknowledged_event_ids) => Ok(Response::new(DeliverEventsResponse {
                 acknowledged_event_ids,
@@ -52,6 +61,50 @@ impl<C: Consumer> EventIngestService for IngestService<C> {
             Err(e) => Err(Status::unavailable(format!("event not applied: {e}"))),
         }
     }
+
+    async fn get_guest_erasures(
+        &self,
+        request: Request<GetGuestErasuresRequest>,
+    ) -> Result<Response<GetGuestErasuresResponse>, Status> {
+        service_caller(&request)?;
+        let ids = request.into_inner().guest_ids;
+        if ids.len() > MAX_ERASURE_QUERY {
+            return Err(guestloop_errors::invalid_argument(
+                &guestloop_errors::FieldViolations::single(
+                    "guest_ids",
+                    format!("at most {MAX_ERASURE_QUERY} ids per call"),
+                ),
+            ));
+        }
+        let erased = self
+            .consumer
+            .erased(ids)
+            .await
+            .map_err(|e| Status::unavailable(format!("erasures not readable: {e}")))?;
+        Ok(Response::new(GetGuestErasuresResponse {
+            erased: erased
+                .into_iter()
+                .map(|(guest_id, at)| GuestErasure {
+                    guest_id,
+                    erase_time: Some(prost_types::Timestamp {
+                        seconds: at.timestamp(),
+                        nanos: at.timestamp_subsec_nanos() as i32,
+                    }),
+                })
+                .collect(),
+        }))
+    }
+}
+
+/// Events and erasure questions come from other services only.
+fn service_caller<T>(request: &Request<T>) -> Result<(), Status> {
+    let principal = guestloop_auth::principal(request)?;
+    if principal.role != guestloop_auth::Role::Service {
+        return Err(Status::permission_denied(
+            "the event ingest service is for service callers only",
+        ));
+    }
+    Ok(())
 }
 
 /// Applies `events` in order; returns the ids acknowledged (applied now or before), or the

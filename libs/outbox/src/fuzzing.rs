@@ -30,6 +30,13 @@ impl Consumer for Recorder {
         }
         Ok(())
     }
+
+    async fn erased(
+        &self,
+        _guest_ids: Vec<String>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Decodes a delivery from `data` (raw, drawn from the descriptor, or a valid one changed)

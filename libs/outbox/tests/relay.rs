@@ -51,6 +51,16 @@ impl EventIngestService for Recorder {
             acknowledged_event_ids: ids,
         }))
     }
+
+    async fn get_guest_erasures(
+        &self,
+        _request: tonic::Request<guestloop_proto::events::v1::GetGuestErasuresRequest>,
+    ) -> Result<tonic::Response<guestloop_proto::events::v1::GetGuestErasuresResponse>, tonic::Status>
+    {
+        Err(tonic::Status::unimplemented(
+            "this test consumer keeps no guest data",
+        ))
+    }
 }
 
 async fn serve(recorder: Recorder) -> String {

@@ -149,7 +149,8 @@ impl ServiceRuntime {
             .map_err(|_| StartError::Peer(name.to_string()))
     }
 
-    fn relay(&self) -> Result<Relay, StartError> {
+    /// The services this outbox delivers to (`outbox.subscribers`), with their clients.
+    pub fn subscribers(&self) -> Result<Vec<Subscriber>, StartError> {
         let mut subscribers = Vec::new();
         for name in &self.settings.outbox.subscribers {
             if let Some(conn) = self.peer(name)? {
@@ -159,9 +160,13 @@ impl ServiceRuntime {
                 });
             }
         }
+        Ok(subscribers)
+    }
+
+    fn relay(&self) -> Result<Relay, StartError> {
         Ok(Relay {
             pool: self.pool.clone(),
-            subscribers,
+            subscribers: self.subscribers()?,
             poll_interval: self.settings.outbox.poll_interval.as_duration(),
             batch_size: self.settings.outbox.batch_size,
             max_backoff: self.settings.outbox.max_backoff.as_duration(),

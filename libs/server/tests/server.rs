@@ -42,6 +42,16 @@ impl EventIngestService for SlowIngest {
             acknowledged_event_ids: events.into_iter().map(|e| e.event_id).collect(),
         }))
     }
+
+    async fn get_guest_erasures(
+        &self,
+        _request: tonic::Request<guestloop_proto::events::v1::GetGuestErasuresRequest>,
+    ) -> Result<tonic::Response<guestloop_proto::events::v1::GetGuestErasuresResponse>, tonic::Status>
+    {
+        Err(tonic::Status::unimplemented(
+            "this test consumer keeps no guest data",
+        ))
+    }
 }
 
 struct Running {

@@ -27,6 +27,16 @@ impl EventIngestService for Ingest {
     ) -> Result<Response<DeliverEventsResponse>, Status> {
         Ok(Response::new(DeliverEventsResponse::default()))
     }
+
+    async fn get_guest_erasures(
+        &self,
+        _request: tonic::Request<guestloop_proto::events::v1::GetGuestErasuresRequest>,
+    ) -> Result<tonic::Response<guestloop_proto::events::v1::GetGuestErasuresResponse>, tonic::Status>
+    {
+        Err(tonic::Status::unimplemented(
+            "this test consumer keeps no guest data",
+        ))
+    }
 }
 
 /// A scratch directory for one test's PEM files.

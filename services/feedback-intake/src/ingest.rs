@@ -26,6 +26,24 @@ impl guestloop_outbox::consume::Consumer for Ingest {
             .await
             .map_err(|e| e.describe())
     }
+
+    async fn erased(
+        &self,
+        guest_ids: Vec<String>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, String> {
+        // Ids here are UUIDs; one that is not cannot have been erased here.
+        let ids: Vec<Uuid> = guest_ids
+            .iter()
+            .filter_map(|id| Uuid::parse_str(id).ok())
+            .collect();
+        let erased = guestloop_db::guest_directory::erased_among(&self.state.pool, ids)
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        Ok(erased
+            .into_iter()
+            .map(|(id, at)| (id.to_string(), at))
+            .collect())
+    }
 }
 
 async fn apply(state: &State, event_id: Uuid, event: &EventEnvelope) -> Result<()> {

@@ -37,6 +37,15 @@ impl guestloop_outbox::consume::Consumer for Ingest {
     async fn apply(&self, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
         apply_one(&self.state, id, env).await
     }
+
+    async fn erased(
+        &self,
+        guest_ids: Vec<String>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, String> {
+        guestloop_db::guest_directory::erased_among(&self.state.pool, guest_ids)
+            .await
+            .map_err(|e| format!("database: {e}"))
+    }
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), String> {
@@ -210,6 +219,7 @@ async fn apply(
             for id in [g.guest_id.as_str(), guest.as_str()] {
                 crate::store::timers::cancel_guest(conn, id).await?;
                 crate::tasks::erase_guest(conn, id).await?;
+                crate::store::guests::record_erased(conn, id).await?;
             }
             return Ok(());
         }

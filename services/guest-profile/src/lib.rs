@@ -7,6 +7,7 @@ mod api;
 mod completeness;
 mod domain;
 mod duplicates;
+mod erasure_tracker;
 mod error;
 /// R8: the request and event parsers under random input (tests and fuzz/).
 #[cfg(any(test, feature = "fuzzing"))]
@@ -43,6 +44,7 @@ pub async fn migrate(file: Option<&std::path::Path>) -> Result<(), StartError> {
 pub struct Application {
     runtime: ServiceRuntime,
     state: Arc<api::State>,
+    tracker: erasure_tracker::Tracker,
 }
 
 impl Application {
@@ -50,13 +52,29 @@ impl Application {
         let runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
                 .await?;
+        // The services that receive this outbox's GuestErased events must confirm them.
+        let confirmers: Vec<erasure_tracker::Confirmer> = runtime
+            .subscribers()?
+            .into_iter()
+            .map(erasure_tracker::Confirmer::of)
+            .collect();
         let state = Arc::new(api::State {
             pool: runtime.pool.clone(),
             chain: Arc::new(runtime.settings.chain.clone()),
             standards: Arc::new(runtime.settings.standards.clone()),
             access_log: access_log::AccessLog::start(runtime.pool.clone(), settings.access_log),
+            erasure_services: confirmers.iter().map(|c| c.service.clone()).collect(),
         });
-        Ok(Self { runtime, state })
+        let tracker = erasure_tracker::Tracker {
+            pool: runtime.pool.clone(),
+            confirmers,
+            settings: settings.erasure,
+        };
+        Ok(Self {
+            runtime,
+            state,
+            tracker,
+        })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
@@ -80,6 +98,16 @@ impl Application {
                 service,
                 self.runtime.auth.clone(),
             ));
-        self.runtime.serve(routes, shutdown).await
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let tracker = tokio::spawn(self.tracker.run(stop_rx));
+        let result = self
+            .runtime
+            .serve(routes, async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        let _ = tracker.await;
+        result
     }
 }

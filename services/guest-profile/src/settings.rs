@@ -1,6 +1,6 @@
 //! guest-profile's settings: the common ones, with this service's defaults.
 
-use guestloop_config::{CommonSettings, ConfigError, Validate};
+use guestloop_config::{CommonSettings, ConfigError, Seconds, Validate};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -10,10 +10,33 @@ pub struct Settings {
     /// Group commit of the access log: reads waiting for one commit at once.
     #[serde(default)]
     pub access_log: guestloop_db::batch::BatchSettings,
+    pub erasure: ErasureSettings,
+}
+
+/// How erasures are followed to completion (erasure_tracker.rs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ErasureSettings {
+    /// A service that has not confirmed an erasure this long after the request is marked
+    /// failed, and the GuestloopErasureOverdue alert fires.
+    pub confirm_within: Seconds,
+    /// How often the services are asked about open erasures.
+    pub check_interval: Seconds,
 }
 
 impl Validate for Settings {
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.erasure.check_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "erasure.check_interval",
+                "must be positive",
+            ));
+        }
+        if self.erasure.confirm_within.is_zero() {
+            return Err(ConfigError::invalid(
+                "erasure.confirm_within",
+                "must be positive",
+            ));
+        }
         self.common.validate()
     }
 }
@@ -30,6 +53,9 @@ schema = "guest_profile"
 workers = 2
 max_batch = 64
 queue = 4096
+[erasure]
+confirm_within = "1h"
+check_interval = "10s"
 "#;
 
 pub fn default_layers() -> [&'static str; 2] {

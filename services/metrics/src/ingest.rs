@@ -50,6 +50,15 @@ impl guestloop_outbox::consume::Consumer for Ingest {
             .await
             .map_err(|e| format!("database: {e}"))
     }
+
+    async fn erased(
+        &self,
+        guest_ids: Vec<String>,
+    ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, String> {
+        guestloop_db::guest_directory::erased_among(&self.state.pool, guest_ids)
+            .await
+            .map_err(|e| format!("database: {e}"))
+    }
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), sqlx::Error> {

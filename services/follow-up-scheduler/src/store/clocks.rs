@@ -36,7 +36,11 @@ pub async fn upsert_case(
     sqlx::query_as(
         "INSERT INTO cases (case_id, property_id, reference, guest_id, stay_id, status, tier,
             urgency, department, assignee_id, version, update_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now())
+         VALUES ($1, $2, $3,
+            -- A case event written before the guest's erasure reached feedback-intake
+            -- (another outbox, so any order) must not bring the erased id back.
+            CASE WHEN EXISTS (SELECT 1 FROM erased_guests WHERE guest_id = $4) THEN '' ELSE $4 END,
+            $5, $6, $7, $8, $9, $10, $11, now())
          ON CONFLICT (case_id) DO UPDATE SET property_id = EXCLUDED.property_id,
             reference = EXCLUDED.reference, guest_id = EXCLUDED.guest_id,
             stay_id = EXCLUDED.stay_id, status = EXCLUDED.status,

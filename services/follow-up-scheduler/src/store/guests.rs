@@ -63,3 +63,18 @@ pub async fn dedupe_birthdays(conn: &mut PgConnection, guest: &str) -> Result<u6
     .await?
     .rows_affected())
 }
+
+/// Remembers that `guest` was erased here (GetGuestErasures answers from it; case facts
+/// naming the guest that arrive later are stored without the id) and drops the id from the
+/// copies of case facts.
+pub async fn record_erased(conn: &mut PgConnection, guest: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO erased_guests (guest_id) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(guest)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE cases SET guest_id = '', update_time = now() WHERE guest_id = $1")
+        .bind(guest)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

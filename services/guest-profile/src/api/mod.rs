@@ -4,6 +4,7 @@
 //! guest outside the caller's properties.
 
 mod convert;
+mod erasures;
 mod guests;
 mod privacy;
 mod stays;
@@ -28,6 +29,9 @@ pub struct State {
     pub chain: Arc<ChainDirectory>,
     pub standards: Arc<Standards>,
     pub access_log: crate::access_log::AccessLog,
+    /// The services besides this one that must confirm an erasure: this outbox's
+    /// subscribers, which receive its GuestErased events.
+    pub erasure_services: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +319,18 @@ impl GuestProfileService for GuestProfileApi {
         request: Request<pb::EraseGuestRequest>,
     ) -> std::result::Result<Response<pb::EraseGuestResponse>, Status> {
         rpc!(self, request, "EraseGuest", privacy::erase)
+    }
+    async fn get_erasure(
+        &self,
+        request: Request<pb::GetErasureRequest>,
+    ) -> std::result::Result<Response<pb::GetErasureResponse>, Status> {
+        rpc!(self, request, "GetErasure", erasures::get)
+    }
+    async fn list_erasures(
+        &self,
+        request: Request<pb::ListErasuresRequest>,
+    ) -> std::result::Result<Response<pb::ListErasuresResponse>, Status> {
+        rpc!(self, request, "ListErasures", erasures::list)
     }
     async fn list_access_log(
         &self,

@@ -4,7 +4,7 @@
 use super::{Caller, SOURCE, State, convert, guest_id, page};
 use crate::domain::ConsentInput;
 use crate::error::{GuestProfileError, Result, invalid};
-use crate::store::{privacy as store, stays as stay_store};
+use crate::store::{erasures as erasure_store, privacy as store, stays as stay_store};
 use guestloop_outbox::NewEvent;
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel};
 use guestloop_proto::events::v1::{ConsentChanged, GuestErased, event_envelope::Payload};
@@ -171,6 +171,31 @@ pub async fn erase(
     let (guest, _) = state.visible_guest(&mut tx, caller, id, true).await?;
     let ids = store::merged_ids(&mut *tx, guest.id).await?;
     let erase_time = store::erase(&mut tx, &ids).await?;
+    // A guest erased before answers the erasure that erased it; one erased before
+    // erasures were recorded gets one now, which follows the services all the same.
+    let existing = if guest.erased {
+        erasure_store::latest_of(&mut *tx, &ids).await?
+    } else {
+        None
+    };
+    let erasure_id = match existing {
+        Some(id) => id,
+        None => {
+            erasure_store::create(
+                &mut tx,
+                &erasure_store::NewErasure {
+                    guest_id: guest.id,
+                    erased_guest_ids: &ids,
+                    reason: &req.reason,
+                    requested_by: &caller.principal.subject,
+                    requested_by_role: caller.principal.role.as_str(),
+                    erase_time,
+                    services: &state.erasure_services,
+                },
+            )
+            .await?
+        }
+    };
     if !guest.erased {
         for erased in &ids {
             guestloop_outbox::enqueue(
@@ -188,11 +213,13 @@ pub async fn erase(
             .await?;
         }
     }
+    let erasure = erasure_store::get_many(&mut tx, &[erasure_id]).await?.pop();
     tx.commit().await?;
-    tracing::info!(guest_id = %guest.id, "guest erased");
+    tracing::info!(guest_id = %guest.id, %erasure_id, "guest erased");
     Ok(pb::EraseGuestResponse {
         guest_id: guest.id.to_string(),
         erase_time: Some(convert::timestamp(erase_time)),
+        erasure: erasure.as_ref().map(super::erasures::to_pb),
     })
 }
 
