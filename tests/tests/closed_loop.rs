@@ -461,6 +461,42 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
         .into_inner();
     let (filed_feedback, filed_case) = (filed.feedback.unwrap(), filed.case.unwrap());
     assert_eq!(filed_feedback.guest_id, erased);
+    // The subject-access export gathers every service's share before the erasure: the
+    // feedback with the guest's words, the case and its history.
+    let export = eventually(
+        "the export holds the guest's case",
+        Duration::from_secs(15),
+        || {
+            let (mut g, id) = (guests.clone(), erased.clone());
+            let case_id = filed_case.case_id.clone();
+            async move {
+                let e = g
+                    .export_guest(gp::ExportGuestRequest { guest_id: id })
+                    .await
+                    .ok()?
+                    .into_inner();
+                e.json_document.contains(&case_id).then_some(e)
+            }
+        },
+    )
+    .await;
+    assert!(export.gaps.is_empty(), "{:?}", export.gaps);
+    let document: serde_json::Value = serde_json::from_str(&export.json_document).unwrap();
+    let share = |service: &str, key: &str| document["services"][service][key].to_string();
+    assert!(share("feedback-intake", "feedback").contains(&filed_feedback.feedback_id));
+    assert!(share("feedback-intake", "feedback").contains("quokka minibar bill"));
+    assert!(share("feedback-intake", "cases").contains(&filed_case.case_id));
+    assert!(share("feedback-intake", "case_events").contains("CASE_EVENT"));
+    assert!(
+        document["guest_profile"]["guest"]["family_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Loop")),
+        "{}",
+        document["guest_profile"]
+    );
+    assert!(export.html_document.contains("quokka minibar bill"));
+    assert!(export.html_document.starts_with("<!DOCTYPE html>"));
+
     let receipt = guests
         .erase_guest(gp::EraseGuestRequest {
             guest_id: erased.clone(),
@@ -518,6 +554,18 @@ async fn check_outs_plan_contacts_and_late_cases_climb_the_ladder() {
     );
     assert_eq!(confirmed.services.len(), 5);
     assert!(confirmed.complete_time.is_some());
+    // Exported again, the erased guest's words are nowhere.
+    let after = guests
+        .export_guest(gp::ExportGuestRequest {
+            guest_id: erased.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for secret in ["quokka", "loop1@guest.test", "8613900001111"] {
+        assert!(!after.json_document.contains(secret), "{secret}");
+        assert!(!after.html_document.contains(secret), "{secret}");
+    }
     let erased_answers = || {
         let (mut f, fid, cid) = (
             feedback.clone(),

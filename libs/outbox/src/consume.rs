@@ -10,8 +10,8 @@
 
 use guestloop_proto::events::v1::event_ingest_service_server::EventIngestService;
 use guestloop_proto::events::v1::{
-    DeliverEventsRequest, DeliverEventsResponse, EventEnvelope, GetGuestErasuresRequest,
-    GetGuestErasuresResponse, GuestErasure,
+    DeliverEventsRequest, DeliverEventsResponse, EventEnvelope, ExportGuestDataRequest,
+    ExportGuestDataResponse, GetGuestErasuresRequest, GetGuestErasuresResponse, GuestErasure,
 };
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -30,6 +30,17 @@ pub trait Consumer: Send + Sync + 'static {
         &self,
         guest_ids: Vec<String>,
     ) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, String>;
+
+    /// What this service holds about `guest_ids` in the properties the exporting caller
+    /// sees (`None`: the whole chain), for a subject-access export. A service whose data
+    /// is all derived from other services' (metrics) keeps the default: nothing.
+    async fn export(
+        &self,
+        _guest_ids: Vec<String>,
+        _visible: Option<Vec<String>>,
+    ) -> Result<ExportGuestDataResponse, String> {
+        Ok(ExportGuestDataResponse::default())
+    }
 }
 
 /// The most guest ids one GetGuestErasures may ask about.
@@ -68,14 +79,7 @@ impl<C: Consumer> EventIngestService for IngestService<C> {
     ) -> Result<Response<GetGuestErasuresResponse>, Status> {
         service_caller(&request)?;
         let ids = request.into_inner().guest_ids;
-        if ids.len() > MAX_ERASURE_QUERY {
-            return Err(guestloop_errors::invalid_argument(
-                &guestloop_errors::FieldViolations::single(
-                    "guest_ids",
-                    format!("at most {MAX_ERASURE_QUERY} ids per call"),
-                ),
-            ));
-        }
+        bounded(&ids)?;
         let erased = self
             .consumer
             .erased(ids)
@@ -94,6 +98,34 @@ impl<C: Consumer> EventIngestService for IngestService<C> {
                 .collect(),
         }))
     }
+
+    async fn export_guest_data(
+        &self,
+        request: Request<ExportGuestDataRequest>,
+    ) -> Result<Response<ExportGuestDataResponse>, Status> {
+        service_caller(&request)?;
+        let r = request.into_inner();
+        bounded(&r.guest_ids)?;
+        let visible = (!r.visible_property_ids.is_empty()).then_some(r.visible_property_ids);
+        self.consumer
+            .export(r.guest_ids, visible)
+            .await
+            .map(Response::new)
+            .map_err(|e| Status::unavailable(format!("guest data not readable: {e}")))
+    }
+}
+
+/// At most [`MAX_ERASURE_QUERY`] ids, or INVALID_ARGUMENT naming `guest_ids`.
+fn bounded(ids: &[String]) -> Result<(), Status> {
+    if ids.len() > MAX_ERASURE_QUERY {
+        return Err(guestloop_errors::invalid_argument(
+            &guestloop_errors::FieldViolations::single(
+                "guest_ids",
+                format!("at most {MAX_ERASURE_QUERY} ids per call"),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Events and erasure questions come from other services only.

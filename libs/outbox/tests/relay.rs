@@ -61,6 +61,16 @@ impl EventIngestService for Recorder {
             "this test consumer keeps no guest data",
         ))
     }
+
+    async fn export_guest_data(
+        &self,
+        _request: tonic::Request<guestloop_proto::events::v1::ExportGuestDataRequest>,
+    ) -> Result<tonic::Response<guestloop_proto::events::v1::ExportGuestDataResponse>, tonic::Status>
+    {
+        Err(tonic::Status::unimplemented(
+            "this test consumer keeps no guest data",
+        ))
+    }
 }
 
 async fn serve(recorder: Recorder) -> String {

@@ -44,6 +44,16 @@ impl guestloop_outbox::consume::Consumer for Ingest {
             .map(|(id, at)| (id.to_string(), at))
             .collect())
     }
+
+    async fn export(
+        &self,
+        guest_ids: Vec<String>,
+        visible: Option<Vec<String>>,
+    ) -> Result<guestloop_proto::events::v1::ExportGuestDataResponse, String> {
+        crate::export::export(&self.state, &guest_ids, visible.as_deref())
+            .await
+            .map_err(|e| format!("database: {e}"))
+    }
 }
 
 async fn apply(state: &State, event_id: Uuid, event: &EventEnvelope) -> Result<()> {

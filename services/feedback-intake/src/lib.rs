@@ -13,6 +13,7 @@ mod directory;
 mod domain;
 mod erasure;
 mod error;
+mod export;
 /// R8: the request and event parsers under random input (tests and fuzz/).
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

@@ -46,6 +46,16 @@ impl guestloop_outbox::consume::Consumer for Ingest {
             .await
             .map_err(|e| format!("database: {e}"))
     }
+
+    async fn export(
+        &self,
+        guest_ids: Vec<String>,
+        visible: Option<Vec<String>>,
+    ) -> Result<guestloop_proto::events::v1::ExportGuestDataResponse, String> {
+        crate::api::export::export(&self.state, &guest_ids, visible.as_deref())
+            .await
+            .map_err(|e| format!("database: {e}"))
+    }
 }
 
 async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), String> {

@@ -7,8 +7,8 @@
 //! gauge fires the chart's GuestloopErasureOverdue alert), and completes erasures whose
 //! every part is done. Failed parts are still asked, so a late confirmation completes them.
 
+use crate::data_services::DataService;
 use crate::store::erasures as store;
-use guestloop_client::EventIngestClient;
 use guestloop_proto::events::v1::GetGuestErasuresRequest;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -20,28 +20,10 @@ use uuid::Uuid;
 const ROUND: i64 = 200;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A service that must confirm erasures, by its name in receipts.
-#[derive(Debug, Clone)]
-pub struct Confirmer {
-    pub service: String,
-    pub client: EventIngestClient,
-}
-
-impl Confirmer {
-    /// A subscriber of this outbox; its peer name (`follow_up_scheduler`) becomes the
-    /// service's name (`follow-up-scheduler`).
-    pub fn of(sub: guestloop_outbox::Subscriber) -> Self {
-        Self {
-            service: sub.name.replace('_', "-"),
-            client: sub.client,
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct Tracker {
     pub pool: PgPool,
-    pub confirmers: Vec<Confirmer>,
+    pub confirmers: Vec<DataService>,
     pub settings: crate::settings::ErasureSettings,
 }
 
@@ -141,7 +123,7 @@ impl Tracker {
 /// Which of the open erasures' guests the service has erased, with when; or why it could
 /// not say.
 async fn ask(
-    confirmer: &Confirmer,
+    confirmer: &DataService,
     open: &[(Uuid, Vec<Uuid>)],
 ) -> Result<HashMap<Uuid, chrono::DateTime<chrono::Utc>>, String> {
     let mut ids: Vec<String> = open

@@ -5,10 +5,12 @@
 mod access_log;
 mod api;
 mod completeness;
+mod data_services;
 mod domain;
 mod duplicates;
 mod erasure_tracker;
 mod error;
+mod export_document;
 /// R8: the request and event parsers under random input (tests and fuzz/).
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
@@ -53,21 +55,21 @@ impl Application {
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
                 .await?;
         // The services that receive this outbox's GuestErased events must confirm them.
-        let confirmers: Vec<erasure_tracker::Confirmer> = runtime
+        let data_services: Vec<data_services::DataService> = runtime
             .subscribers()?
             .into_iter()
-            .map(erasure_tracker::Confirmer::of)
+            .map(data_services::DataService::of)
             .collect();
         let state = Arc::new(api::State {
             pool: runtime.pool.clone(),
             chain: Arc::new(runtime.settings.chain.clone()),
             standards: Arc::new(runtime.settings.standards.clone()),
             access_log: access_log::AccessLog::start(runtime.pool.clone(), settings.access_log),
-            erasure_services: confirmers.iter().map(|c| c.service.clone()).collect(),
+            data_services: data_services.clone(),
         });
         let tracker = erasure_tracker::Tracker {
             pool: runtime.pool.clone(),
-            confirmers,
+            confirmers: data_services,
             settings: settings.erasure,
         };
         Ok(Self {

@@ -219,6 +219,24 @@ async fn a_service_that_never_confirms_fails_its_part_and_raises_the_gauge() {
         ids.push(e.erasure_id);
     }
 
+    // An export cannot reach the silent service either: it says so instead of failing.
+    let export = app
+        .head_office()
+        .export_guest(pb::ExportGuestRequest {
+            guest_id: guests[0].guest_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(export.gaps.len(), 1, "{:?}", export.gaps);
+    assert_eq!(export.gaps[0].service, "metrics");
+    assert!(
+        export.gaps[0].reason.starts_with("Unavailable"),
+        "{:?}",
+        export.gaps
+    );
+    assert!(export.json_document.contains(r#""service": "metrics""#));
+
     let start = Instant::now();
     let failed = loop {
         let e = get(&app, &keys_head_office(), &ids[0]).await.unwrap();

@@ -400,6 +400,16 @@ impl EventIngestService for FakeConsumer {
             "this test consumer keeps no guest data",
         ))
     }
+
+    async fn export_guest_data(
+        &self,
+        _request: tonic::Request<guestloop_proto::events::v1::ExportGuestDataRequest>,
+    ) -> Result<tonic::Response<guestloop_proto::events::v1::ExportGuestDataResponse>, tonic::Status>
+    {
+        Err(tonic::Status::unimplemented(
+            "this test consumer keeps no guest data",
+        ))
+    }
 }
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {

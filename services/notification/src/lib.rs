@@ -11,6 +11,7 @@ mod convert;
 mod deliver;
 mod domain;
 mod error;
+mod export;
 /// R8: the request and event parsers under random input (tests and fuzz/).
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

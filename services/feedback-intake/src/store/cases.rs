@@ -330,3 +330,21 @@ pub async fn notify_change(
 pub fn case_feed() -> guestloop_db::feed::ChangeFeed {
     guestloop_db::feed::ChangeFeed::new(CASE_QUEUE_CHANNEL)
 }
+
+/// Every case of these guests in `properties` (`None`: all), oldest first: a
+/// subject-access export's share (export.rs).
+pub async fn of_guests<'e>(
+    exec: impl PgExecutor<'e>,
+    guest_ids: &[Uuid],
+    properties: Option<&[String]>,
+) -> Result<Vec<CaseRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM cases
+          WHERE guest_id = ANY($1) AND ($2::text[] IS NULL OR property_id = ANY($2))
+          ORDER BY open_time, id"
+    )))
+    .bind(guest_ids)
+    .bind(properties)
+    .fetch_all(exec)
+    .await
+}

@@ -67,3 +67,21 @@ pub async fn list<'e>(
         .filter_map(|b| CaseEvent::decode(b.as_slice()).ok())
         .collect())
 }
+
+/// The whole history of these cases, each case's in order: a subject-access export's
+/// share (export.rs).
+pub async fn of_cases<'e>(
+    exec: impl PgExecutor<'e>,
+    case_ids: &[Uuid],
+) -> Result<Vec<CaseEvent>, sqlx::Error> {
+    let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT event FROM case_events WHERE case_id = ANY($1) ORDER BY case_id, sequence",
+    )
+    .bind(case_ids)
+    .fetch_all(exec)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|b| CaseEvent::decode(b.as_slice()).ok())
+        .collect())
+}

@@ -457,3 +457,21 @@ pub async fn list<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// Every item of these guests in `properties` (`None`: all), oldest first: a
+/// subject-access export's share (export.rs).
+pub async fn of_guests<'e>(
+    exec: impl PgExecutor<'e>,
+    guest_ids: &[Uuid],
+    properties: Option<&[String]>,
+) -> Result<Vec<FeedbackRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM feedback
+          WHERE guest_id = ANY($1) AND ($2::text[] IS NULL OR property_id = ANY($2))
+          ORDER BY receive_time, id"
+    )))
+    .bind(guest_ids)
+    .bind(properties)
+    .fetch_all(exec)
+    .await
+}

@@ -4,6 +4,7 @@
 //! deliver their events, is guestloop_outbox's IngestService over ingest.rs.
 
 mod clocks;
+pub(crate) mod export;
 mod tasks;
 mod timers;
 mod watch;

@@ -251,3 +251,21 @@ pub async fn open_due_within<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// Every task about these guests in `properties` (`None`: all), oldest first: a
+/// subject-access export's share (api/export.rs).
+pub async fn of_guests<'e>(
+    exec: impl PgExecutor<'e>,
+    guest_ids: &[String],
+    properties: Option<&[String]>,
+) -> Result<Vec<TaskRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tasks
+          WHERE guest_id = ANY($1) AND ($2::text[] IS NULL OR property_id = ANY($2))
+          ORDER BY create_time, id"
+    )))
+    .bind(guest_ids)
+    .bind(properties)
+    .fetch_all(exec)
+    .await
+}

@@ -515,3 +515,21 @@ pub async fn list<'e>(
     q.push(" ORDER BY due_time, id LIMIT ").push_bind(limit);
     q.build_query_as().fetch_all(exec).await
 }
+
+/// Every timer about these guests in `properties` (`None`: all), by due time: the contacts
+/// planned for them, for a subject-access export (api/export.rs).
+pub async fn of_guests<'e>(
+    exec: impl PgExecutor<'e>,
+    guest_ids: &[String],
+    properties: Option<&[String]>,
+) -> Result<Vec<TimerRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM timers
+          WHERE guest_id = ANY($1) AND ($2::text[] IS NULL OR property_id = ANY($2))
+          ORDER BY due_time, id"
+    )))
+    .bind(guest_ids)
+    .bind(properties)
+    .fetch_all(exec)
+    .await
+}

@@ -5,6 +5,7 @@
 
 mod convert;
 mod erasures;
+mod export;
 mod guests;
 mod privacy;
 mod stays;
@@ -29,9 +30,9 @@ pub struct State {
     pub chain: Arc<ChainDirectory>,
     pub standards: Arc<Standards>,
     pub access_log: crate::access_log::AccessLog,
-    /// The services besides this one that must confirm an erasure: this outbox's
-    /// subscribers, which receive its GuestErased events.
-    pub erasure_services: Vec<String>,
+    /// The services besides this one that hold guest data: each must confirm an erasure,
+    /// and each has a share of an export.
+    pub data_services: Vec<crate::data_services::DataService>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,7 +313,7 @@ impl GuestProfileService for GuestProfileApi {
         &self,
         request: Request<pb::ExportGuestRequest>,
     ) -> std::result::Result<Response<pb::ExportGuestResponse>, Status> {
-        rpc!(self, request, "ExportGuest", privacy::export)
+        rpc!(self, request, "ExportGuest", export::export)
     }
     async fn erase_guest(
         &self,

@@ -1,10 +1,10 @@
 //! Privacy RPCs: consent, the contact permission notification asks for at send time,
-//! export, erasure, and the access log.
+//! erasure, and the access log (the export is export.rs).
 
 use super::{Caller, SOURCE, State, convert, guest_id, page};
 use crate::domain::ConsentInput;
 use crate::error::{GuestProfileError, Result, invalid};
-use crate::store::{erasures as erasure_store, privacy as store, stays as stay_store};
+use crate::store::{erasures as erasure_store, privacy as store};
 use guestloop_outbox::NewEvent;
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel};
 use guestloop_proto::events::v1::{ConsentChanged, GuestErased, event_envelope::Payload};
@@ -127,34 +127,6 @@ pub async fn contact_permission(
     Ok(response)
 }
 
-pub async fn export(
-    state: &State,
-    caller: &Caller,
-    req: pb::ExportGuestRequest,
-) -> Result<pb::ExportGuestResponse> {
-    let id = guest_id("guest_id", &req.guest_id)?;
-    let mut tx = state.pool.begin().await?;
-    let (guest, _) = state.visible_guest(&mut tx, caller, id, false).await?;
-    let ids = store::merged_ids(&mut *tx, guest.id).await?;
-    // The export is itself a read of contact data: log it first so it appears in the export.
-    state.log_access(&mut tx, caller, &[guest.id]).await?;
-    // Stays are objects of their property: a caller gets those of the properties in scope
-    // (head office the complete history), as ListStays and GetStay answer.
-    let stays = stay_store::all_for_guest(&mut *tx, guest.id, caller.visible()).await?;
-    let consents = store::consent_history(&mut *tx, guest.id).await?;
-    let merges = store::merges_of(&mut *tx, &ids).await?;
-    let access = store::access_log(&mut *tx, &ids, 0, 10_000).await?;
-    tx.commit().await?;
-    Ok(pb::ExportGuestResponse {
-        guest: Some(convert::guest(&guest)),
-        stays: stays.iter().map(convert::stay).collect(),
-        consent_history: consents.iter().map(convert::consent).collect(),
-        merges: merges.iter().map(convert::merge).collect(),
-        access_log: access.iter().map(convert::access).collect(),
-        export_time: Some(convert::timestamp(chrono::Utc::now())),
-    })
-}
-
 pub async fn erase(
     state: &State,
     caller: &Caller,
@@ -190,7 +162,11 @@ pub async fn erase(
                     requested_by: &caller.principal.subject,
                     requested_by_role: caller.principal.role.as_str(),
                     erase_time,
-                    services: &state.erasure_services,
+                    services: &state
+                        .data_services
+                        .iter()
+                        .map(|d| d.service.clone())
+                        .collect::<Vec<_>>(),
                 },
             )
             .await?

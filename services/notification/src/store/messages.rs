@@ -395,3 +395,21 @@ pub async fn move_guest(conn: &mut PgConnection, from: &str, to: &str) -> Result
             .rows_affected(),
     )
 }
+
+/// Every message to or about these guests in `properties` (`None`: all), oldest first: a
+/// subject-access export's share (export.rs).
+pub async fn of_guests<'e>(
+    exec: impl PgExecutor<'e>,
+    guest_ids: &[String],
+    properties: Option<&[String]>,
+) -> Result<Vec<MessageRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages
+          WHERE guest_id = ANY($1) AND ($2::text[] IS NULL OR property_id = ANY($2))
+          ORDER BY create_time, id"
+    )))
+    .bind(guest_ids)
+    .bind(properties)
+    .fetch_all(exec)
+    .await
+}
