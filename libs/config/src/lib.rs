@@ -5,10 +5,12 @@
 
 mod chain;
 mod duration;
+mod retention;
 mod standards;
 
 pub use chain::{ChainDirectory, LocalTimeRange, Property, Region, hh_mm};
 pub use duration::Seconds;
+pub use retention::{RetentionOverride, RetentionPeriods, RetentionSettings};
 pub use standards::{KpiTargets, ServiceStandards, Standards, StandardsOverride};
 
 use serde::Deserialize;
@@ -274,6 +276,7 @@ pub struct CommonSettings {
     pub outbox: OutboxSettings,
     pub chain: ChainDirectory,
     pub standards: Standards,
+    pub retention: RetentionSettings,
 }
 
 /// Defaults every service starts from; a service appends its own TOML after these.
@@ -347,6 +350,7 @@ impl Validate for CommonSettings {
         }
         self.chain.validate()?;
         self.standards.validate(&self.chain)?;
+        self.retention.validate(&self.chain)?;
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ pub mod group;
 pub mod guest_directory;
 pub mod page;
 mod probe;
+pub mod retention;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -50,6 +50,8 @@ pub struct ServiceRuntime {
     /// The migration versions this binary embeds: health stays NOT_SERVING until all are
     /// applied (`guestloop_db::Probe`).
     migrations: Vec<i64>,
+    /// The personal data this service ages out ([`ServiceRuntime::retain`]).
+    retention: Vec<guestloop_db::retention::Task>,
 }
 
 /// What `<service> migrate` does (a Kubernetes Job): loads only the database settings from
@@ -130,7 +132,14 @@ impl ServiceRuntime {
                 .filter(|m| m.migration_type.is_up_migration())
                 .map(|m| m.version)
                 .collect(),
+            retention: Vec::new(),
         })
+    }
+
+    /// Runs the retention job (guestloop_db::retention) over these kinds of data beside the
+    /// server; the service's migrations must include `guestloop_db::retention::MIGRATOR`.
+    pub fn retain(&mut self, tasks: Vec<guestloop_db::retention::Task>) {
+        self.retention = tasks;
     }
 
     /// A lazy connection to a peer, authenticated as this service.
@@ -176,13 +185,22 @@ impl ServiceRuntime {
     /// Serves until `shutdown`, with health following the database and the outbox relay
     /// running beside the server.
     pub async fn serve(
-        self,
+        mut self,
         routes: tonic::service::Routes,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let relay = self.relay()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let relay_tasks = relay.spawn(stop_rx);
+        let mut relay_tasks = relay.spawn(stop_rx.clone());
+        if !self.retention.is_empty() {
+            let job = guestloop_db::retention::Job {
+                pool: self.pool.clone(),
+                chain: Arc::new(self.settings.chain.clone()),
+                settings: self.settings.retention.clone(),
+                tasks: std::mem::take(&mut self.retention),
+            };
+            relay_tasks.push(tokio::spawn(job.run(stop_rx)));
+        }
         let probe = guestloop_db::Probe::new(&self.pool).requiring(self.migrations.clone());
         let watcher = self.health.watch(Duration::from_secs(2), move || {
             let probe = probe.clone();

@@ -23,6 +23,7 @@ mod ingest;
 mod intake;
 mod intake_batch;
 mod redact;
+mod retention;
 mod settings;
 mod state;
 mod store;
@@ -44,8 +45,12 @@ const GRPC_SERVICES: [&str; 2] = [GRPC_SERVICE, "guestloop.events.v1.EventIngest
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
-    [&guestloop_outbox::MIGRATOR, &MIGRATOR]
+fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+    [
+        &guestloop_outbox::MIGRATOR,
+        &guestloop_db::retention::MIGRATOR,
+        &MIGRATOR,
+    ]
 }
 
 /// `feedback-intake migrate`: applies the schema and exits.
@@ -69,6 +74,7 @@ impl Application {
                 .await?;
         // A day of OTA reviews streams for longer than an ordinary call may take.
         runtime.long_running = vec![format!("/{GRPC_SERVICE}/ImportFeedback")];
+        runtime.retain(retention::tasks());
         let guest_profile = runtime.peer("guest_profile")?.map(|c| c.guest_profile());
         let state = Arc::new(state::State {
             pool: runtime.pool.clone(),

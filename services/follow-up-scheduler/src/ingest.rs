@@ -228,6 +228,7 @@ async fn apply(
             let guest = guests::survivor(conn, &g.guest_id).await?;
             for id in [g.guest_id.as_str(), guest.as_str()] {
                 crate::store::timers::cancel_guest(conn, id).await?;
+                crate::store::timers::erase_actions_of_guest(conn, id).await?;
                 crate::tasks::erase_guest(conn, id).await?;
                 crate::store::guests::record_erased(conn, id).await?;
             }

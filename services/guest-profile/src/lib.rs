@@ -15,6 +15,7 @@ mod export_document;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod retention;
 mod settings;
 mod store;
 
@@ -32,8 +33,12 @@ const GRPC_SERVICE: &str = "guestloop.guestprofile.v1.GuestProfileService";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 2] {
-    [&guestloop_outbox::MIGRATOR, &MIGRATOR]
+fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+    [
+        &guestloop_outbox::MIGRATOR,
+        &guestloop_db::retention::MIGRATOR,
+        &MIGRATOR,
+    ]
 }
 
 /// `guest-profile migrate`: applies the schema and exits.
@@ -51,9 +56,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let runtime =
+        let mut runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &[GRPC_SERVICE])
                 .await?;
+        runtime.retain(retention::tasks());
         // The services that receive this outbox's GuestErased events must confirm them.
         let data_services: Vec<data_services::DataService> = runtime
             .subscribers()?

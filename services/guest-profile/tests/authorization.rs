@@ -27,6 +27,9 @@ struct World {
     g: pb::Guest,
     g2: pb::Guest,
     stay: pb::Stay,
+    /// A third sh-bund guest, erased, and its erasure.
+    erased: pb::Guest,
+    erasure_id: String,
 }
 
 const G_KEY: &str = "bund-profile-1";
@@ -69,7 +72,26 @@ async fn world(app: &TestApp) -> World {
         })
         .await
         .unwrap();
-    World { g, g2, stay }
+    let erased = app.create_guest("sh-bund", guest()).await;
+    let erasure_id = app
+        .head_office()
+        .erase_guest(pb::EraseGuestRequest {
+            guest_id: erased.guest_id.clone(),
+            reason: "the guest asked".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .erasure
+        .unwrap()
+        .erasure_id;
+    World {
+        g,
+        g2,
+        stay,
+        erased,
+        erasure_id,
+    }
 }
 
 fn stay_fixture(guest_id: &str, reservation: &str) -> pb::Stay {
@@ -428,6 +450,19 @@ async fn probe_outsider(
         .await,
         NF_OR_DENIED,
     );
+    p.refused(
+        "GetErasure",
+        c.get_erasure(pb::GetErasureRequest {
+            erasure_id: w.erasure_id.clone(),
+        })
+        .await,
+        NF_OR_DENIED,
+    );
+    p.refused(
+        "ListErasures",
+        c.list_erasures(pb::ListErasuresRequest::default()).await,
+        DENIED,
+    );
 
     assert_eq!(
         p.called.iter().cloned().collect::<BTreeSet<_>>(),
@@ -534,7 +569,12 @@ async fn insiders_see_the_guest_and_its_stay() {
             .guests;
         assert_eq!(
             ids(&listed),
-            [w.g.guest_id.clone(), w.g2.guest_id.clone()].into(),
+            [
+                w.g.guest_id.clone(),
+                w.g2.guest_id.clone(),
+                w.erased.guest_id.clone()
+            ]
+            .into(),
             "{who}"
         );
         let s = c
@@ -849,6 +889,19 @@ async fn call_every_rpc(c: &mut GuestProfileClient, id: &str) -> Vec<(&'static s
                 .await,
             ),
         ),
+        (
+            "GetErasure",
+            code(
+                c.get_erasure(pb::GetErasureRequest {
+                    erasure_id: uuid::Uuid::now_v7().to_string(),
+                })
+                .await,
+            ),
+        ),
+        (
+            "ListErasures",
+            code(c.list_erasures(pb::ListErasuresRequest::default()).await),
+        ),
     ]
 }
 
@@ -982,7 +1035,8 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
     assert!(
         outcomes
             .iter()
-            .filter(|(rpc, _)| *rpc != "GetStay" && *rpc != "MergeGuests")
+            // Ids made up for the probe: the answer is NOT_FOUND, past authentication.
+            .filter(|(rpc, _)| !["GetStay", "MergeGuests", "GetErasure"].contains(rpc))
             .all(|(_, code)| *code == Code::Ok),
         "{outcomes:?}"
     );

@@ -19,6 +19,7 @@ pub mod fuzzing;
 mod guest_merge;
 mod ops;
 mod providers;
+mod retention;
 mod settings;
 mod state;
 mod store;
@@ -48,10 +49,11 @@ const GRPC_SERVICES: [&str; 2] = [
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+fn migrators() -> [&'static sqlx::migrate::Migrator; 4] {
     [
         &guestloop_outbox::MIGRATOR,
         &guestloop_db::guest_directory::MIGRATOR,
+        &guestloop_db::retention::MIGRATOR,
         &MIGRATOR,
     ]
 }
@@ -76,9 +78,10 @@ impl Application {
         let templates = templates::Templates::load(&settings.templates).map_err(|(key, why)| {
             StartError::Config(guestloop_config::ConfigError::invalid(key, why))
         })?;
-        let runtime =
+        let mut runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
                 .await?;
+        runtime.retain(retention::tasks());
         let guest_profile = runtime.peer("guest_profile")?.map(|c| c.guest_profile());
         let state = Arc::new(state::State {
             pool: runtime.pool.clone(),

@@ -87,15 +87,28 @@ pub async fn erase_feedback(
     conn: &mut PgConnection,
     guest: Uuid,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    type Blobs = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
     // FOR UPDATE: a reply being recorded (which rewrites the OTA review blob) finishes
     // first, and its blob is the one rewritten here.
-    let rows: Vec<Blobs> = sqlx::query_as(
+    let rows: Vec<FeedbackBlobs> = sqlx::query_as(
         "SELECT id, ota_review, survey, staff_mentions FROM feedback WHERE guest_id = $1 FOR UPDATE",
     )
     .bind(guest)
     .fetch_all(&mut *conn)
     .await?;
+    blank_feedback(conn, &rows, true).await
+}
+
+/// A feedback item's id and the blobs that can hold words (OTA review, survey answers,
+/// staff mentions), as [`blank_feedback`] takes them.
+pub type FeedbackBlobs = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Replaces the words of these items (read FOR UPDATE by the caller) and, with
+/// `unlink_guest`, their link to the guest (erasure; retention keeps it). Returns their ids.
+pub async fn blank_feedback(
+    conn: &mut PgConnection,
+    rows: &[FeedbackBlobs],
+    unlink_guest: bool,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -117,7 +130,8 @@ pub async fn erase_feedback(
     sqlx::query(
         "UPDATE feedback f
             SET text = $5, ota_review = u.ota, survey = u.survey, staff_mentions = u.staff,
-                tags = '{}', guest_id = NULL, update_time = now()
+                tags = '{}', guest_id = CASE WHEN $6 THEN NULL ELSE f.guest_id END,
+                update_time = now()
            FROM UNNEST($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[]) AS u(id, ota, survey, staff)
           WHERE f.id = u.id",
     )
@@ -126,6 +140,7 @@ pub async fn erase_feedback(
     .bind(&survey)
     .bind(&staff)
     .bind(ERASED)
+    .bind(unlink_guest)
     .execute(&mut *conn)
     .await?;
     Ok(ids)
@@ -187,9 +202,33 @@ pub async fn erase_cases(
         return Ok(cases);
     }
     let case_ids: Vec<Uuid> = cases.iter().map(|c| c.1).collect();
+    blank_case_events(conn, &case_ids).await?;
+    Ok(cases)
+}
+
+/// Replaces the titles, descriptions and grade reasons of these cases (retention: the
+/// guest link stays) and the notes of their history.
+pub async fn blank_cases(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE cases
+            SET title = $2,
+                description = CASE WHEN description = '' THEN '' ELSE $2 END,
+                grade_reason = CASE WHEN grade_reason = '' THEN '' ELSE $2 END,
+                update_time = now()
+          WHERE id = ANY($1)",
+    )
+    .bind(case_ids)
+    .bind(ERASED)
+    .execute(&mut *conn)
+    .await?;
+    blank_case_events(conn, case_ids).await
+}
+
+/// Marks the reason, note and compensation description of every event of these cases.
+async fn blank_case_events(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<(), sqlx::Error> {
     let events: Vec<(Uuid, Vec<u8>)> =
         sqlx::query_as("SELECT id, event FROM case_events WHERE case_id = ANY($1)")
-            .bind(&case_ids)
+            .bind(case_ids)
             .fetch_all(&mut *conn)
             .await?;
     let (ids, blobs): (Vec<Uuid>, Vec<Vec<u8>>) = events
@@ -206,5 +245,5 @@ pub async fn erase_cases(
     .bind(ERASED)
     .execute(&mut *conn)
     .await?;
-    Ok(cases)
+    Ok(())
 }

@@ -213,6 +213,59 @@ pub async fn cancel_guest(conn: &mut PgConnection, guest_id: &str) -> Result<u64
     .rows_affected())
 }
 
+/// What staff wrote about an erased guest in the actions of their timers (a task's title
+/// and instructions, a message's template variables) is replaced, in every state; the kind,
+/// times and state stay. Returns how many changed.
+pub async fn erase_actions_of_guest(
+    conn: &mut PgConnection,
+    guest_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, action FROM timers WHERE guest_id = $1 AND action IS NOT NULL FOR UPDATE",
+    )
+    .bind(guest_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let (ids, actions): (Vec<Uuid>, Vec<Vec<u8>>) = rows
+        .iter()
+        .map(|(id, bytes)| (*id, action_without_words(bytes)))
+        .unzip();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(sqlx::query(
+        "UPDATE timers t SET action = u.action, update_time = now()
+           FROM UNNEST($1::uuid[], $2::bytea[]) AS u(id, action) WHERE t.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&actions)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// A timer's action without free text: a task's title becomes "[erased]" and its
+/// instructions go; a message loses its template variables. One that does not decode
+/// becomes an empty action (it may hold the words).
+fn action_without_words(bytes: &[u8]) -> Vec<u8> {
+    use guestloop_proto::followup::v1::{TimerAction, timer_action::Action};
+    use prost::Message;
+    let mut action = TimerAction::decode(bytes).unwrap_or_default();
+    match action.action.as_mut() {
+        Some(Action::CreateTask(t)) => {
+            t.title = "[erased]".into();
+            t.instructions.clear();
+        }
+        Some(Action::SendMessage(m)) => {
+            if let Some(spec) = m.message.as_mut() {
+                spec.variables.clear();
+            }
+        }
+        Some(Action::EscalateCase(_)) | None => {}
+    }
+    action.encode_to_vec()
+}
+
 /// Cancels the pending timer with this key, if any.
 pub async fn cancel_key(conn: &mut PgConnection, key: &str) -> Result<bool, sqlx::Error> {
     Ok(

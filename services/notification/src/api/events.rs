@@ -118,8 +118,13 @@ async fn apply(pool: &PgPool, event_id: Uuid, event: &EventEnvelope) -> Result<(
                 // Erasing a merged-away id erases the profile it lives on in (guest-profile
                 // erases a survivor together with what was merged into it).
                 let survivor = guestloop_db::guest_directory::survivor(&mut tx, guest_id).await?;
-                interactions::erase(&mut tx, guest_id).await?;
-                interactions::erase(&mut tx, &survivor).await?;
+                for id in [guest_id, survivor.as_str()] {
+                    interactions::erase(&mut tx, id).await?;
+                    // The words sent (task titles, resolutions) go; who, when, how and
+                    // the status stay for the counts.
+                    let messages = crate::store::messages::ids_of_guest(&mut tx, id).await?;
+                    crate::store::messages::blank_variables(&mut tx, &messages).await?;
+                }
             }
             Effect::Merge(m) => {
                 let moved = guest_merge::apply(&mut tx, &m).await?;

@@ -413,3 +413,47 @@ pub async fn of_guests<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// The spec without its template variables: what a message keeps once its words go (an
+/// erasure of its guest, or retention). Everything else — recipient id, kind, channel,
+/// property, links — stays. A spec that does not decode is dropped to an empty one.
+fn without_variables(bytes: &[u8]) -> Vec<u8> {
+    use prost::Message;
+    let mut spec =
+        guestloop_proto::notification::v1::MessageSpec::decode(bytes).unwrap_or_default();
+    spec.variables.clear();
+    spec.encode_to_vec()
+}
+
+/// Drops the template variables of these messages; returns how many changed.
+pub async fn blank_variables(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+    let rows: Vec<(Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, spec FROM messages WHERE id = ANY($1) FOR UPDATE")
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    let (ids, specs): (Vec<Uuid>, Vec<Vec<u8>>) = rows
+        .iter()
+        .map(|(id, spec)| (*id, without_variables(spec)))
+        .unzip();
+    Ok(sqlx::query(
+        "UPDATE messages m SET spec = u.spec, update_time = now()
+           FROM UNNEST($1::uuid[], $2::bytea[]) AS u(id, spec) WHERE m.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&specs)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
+/// The ids of every message to or about `guest_id` (an erasure's work).
+pub async fn ids_of_guest(
+    conn: &mut PgConnection,
+    guest_id: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE guest_id = $1")
+        .bind(guest_id)
+        .fetch_all(conn)
+        .await
+}
