@@ -15,6 +15,7 @@ mod export_document;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+mod leak_watch;
 mod retention;
 mod settings;
 mod store;
@@ -52,6 +53,7 @@ pub struct Application {
     runtime: ServiceRuntime,
     state: Arc<api::State>,
     tracker: erasure_tracker::Tracker,
+    leak_watch: leak_watch::LeakWatch,
 }
 
 impl Application {
@@ -78,10 +80,15 @@ impl Application {
             confirmers: data_services,
             settings: settings.erasure,
         };
+        let leak_watch = leak_watch::LeakWatch {
+            pool: runtime.pool.clone(),
+            settings: settings.leak,
+        };
         Ok(Self {
             runtime,
             state,
             tracker,
+            leak_watch,
         })
     }
 
@@ -107,7 +114,8 @@ impl Application {
                 self.runtime.auth.clone(),
             ));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let tracker = tokio::spawn(self.tracker.run(stop_rx));
+        let tracker = tokio::spawn(self.tracker.run(stop_rx.clone()));
+        let leak_watch = tokio::spawn(self.leak_watch.run(stop_rx));
         let result = self
             .runtime
             .serve(routes, async move {
@@ -116,6 +124,7 @@ impl Application {
             })
             .await;
         let _ = tracker.await;
+        let _ = leak_watch.await;
         result
     }
 }

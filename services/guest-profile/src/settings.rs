@@ -11,6 +11,18 @@ pub struct Settings {
     #[serde(default)]
     pub access_log: guestloop_db::batch::BatchSettings,
     pub erasure: ErasureSettings,
+    pub leak: LeakSettings,
+}
+
+/// The unusual-volume detector of contact reads (leak_watch.rs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LeakSettings {
+    /// The sliding window reads are counted over.
+    pub window: Seconds,
+    /// More contact reads than this by one reader (not a service) in one window raise an
+    /// alert.
+    pub reads_per_window: i64,
+    pub check_interval: Seconds,
 }
 
 /// How erasures are followed to completion (erasure_tracker.rs).
@@ -29,6 +41,18 @@ impl Validate for Settings {
             return Err(ConfigError::invalid(
                 "erasure.check_interval",
                 "must be positive",
+            ));
+        }
+        if self.leak.window.is_zero() || self.leak.check_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "leak.window",
+                "window and check_interval must be positive",
+            ));
+        }
+        if self.leak.reads_per_window < 1 {
+            return Err(ConfigError::invalid(
+                "leak.reads_per_window",
+                "must be at least 1",
             ));
         }
         if self.erasure.confirm_within.is_zero() {
@@ -56,6 +80,10 @@ queue = 4096
 [erasure]
 confirm_within = "1h"
 check_interval = "10s"
+[leak]
+window = "1h"
+reads_per_window = 200
+check_interval = "1m"
 "#;
 
 pub fn default_layers() -> [&'static str; 2] {

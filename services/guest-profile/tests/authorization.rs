@@ -132,6 +132,16 @@ async fn snapshot(app: &TestApp, w: &World) -> Snapshot {
 }
 
 /// Every method of GuestProfileService, from the descriptor the server publishes.
+/// The day before now, for the contact-read report.
+fn last_day() -> Option<guestloop_proto::common::v1::TimeRange> {
+    let now = chrono::Utc::now().timestamp();
+    let ts = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    Some(guestloop_proto::common::v1::TimeRange {
+        start_time: ts(now - 86_400),
+        end_time: ts(now + 60),
+    })
+}
+
 fn all_rpcs() -> BTreeSet<String> {
     guestloop_testkit::grpc::rpc_names("guestloop.guestprofile.v1", "GuestProfileService")
 }
@@ -454,6 +464,15 @@ async fn probe_outsider(
         "GetErasure",
         c.get_erasure(pb::GetErasureRequest {
             erasure_id: w.erasure_id.clone(),
+        })
+        .await,
+        NF_OR_DENIED,
+    );
+    p.refused(
+        "ListContactReads",
+        c.list_contact_reads(pb::ListContactReadsRequest {
+            property_id: "sh-bund".into(),
+            time_range: last_day(),
         })
         .await,
         NF_OR_DENIED,
@@ -901,6 +920,16 @@ async fn call_every_rpc(c: &mut GuestProfileClient, id: &str) -> Vec<(&'static s
         (
             "ListErasures",
             code(c.list_erasures(pb::ListErasuresRequest::default()).await),
+        ),
+        (
+            "ListContactReads",
+            code(
+                c.list_contact_reads(pb::ListContactReadsRequest {
+                    property_id: "sh-bund".into(),
+                    time_range: last_day(),
+                })
+                .await,
+            ),
         ),
     ]
 }

@@ -3,6 +3,7 @@
 //! file holds what they share, above all the scope check that answers NOT_FOUND for any
 //! guest outside the caller's properties.
 
+mod contact_reads;
 mod convert;
 mod erasures;
 mod export;
@@ -332,6 +333,12 @@ impl GuestProfileService for GuestProfileApi {
         request: Request<pb::ListErasuresRequest>,
     ) -> std::result::Result<Response<pb::ListErasuresResponse>, Status> {
         rpc!(self, request, "ListErasures", erasures::list)
+    }
+    async fn list_contact_reads(
+        &self,
+        request: Request<pb::ListContactReadsRequest>,
+    ) -> std::result::Result<Response<pb::ListContactReadsResponse>, Status> {
+        rpc!(self, request, "ListContactReads", contact_reads::list)
     }
     async fn list_access_log(
         &self,

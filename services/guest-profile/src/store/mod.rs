@@ -1,6 +1,7 @@
 //! guest-profile's tables: the only place that writes SQL. Queries take an executor so the
 //! handlers decide what shares a transaction.
 
+pub mod contact_reads;
 pub mod erasures;
 pub mod guests;
 pub mod privacy;
