@@ -20,6 +20,7 @@ pub mod fuzzing;
 mod guest_merge;
 mod ingest;
 mod plan;
+mod retention;
 mod settings;
 mod state;
 mod store;
@@ -47,10 +48,11 @@ const GRPC_SERVICES: [&str; 2] = [
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+fn migrators() -> [&'static sqlx::migrate::Migrator; 4] {
     [
         &guestloop_outbox::MIGRATOR,
         &guestloop_db::guest_directory::MIGRATOR,
+        &guestloop_db::retention::MIGRATOR,
         &MIGRATOR,
     ]
 }
@@ -70,9 +72,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let runtime =
+        let mut runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
                 .await?;
+        runtime.retain(retention::tasks());
         let peers = state::Peers {
             notification: runtime.peer("notification")?.map(|c| c.notification()),
             guest_profile: runtime.peer("guest_profile")?.map(|c| c.guest_profile()),

@@ -22,6 +22,7 @@ mod guest_merge;
 mod ingest;
 mod kpi;
 mod report;
+mod retention;
 mod scopes;
 mod settings;
 mod state;
@@ -48,10 +49,11 @@ const GRPC_SERVICES: [&str; 2] = [
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-fn migrators() -> [&'static sqlx::migrate::Migrator; 3] {
+fn migrators() -> [&'static sqlx::migrate::Migrator; 4] {
     [
         &guestloop_outbox::MIGRATOR,
         &guestloop_db::guest_directory::MIGRATOR,
+        &guestloop_db::retention::MIGRATOR,
         &MIGRATOR,
     ]
 }
@@ -69,9 +71,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let runtime =
+        let mut runtime =
             ServiceRuntime::build(SERVICE_NAME, settings.common, &migrators(), &GRPC_SERVICES)
                 .await?;
+        runtime.retain(retention::tasks());
         let state = Arc::new(state::State {
             pool: runtime.pool.clone(),
             chain: Arc::new(runtime.settings.chain.clone()),

@@ -140,6 +140,19 @@ pub async fn erase_text_of_guest(
     .rows_affected())
 }
 
+/// Replaces what staff wrote on these tasks (retention); returns how many changed.
+pub async fn erase_text(conn: &mut PgConnection, ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE tasks SET title = '[erased]', instructions = '', outcome_note = '',
+            update_time = now()
+         WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Writes the task's mutable fields back.
 pub async fn save(conn: &mut PgConnection, t: &TaskRow) -> Result<TaskRow, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
