@@ -6,6 +6,7 @@
 //! (issue 11): the guest's words leave its feedback and cases.
 
 use chrono::{Datelike, Timelike, Utc};
+use guestloop_e2e::eventually;
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel, Date};
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::followup::v1 as fu;
@@ -60,21 +61,6 @@ satisfaction_delay = "1s"
 contact_hours = {{ start = "00:00", end = "23:59" }}
 "#
     )
-}
-
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

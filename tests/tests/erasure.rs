@@ -17,6 +17,7 @@
 //!   same address receives the event, confirms, and the erasure completes.
 
 use chrono::{Datelike, Utc};
+use guestloop_e2e::eventually;
 use guestloop_proto::common::v1::{
     ConsentPurpose, ContactChannel, Date, DateRange, Money, PageRequest, Urgency,
 };
@@ -51,21 +52,6 @@ const MARKERS: [&str; 6] = [
 ];
 
 const PROPERTY: &str = "sh-bund";
-
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn shanghai_today() -> chrono::NaiveDate {
     Utc::now()

@@ -49,20 +49,6 @@ async fn report(
         .map(tonic::Response::into_inner)
 }
 
-async fn scrape(app: &TestApp) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(app.admin_addr)
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn who_read_a_propertys_contacts_and_an_unusual_reader_is_alerted() {
     let app = TestApp::spawn_with(
@@ -131,7 +117,7 @@ async fn who_read_a_propertys_contacts_and_an_unusual_reader_is_alerted() {
     // Raised once per reader and window, whatever the rounds since.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(app.count("contact_read_alerts").await, 2);
-    let body = scrape(&app).await;
+    let body = app.scrape().await;
     assert!(
         body.contains("guestloop_contact_read_bursts_total 2"),
         "{body}"

@@ -70,21 +70,6 @@ async fn list(app: &TestApp, state: i32, size: i32, token: &str) -> pb::ListEras
         .into_inner()
 }
 
-/// The Prometheus text of the service's admin port.
-async fn scrape(app: &TestApp) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(app.admin_addr)
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).await.unwrap();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_subscribers_an_erasure_is_done_at_once_and_erasing_again_answers_it() {
     let app = TestApp::spawn().await;
@@ -264,7 +249,7 @@ async fn a_service_that_never_confirms_fails_its_part_and_raises_the_gauge() {
     // The gauge the GuestloopErasureOverdue alert reads, without any guest's id.
     let start = Instant::now();
     let body = loop {
-        let body = scrape(&app).await;
+        let body = app.scrape().await;
         if body.contains(r#"guestloop_erasure_parts{service="metrics",state="failed"} 3"#) {
             break body;
         }

@@ -158,6 +158,21 @@ public_key_path = "{key}"
         .expect("access log")
     }
 
+    /// The Prometheus text of the service's admin port.
+    pub async fn scrape(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.admin_addr)
+            .await
+            .expect("admin port");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.expect("response");
+        out
+    }
+
     /// The stored guest row as JSON text, to prove a call changed nothing.
     pub async fn guest_row(&self, guest_id: &str) -> String {
         sqlx::query_scalar("SELECT to_jsonb(g)::text FROM guests g WHERE id = $1::uuid")
