@@ -83,6 +83,7 @@ impl Application {
         let leak_watch = leak_watch::LeakWatch {
             pool: runtime.pool.clone(),
             settings: settings.leak,
+            notification: runtime.peer("notification")?.map(|c| c.notification()),
         };
         Ok(Self {
             runtime,

@@ -101,3 +101,43 @@ pub async fn raise_bursts<'e>(
     .fetch_all(exec)
     .await
 }
+
+/// Alerts of the last day not yet accepted by notification, oldest first.
+pub async fn unnotified<'e>(exec: impl PgExecutor<'e>) -> Result<Vec<AlertRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, accessor, accessor_role, window_start_time, reads, guests, raise_time
+           FROM contact_read_alerts
+          WHERE notify_time IS NULL AND raise_time > now() - interval '1 day'
+          ORDER BY raise_time, id LIMIT 100",
+    )
+    .fetch_all(exec)
+    .await
+}
+
+/// The home properties of the guests `accessor` read since `since`, most read first (at
+/// most `limit`): whose managers hear of an alert.
+pub async fn properties_read<'e>(
+    exec: impl PgExecutor<'e>,
+    accessor: &str,
+    since: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT g.home_property_id FROM access_log a JOIN guests g ON g.id = a.guest_id
+          WHERE a.accessor = $1 AND a.access_time >= $2
+          GROUP BY g.home_property_id ORDER BY COUNT(*) DESC, g.home_property_id LIMIT $3",
+    )
+    .bind(accessor)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(exec)
+    .await
+}
+
+pub async fn mark_notified<'e>(exec: impl PgExecutor<'e>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE contact_read_alerts SET notify_time = now() WHERE id = $1")
+        .bind(id)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
