@@ -384,6 +384,10 @@ async fn apply(
                 add(conn, &t.property_id, d, "tasks", "", Add::hit()).await?;
             }
         }
+        // A follow-up cancelled because its guest was erased stays counted, as not
+        // completed: an erasure changes no KPI (issue 11), while any other cancellation
+        // takes the task out of the denominator.
+        Payload::FollowUpTaskCancelled(t) if t.reason == "guest_erased" => {}
         Payload::FollowUpTaskCancelled(t) => {
             if let Some(due) = time(&t.due_time) {
                 let d = day(state, &t.property_id, due);

@@ -418,11 +418,13 @@ fn scenario(
         ));
     }
 
-    // Follow-up tasks due today: open, completed on time, completed late, cancelled.
-    for _ in 0..24 {
+    // Follow-up tasks due today: open, completed on time, completed late, cancelled, and
+    // cancelled because the guest was erased (stays counted, not completed: an erasure
+    // changes no KPI).
+    for _ in 0..30 {
         let p = *rng.pick(&PROPERTIES);
         let task = new_id("task");
-        let outcome = rng.below(4);
+        let outcome = rng.below(5);
         let e = exp.get_mut(p).unwrap();
         add2(
             &mut e.tasks,
@@ -452,14 +454,18 @@ fn scenario(
                     ..Default::default()
                 },
             ))),
-            3 => out.push(emit(Payload::FollowUpTaskCancelled(
+            3 | 4 => out.push(emit(Payload::FollowUpTaskCancelled(
                 ev::FollowUpTaskCancelled {
                     task_id: task.clone(),
                     kind: 1,
                     property_id: p.into(),
                     due_time: Some(ts(now)),
                     cancel_time: Some(ts(now)),
-                    reason: "guest left".into(),
+                    reason: if outcome == 3 {
+                        "guest left".into()
+                    } else {
+                        "guest_erased".into()
+                    },
                 },
             ))),
             _ => {}
