@@ -160,6 +160,9 @@ pub async fn open(
         version: 1,
         update_time: Utc::now(),
     };
+    // A case opened by a record already past the case-note period (a historical import)
+    // keeps no words, as the retention job would leave it.
+    let row = crate::retention::expire_case_on_arrival(state, row);
     let row = store::insert(conn, &row).await?;
     crate::store::feedback::set_case(conn, feedback.id, row.id).await?;
     let mut event = new_event(&row, pb::CaseEventKind::Opened, actor, Utc::now());

@@ -89,6 +89,7 @@ impl Application {
                 settings.group_commit,
             ),
             batch: intake_batch::IntakeBatch::start(runtime.pool.clone(), settings.batch_write),
+            retention: runtime.settings.retention.clone(),
         });
         Ok(Self { runtime, state })
     }

@@ -4,14 +4,54 @@
 //! and the excerpt in this service's outbox copy) but keeps its guest link, category and
 //! scores; cases older than `retention.case_notes` (from their open time) lose their
 //! titles, descriptions, grade reasons and history notes. Both walk the property's records
-//! in time order from the job's mark.
+//! in time order from the job's mark. A record that arrives already past its period (a
+//! historical import, whose time is behind the mark) is stored without its words
+//! ([`expire_on_arrival`], [`expire_case_on_arrival`]), so the mark never has to go back.
 
+use crate::erasure::{self, ERASED};
+use crate::state::State;
+use crate::store::cases::CaseRow;
 use crate::store::directory::{self as store, FeedbackBlobs};
+use crate::store::feedback::NewFeedback;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use guestloop_db::retention::{Sweep, Swept, Task};
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+/// Whether `at` is more than `period` ago.
+fn past(at: DateTime<Utc>, period: guestloop_config::Seconds) -> bool {
+    chrono::Duration::from_std(period.as_duration()).is_ok_and(|p| at < Utc::now() - p)
+}
+
+/// A new item received longer ago than its property's `feedback_text` period loses the
+/// words the sweep would blank (kept: category, sentiment, scores, links).
+pub fn expire_on_arrival(state: &State, row: &mut NewFeedback) {
+    let periods = state.retention.for_property(&state.chain, &row.property_id);
+    if !past(row.receive_time, periods.feedback_text) {
+        return;
+    }
+    if !row.text.is_empty() {
+        row.text = ERASED.to_string();
+    }
+    row.ota_review = row.ota_review.as_deref().and_then(erasure::ota_review);
+    row.survey = row.survey.as_deref().and_then(erasure::survey);
+    row.staff_mentions = row.staff_mentions.as_deref().map(erasure::staff_mentions);
+    row.tags.clear();
+}
+
+/// A new case opened longer ago than its property's `case_notes` period keeps no title or
+/// description.
+pub fn expire_case_on_arrival(state: &State, mut row: CaseRow) -> CaseRow {
+    let periods = state.retention.for_property(&state.chain, &row.property_id);
+    if past(row.open_time, periods.case_notes) {
+        row.title = ERASED.to_string();
+        if !row.description.is_empty() {
+            row.description = ERASED.to_string();
+        }
+    }
+    row
+}
 
 pub fn tasks() -> Vec<Task> {
     vec![

@@ -23,6 +23,9 @@ pub struct State {
     pub group: guestloop_db::group::GroupCommit,
     /// Submissions that open no case: multi-row writes, one commit per batch.
     pub batch: crate::intake_batch::IntakeBatch,
+    /// How long words are kept: a record already past its period when it arrives (a
+    /// historical import) is stored without them (retention.rs).
+    pub retention: guestloop_config::RetentionSettings,
 }
 
 /// The verified caller and the properties they see (`None`: the whole chain).

@@ -166,3 +166,46 @@ async fn old_words_go_property_by_property_and_the_rest_stays() {
     .unwrap();
     assert_eq!(hk, Some((None,)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_already_past_its_period_arrives_without_its_words() {
+    let app = TestApp::spawn_with(RETENTION).await;
+    let four_days_ago = prost_types::Timestamp {
+        seconds: (chrono::Utc::now() - chrono::Duration::days(4)).timestamp(),
+        nanos: 0,
+    };
+    let old = |property: &str, text: &str| {
+        let mut req = complaint(property, pb::FeedbackChannel::Phone, text);
+        let f = req.feedback.as_mut().unwrap();
+        f.receive_time = Some(four_days_ago);
+        f.tags = vec!["Bilby".into()];
+        req
+    };
+    // East keeps words one day: an import of a four-day-old complaint keeps none, though it
+    // was classified on them; the south keeps ten years.
+    let east = app
+        .submit(old(
+            "sh-bund",
+            "Mr Bilby: the shower was cold and nobody came",
+        ))
+        .await;
+    let south = app
+        .submit(old(
+            "hk-harbour",
+            "Mr Bilby: the shower was cold and nobody came",
+        ))
+        .await;
+    let (f, case) = (east.feedback.unwrap(), east.case.unwrap());
+    assert_eq!((f.text.as_str(), f.tags.len()), ("[erased]", 0));
+    assert_eq!(
+        f.category,
+        south.feedback.as_ref().unwrap().category,
+        "classified on the words"
+    );
+    assert_eq!(case.title, "[erased]");
+    assert!(!format!("{case:?}").contains("Bilby"), "{case:?}");
+    let envelopes = app.events("feedback", &f.feedback_id).await;
+    assert!(!envelopes.is_empty() && !format!("{envelopes:?}").contains("Bilby"));
+    assert!(!format!("{:?}", app.get_feedback(&f.feedback_id).await).contains("Bilby"));
+    assert!(south.feedback.unwrap().text.contains("Bilby"));
+}
