@@ -3,8 +3,10 @@
 //! would (text, survey text answers, OTA title and reviewer, staff names as written, tags,
 //! and the excerpt in this service's outbox copy) but keeps its guest link, category and
 //! scores; cases older than `retention.case_notes` (from their open time) lose their
-//! titles, descriptions, grade reasons and history notes. Both walk the property's records
-//! in time order from the job's mark. A record that arrives already past its period (a
+//! titles, descriptions and grade reasons, and each history entry older than it (from its
+//! own time: a note added years after the case opened lives its full period) loses its
+//! note, reason and compensation description. Each walks the property's records in time
+//! order from the job's mark. A record that arrives already past its period (a
 //! historical import, whose time is behind the mark) is stored without its words
 //! ([`expire_on_arrival`], [`expire_case_on_arrival`]), so the mark never has to go back.
 
@@ -66,6 +68,12 @@ pub fn tasks() -> Vec<Task> {
             period: |p| p.case_notes,
             per_property: true,
             sweep: case_notes,
+        },
+        Task {
+            name: "case_event_notes",
+            period: |p| p.case_notes,
+            per_property: true,
+            sweep: case_event_notes,
         },
     ]
 }
@@ -147,5 +155,33 @@ fn case_notes<'c>(
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
         store::blank_cases(conn, &ids).await?;
         Ok(Some((last, ids.len() as u64)))
+    })
+}
+
+fn case_event_notes<'c>(
+    conn: &'c mut PgConnection,
+    s: &'c Sweep,
+) -> BoxFuture<'c, Result<Swept, sqlx::Error>> {
+    Box::pin(async move {
+        let (t, id) = after(s);
+        let rows: Vec<(Uuid, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, event_time, event FROM case_events
+              WHERE property_id = $1 AND event_time < $2
+                AND ($3::timestamptz IS NULL OR (event_time, id) > ($3, $4::uuid))
+              ORDER BY event_time, id LIMIT $5 FOR UPDATE",
+        )
+        .bind(&s.scope)
+        .bind(s.cutoff)
+        .bind(t)
+        .bind(id)
+        .bind(s.batch)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last().map(|r| (r.1, r.0.to_string())) else {
+            return Ok(None);
+        };
+        let events: Vec<(Uuid, Vec<u8>)> = rows.into_iter().map(|(id, _, e)| (id, e)).collect();
+        store::blank_events(conn, &events).await?;
+        Ok(Some((last, events.len() as u64)))
     })
 }

@@ -207,7 +207,7 @@ pub async fn erase_cases(
 }
 
 /// Replaces the titles, descriptions and grade reasons of these cases (retention: the
-/// guest link stays) and the notes of their history.
+/// guest link stays; their history's notes go by their own time, [`blank_events`]).
 pub async fn blank_cases(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE cases
@@ -221,7 +221,7 @@ pub async fn blank_cases(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result<(
     .bind(ERASED)
     .execute(&mut *conn)
     .await?;
-    blank_case_events(conn, case_ids).await
+    Ok(())
 }
 
 /// Marks the reason, note and compensation description of every event of these cases.
@@ -231,6 +231,15 @@ async fn blank_case_events(conn: &mut PgConnection, case_ids: &[Uuid]) -> Result
             .bind(case_ids)
             .fetch_all(&mut *conn)
             .await?;
+    blank_events(conn, &events).await
+}
+
+/// Marks the reason, note and compensation description of these events (id, encoded
+/// event), read by the caller.
+pub async fn blank_events(
+    conn: &mut PgConnection,
+    events: &[(Uuid, Vec<u8>)],
+) -> Result<(), sqlx::Error> {
     let (ids, blobs): (Vec<Uuid>, Vec<Vec<u8>>) = events
         .iter()
         .map(|(id, bytes)| (*id, erasure::case_event(bytes)))
