@@ -122,3 +122,52 @@ fn the_helm_chart_example_config_loads() {
     .unwrap_or_else(|e| panic!("helm config: {e}\n{block}"));
     assert_eq!(s.common.chain.properties[0].id, "sh-bund");
 }
+
+#[test]
+fn retention_resolves_chain_then_region_and_names_bad_keys() {
+    let with = |extra: &str| {
+        load_from_env::<Settings>(&[COMMON_DEFAULTS, CHAIN, extra], None, std::iter::empty())
+    };
+    let s = with("[retention.regions.east]\nfeedback_text = \"30d\"\n").unwrap();
+    let r = &s.common.retention;
+    let days = |p: Seconds| p.as_duration().as_secs() / 86_400;
+    let east = r.for_property(&s.common.chain, "sh-bund");
+    assert_eq!(
+        (
+            days(east.feedback_text),
+            days(east.case_notes),
+            days(east.access_log)
+        ),
+        (30, 1095, 730),
+        "the region changes only what it names"
+    );
+    // A property the chain does not know gets the chain's periods.
+    assert_eq!(
+        days(r.for_property(&s.common.chain, "nowhere").feedback_text),
+        1095
+    );
+    let refused = [
+        (
+            "[retention.regions.north]\nfeedback_text = \"30d\"\n",
+            "retention.regions.north",
+        ),
+        (
+            "[retention.regions.east]\ncase_notes = \"0s\"\n",
+            "retention.regions.east.case_notes",
+        ),
+        (
+            "[retention.default]\naccess_log = \"0s\"\n",
+            "retention.default.access_log",
+        ),
+        ("[retention]\nbatch = 0\n", "retention.batch"),
+        ("[retention]\ninterval = \"0s\"\n", "retention.interval"),
+        (
+            "[retention]\nmax_batches_per_round = 0\n",
+            "retention.max_batches_per_round",
+        ),
+    ];
+    for (toml, key) in refused {
+        let err = with(toml).unwrap_err();
+        assert!(err.to_string().contains(key), "{toml}: {err}");
+    }
+}

@@ -35,6 +35,17 @@ pub struct Sweep {
     pub batch: i64,
 }
 
+impl Sweep {
+    /// The mark as (time, UUID) for a sweep keyed by a UUID; a key that is not one (never
+    /// written by such a sweep) counts as the start.
+    pub fn after_uuid(&self) -> (Option<DateTime<Utc>>, Option<uuid::Uuid>) {
+        match &self.after {
+            Some((t, key)) => (Some(*t), uuid::Uuid::parse_str(key).ok()),
+            None => (None, None),
+        }
+    }
+}
+
 /// What a batch did: the (time, key) of the last record it looked at (the new mark), and
 /// how many it changed. `None` when nothing was left.
 pub type Swept = Option<((DateTime<Utc>, String), u64)>;

@@ -43,8 +43,8 @@ pub trait Consumer: Send + Sync + 'static {
     }
 }
 
-/// The most guest ids one GetGuestErasures may ask about.
-pub const MAX_ERASURE_QUERY: usize = 1000;
+/// The most guest ids one GetGuestErasures or ExportGuestData may name.
+pub const MAX_GUEST_IDS: usize = 1000;
 
 /// The EventIngestService of a service, over its consumer.
 pub struct IngestService<C> {
@@ -115,13 +115,13 @@ impl<C: Consumer> EventIngestService for IngestService<C> {
     }
 }
 
-/// At most [`MAX_ERASURE_QUERY`] ids, or INVALID_ARGUMENT naming `guest_ids`.
+/// At most [`MAX_GUEST_IDS`] ids, or INVALID_ARGUMENT naming `guest_ids`.
 fn bounded(ids: &[String]) -> Result<(), Status> {
-    if ids.len() > MAX_ERASURE_QUERY {
+    if ids.len() > MAX_GUEST_IDS {
         return Err(guestloop_errors::invalid_argument(
             &guestloop_errors::FieldViolations::single(
                 "guest_ids",
-                format!("at most {MAX_ERASURE_QUERY} ids per call"),
+                format!("at most {MAX_GUEST_IDS} ids per call"),
             ),
         ));
     }

@@ -87,21 +87,12 @@ type DatedBlobs = (
     Option<Vec<u8>>,
 );
 
-/// The mark as (time, id); a key that is not a UUID (never written by these sweeps) counts
-/// as the start.
-fn after(s: &Sweep) -> (Option<DateTime<Utc>>, Option<Uuid>) {
-    match &s.after {
-        Some((t, key)) => (Some(*t), Uuid::parse_str(key).ok()),
-        None => (None, None),
-    }
-}
-
 fn feedback_text<'c>(
     conn: &'c mut PgConnection,
     s: &'c Sweep,
 ) -> BoxFuture<'c, Result<Swept, sqlx::Error>> {
     Box::pin(async move {
-        let (t, id) = after(s);
+        let (t, id) = s.after_uuid();
         let rows: Vec<DatedBlobs> = sqlx::query_as(
             "SELECT id, receive_time, ota_review, survey, staff_mentions FROM feedback
                   WHERE property_id = $1 AND receive_time < $2
@@ -133,7 +124,7 @@ fn case_notes<'c>(
     s: &'c Sweep,
 ) -> BoxFuture<'c, Result<Swept, sqlx::Error>> {
     Box::pin(async move {
-        let (t, id) = after(s);
+        let (t, id) = s.after_uuid();
         // FOR UPDATE: staff's changes read the case FOR UPDATE too; one under way finishes
         // first and its words are blanked here.
         let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
@@ -163,7 +154,7 @@ fn case_event_notes<'c>(
     s: &'c Sweep,
 ) -> BoxFuture<'c, Result<Swept, sqlx::Error>> {
     Box::pin(async move {
-        let (t, id) = after(s);
+        let (t, id) = s.after_uuid();
         let rows: Vec<(Uuid, DateTime<Utc>, Vec<u8>)> = sqlx::query_as(
             "SELECT id, event_time, event FROM case_events
               WHERE property_id = $1 AND event_time < $2

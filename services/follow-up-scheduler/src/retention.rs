@@ -23,10 +23,7 @@ fn task_notes<'c>(
     s: &'c Sweep,
 ) -> BoxFuture<'c, Result<Swept, sqlx::Error>> {
     Box::pin(async move {
-        let (t, id) = match &s.after {
-            Some((t, key)) => (Some(*t), Uuid::parse_str(key).ok()),
-            None => (None, None),
-        };
+        let (t, id) = s.after_uuid();
         let rows: Vec<(Uuid, DateTime<Utc>, bool)> = sqlx::query_as(
             "SELECT id, due_time, status <> $6 FROM tasks
               WHERE property_id = $1 AND due_time < $2

@@ -132,7 +132,7 @@ async fn ask(
         .collect();
     ids.sort();
     ids.dedup();
-    ids.truncate(guestloop_outbox::consume::MAX_ERASURE_QUERY);
+    ids.truncate(guestloop_outbox::consume::MAX_GUEST_IDS);
     let mut request = tonic::Request::new(GetGuestErasuresRequest { guest_ids: ids });
     request.set_timeout(CALL_TIMEOUT);
     let response = confirmer

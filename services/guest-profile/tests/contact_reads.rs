@@ -10,7 +10,6 @@ use guestloop_auth::Role;
 use guestloop_proto::common::v1::TimeRange;
 use guestloop_proto::guestprofile::v1 as pb;
 use std::time::{Duration, Instant};
-use tonic::Code;
 
 fn last_hour() -> Option<TimeRange> {
     let now = chrono::Utc::now();
@@ -128,32 +127,7 @@ async fn who_read_a_propertys_contacts_and_an_unusual_reader_is_alerted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_is_for_the_propertys_managers_and_checks_its_window() {
     let app = TestApp::spawn().await;
-    let k = guestloop_testkit::keys();
-    let table: [(&str, String, Result<(), Code>); 6] = [
-        ("head office", k.head_office(), Ok(())),
-        ("the property's manager", manager("sh-bund"), Ok(())),
-        (
-            "the region's manager",
-            k.token(Role::RegionalManager, &[], Some("east")),
-            Ok(()),
-        ),
-        (
-            "another property's manager",
-            manager("hk-harbour"),
-            Err(Code::NotFound),
-        ),
-        (
-            "another region's manager",
-            k.token(Role::RegionalManager, &[], Some("south")),
-            Err(Code::NotFound),
-        ),
-        (
-            "the property's staff",
-            k.staff("sh-bund"),
-            Err(Code::PermissionDenied),
-        ),
-    ];
-    for (who, token, want) in table {
+    for (who, token, want) in managers_of_sh_bund() {
         match (report(&app, &token, "sh-bund").await, want) {
             (Ok(_), Ok(())) => {}
             (Err(s), Err(code)) => assert_eq!(s.code(), code, "{who}"),

@@ -121,31 +121,7 @@ async fn who_may_read_an_erasure() {
         .unwrap()
         .erasure_id;
     let k = guestloop_testkit::keys();
-    let table: [(&str, String, Result<(), Code>); 6] = [
-        ("head office", k.head_office(), Ok(())),
-        ("the property's manager", manager("sh-bund"), Ok(())),
-        (
-            "the region's manager",
-            k.token(Role::RegionalManager, &[], Some("east")),
-            Ok(()),
-        ),
-        (
-            "another property's manager",
-            manager("hk-harbour"),
-            Err(Code::NotFound),
-        ),
-        (
-            "another region's manager",
-            k.token(Role::RegionalManager, &[], Some("south")),
-            Err(Code::NotFound),
-        ),
-        (
-            "the property's staff",
-            k.staff("sh-bund"),
-            Err(Code::PermissionDenied),
-        ),
-    ];
-    for (who, token, want) in table {
+    for (who, token, want) in managers_of_sh_bund() {
         let got = get(&app, &token, &id).await;
         match want {
             Ok(()) => assert_eq!(got.unwrap().erasure_id, id, "{who}"),

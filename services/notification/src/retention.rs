@@ -23,10 +23,7 @@ fn message_variables<'c>(
     s: &'c Sweep,
 ) -> BoxFuture<'c, Result<Swept, sqlx::Error>> {
     Box::pin(async move {
-        let (t, id) = match &s.after {
-            Some((t, key)) => (Some(*t), Uuid::parse_str(key).ok()),
-            None => (None, None),
-        };
+        let (t, id) = s.after_uuid();
         let rows: Vec<(Uuid, DateTime<Utc>, bool)> = sqlx::query_as(
             "SELECT id, create_time, status NOT IN (1, 2, 5) FROM messages
               WHERE property_id = $1 AND create_time < $2

@@ -230,6 +230,38 @@ pub fn token_as(subject: &str, role: Role, properties: &[&str], region: Option<&
         .expect("valid token")
 }
 
+/// Who may read sh-bund's privacy records (an erasure, the contact-read report): its
+/// managers, its region's and head office; other properties' and regions' managers are
+/// told NOT_FOUND, its staff PERMISSION_DENIED. (who, token, expected outcome)
+pub fn managers_of_sh_bund() -> Vec<(&'static str, String, Result<(), tonic::Code>)> {
+    use tonic::Code;
+    let k = keys();
+    vec![
+        ("head office", k.head_office(), Ok(())),
+        ("the property's manager", manager("sh-bund"), Ok(())),
+        (
+            "the region's manager",
+            k.token(Role::RegionalManager, &[], Some("east")),
+            Ok(()),
+        ),
+        (
+            "another property's manager",
+            manager("hk-harbour"),
+            Err(Code::NotFound),
+        ),
+        (
+            "another region's manager",
+            k.token(Role::RegionalManager, &[], Some("south")),
+            Err(Code::NotFound),
+        ),
+        (
+            "the property's staff",
+            k.staff("sh-bund"),
+            Err(Code::PermissionDenied),
+        ),
+    ]
+}
+
 pub fn manager(property: &str) -> String {
     keys().token(Role::PropertyManager, &[property], None)
 }
