@@ -1,6 +1,7 @@
 """A real SMTP server for notification's tests (aiosmtpd). Every accepted message is written
-to OUT_DIR as NNNNN.json: envelope sender and recipients, the decoded From, To, Subject and
-text body, and the raw message; recipients whose local part starts with "bounce" are refused with a
+to OUT_DIR as NNNNN.json: envelope sender and recipients, the decoded From, To, Subject,
+text body (the text/plain part of a multipart/alternative mail), the HTML part (or null) and
+the raw message; recipients whose local part starts with "bounce" are refused with a
 permanent 550, and those starting with "greylist" with a temporary 451 the first two times. The port it listens on is written to OUT_DIR/port once it accepts mail; PORT (optional) asks
 for a given one, so a test can stop the server and bring it back at the same address.
 
@@ -40,6 +41,11 @@ class Sink:
             n = len([f for f in os.listdir(OUT) if f.endswith(".json")])
             raw = envelope.original_content or envelope.content
             msg = email.message_from_bytes(raw, policy=email.policy.default)
+            # A multipart/alternative mail: body is its text/plain part, html its text/html
+            # part; a single-part mail: body is its content (html set if it is HTML).
+            plain = msg.get_body(preferencelist=("plain",))
+            html = msg.get_body(preferencelist=("html",))
+            text = plain if plain is not None else html if html is not None else msg
             record = {
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
@@ -47,7 +53,8 @@ class Sink:
                 "to": str(msg["To"]),
                 "subject": str(msg["Subject"]),
                 "message_id": str(msg["Message-ID"]),
-                "body": msg.get_content(),
+                "body": text.get_content(),
+                "html": html.get_content() if html is not None else None,
                 "raw": raw.decode("utf-8", "replace"),
             }
             tmp = os.path.join(OUT, f"{n:05d}.tmp")

@@ -3,9 +3,11 @@
 //! and schema bootstrapped in it, signing keys and tokens, and a small test chain.
 
 pub mod authz;
+pub mod board_demo;
 pub mod certs;
 mod chain;
 pub mod grpc;
+pub mod history;
 mod keys;
 pub mod otlp;
 pub mod platform;

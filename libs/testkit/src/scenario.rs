@@ -184,9 +184,9 @@ pub struct Played {
 }
 
 /// A deterministic pseudo-random sequence (no dependency, same run every time).
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
+    pub(crate) fn next(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)

@@ -358,3 +358,56 @@ fn data_set_covers_every_category_language_and_sentiment() {
     texts.dedup();
     assert_eq!(before, texts.len(), "duplicate texts in the data set");
 }
+
+/// Resident set size in KiB (Linux; 0 elsewhere), for the start-up report below.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4)
+}
+
+/// The classifier's cost per item (it runs on every SubmitFeedback): every labelled item
+/// classified 200 times, per language. Reports, never asserts (timings depend on the
+/// machine). Run in release mode:
+/// `cargo test --release -p feedback-intake --test classifier -- --ignored --nocapture classify_cost`
+#[test]
+#[ignore = "timing report; run in release mode with --ignored --nocapture"]
+fn classify_cost_per_item() {
+    const ROUNDS: usize = 200;
+    let rss_before = rss_kib();
+    let started = Instant::now();
+    let classifier = Classifier::with_defaults();
+    let build = started.elapsed();
+    let rss_after = rss_kib();
+    println!(
+        "start-up: Classifier::with_defaults() {:.2} ms, RSS {} → {} KiB (+{} KiB)",
+        build.as_secs_f64() * 1e3,
+        rss_before,
+        rss_after,
+        rss_after.saturating_sub(rss_before)
+    );
+    let mut items = load("labelled_tune.jsonl");
+    items.extend(load("labelled_holdout.jsonl"));
+    items.extend(load("labelled_unseen.jsonl"));
+    for lang in LANGUAGES.iter().copied().chain(["all"]) {
+        let texts: Vec<&str> = items
+            .iter()
+            .filter(|i| lang == "all" || i.language == lang)
+            .map(|i| i.text.as_str())
+            .collect();
+        let mut sink = 0usize;
+        let started = Instant::now();
+        for _ in 0..ROUNDS {
+            for text in &texts {
+                sink += classifier.classify(text, None).matched.len();
+            }
+        }
+        let ns = started.elapsed().as_nanos() as f64 / (ROUNDS * texts.len()) as f64;
+        let chars = texts.iter().map(|t| t.chars().count()).sum::<usize>() / texts.len();
+        println!(
+            "{lang:<6} {:>4} items (mean {chars:>3} chars) × {ROUNDS}: {ns:>7.0} ns/item  [{sink}]",
+            texts.len()
+        );
+    }
+}

@@ -12,6 +12,11 @@ pub enum MetricsError {
     NotFound(&'static str),
     #[error("{0}")]
     PermissionDenied(&'static str),
+    /// The object is not in the state the call needs (e.g. moved by someone else).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(&'static str),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error")]
@@ -35,6 +40,8 @@ impl From<MetricsError> for Status {
             MetricsError::Invalid(v) => guestloop_errors::invalid_argument(v),
             MetricsError::NotFound(kind) => guestloop_errors::not_found(kind),
             MetricsError::PermissionDenied(why) => Status::permission_denied(*why),
+            MetricsError::FailedPrecondition(why) => Status::failed_precondition(why.clone()),
+            MetricsError::AlreadyExists(why) => Status::already_exists(*why),
             MetricsError::Unavailable(cause) => guestloop_errors::unavailable("database", cause),
             MetricsError::Database(cause) => guestloop_errors::internal(cause),
         }

@@ -7,8 +7,10 @@
 //! - Business gauges on /metrics (gauges.rs); KPI alerts raised and cleared once per
 //!   breach, notified to the property managers (alerts.rs).
 //!
-//! - The daily voice-of-customer report, structured and as HTML (report/); staff
-//!   mentions.
+//! - The daily voice-of-customer report, structured and as HTML, mailed each morning to
+//!   the managers of each scope (report/); staff mentions and the monthly service stars.
+//! - The improvement board (improvement/): plan-do-check-act items proposed from the
+//!   rollups, judged like KPIs, escalated through scheduler timers when overdue.
 
 mod alerts;
 mod api;
@@ -19,6 +21,7 @@ mod error;
 pub mod fuzzing;
 mod gauges;
 mod guest_merge;
+mod improvement;
 mod ingest;
 mod kpi;
 mod report;
@@ -30,7 +33,8 @@ mod store;
 
 pub use error::MetricsError;
 pub use settings::{
-    AlertRule, AlertSettings, KpiSettings, SERVICE_DEFAULTS, Settings, default_layers,
+    AlertRule, AlertSettings, DailyReportSettings, ImprovementSettings, KpiSettings,
+    SERVICE_DEFAULTS, Settings, default_layers,
 };
 
 use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
@@ -81,6 +85,10 @@ impl Application {
             standards: Arc::new(runtime.settings.standards.clone()),
             kpis: settings.kpis,
             kpi_alerts: settings.kpi_alerts,
+            daily_report: settings.daily_report,
+            improvement: settings.improvement,
+            follow_up: runtime.peer("follow_up_scheduler")?.map(|c| c.follow_up()),
+            improvement_timers: tokio::sync::Notify::new(),
             notification: runtime.peer("notification")?.map(|c| c.notification()),
             scopes_ready: std::sync::atomic::AtomicBool::new(false),
         });
@@ -121,7 +129,19 @@ impl Application {
             .state
             .kpi_alerts
             .enabled
-            .then(|| tokio::spawn(alerts::run(self.state.clone(), stop_rx)));
+            .then(|| tokio::spawn(alerts::run(self.state.clone(), stop_rx.clone())));
+        let mailer = self
+            .state
+            .daily_report
+            .enabled
+            .then(|| tokio::spawn(report::mailer::run(self.state.clone(), stop_rx.clone())));
+        let proposer = self.state.improvement.propose.then(|| {
+            tokio::spawn(improvement::proposer::run(
+                self.state.clone(),
+                stop_rx.clone(),
+            ))
+        });
+        let overdue = tokio::spawn(improvement::overdue::run(self.state.clone(), stop_rx));
         let result = self
             .runtime
             .serve(routes, async move {
@@ -131,8 +151,9 @@ impl Application {
             .await;
         let _ = scopes.await;
         let _ = gauges.await;
-        if let Some(a) = alerts {
-            let _ = a.await;
+        let _ = overdue.await;
+        for job in [alerts, mailer, proposer].into_iter().flatten() {
+            let _ = job.await;
         }
         result
     }

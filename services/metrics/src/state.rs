@@ -1,9 +1,9 @@
 //! What the handlers, the consumer and the background jobs share, and the caller of one
 //! request.
 
-use crate::settings::{AlertSettings, KpiSettings};
+use crate::settings::{AlertSettings, DailyReportSettings, ImprovementSettings, KpiSettings};
 use guestloop_auth::Principal;
-use guestloop_client::NotificationClient;
+use guestloop_client::{FollowUpClient, NotificationClient};
 use guestloop_config::{ChainDirectory, Standards};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -15,6 +15,12 @@ pub struct State {
     pub standards: Arc<Standards>,
     pub kpis: KpiSettings,
     pub kpi_alerts: AlertSettings,
+    pub daily_report: DailyReportSettings,
+    pub improvement: ImprovementSettings,
+    /// The scheduler, for improvement items' overdue timers.
+    pub follow_up: Option<FollowUpClient>,
+    /// Wakes the improvement timer sync after an item changed.
+    pub improvement_timers: tokio::sync::Notify,
     pub notification: Option<NotificationClient>,
     /// The chain's and regions' own sums match the configured chain (lib.rs sync_scopes):
     /// GetKpis may read them instead of summing the properties' rows.

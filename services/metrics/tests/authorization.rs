@@ -34,9 +34,30 @@ rules = [{ kpi = "csat", window_days = 7 }]
 const REFERENCE: &str = "SHB-AUTH-000042";
 const STAFF: &str = "s-gao-1208";
 const QUOTE: &str = "the karaoke next to room 1208 kept us awake";
+const ITEM_TITLE: &str = "SHB karaoke floor 12";
 
-/// sh-bund's data, delivered as its producers would; the CSAT alert it raised.
-async fn world(app: &TestApp) -> pb::KpiAlert {
+/// sh-bund's alert, its improvement item and its case.
+struct World {
+    alert: pb::KpiAlert,
+    item: pb::ImprovementItem,
+    case_id: String,
+}
+
+fn improvement(key: &str) -> pb::CreateImprovementItemRequest {
+    pb::CreateImprovementItemRequest {
+        scope: Some(property("sh-bund")),
+        category: Category::Noise as i32,
+        title: ITEM_TITLE.into(),
+        owner_staff_id: STAFF.into(),
+        due_time: Some(ts(Utc::now() + Span::days(30))),
+        idempotency_key: key.into(),
+        ..Default::default()
+    }
+}
+
+/// sh-bund's data, delivered as its producers would; the CSAT alert it raised, an
+/// improvement item and the case.
+async fn world(app: &TestApp) -> World {
     let now = Utc::now();
     let mut events: Vec<ev::EventEnvelope> = (0..6)
         .map(|i| csat_answer("sh-bund", 1 + i % 2, now))
@@ -94,7 +115,15 @@ async fn world(app: &TestApp) -> pb::KpiAlert {
         Payload::CaseOpened(opened),
     ));
     app.deliver(events).await;
-    eventually("the CSAT alert", Duration::from_secs(10), || async {
+    let item = app
+        .head_office()
+        .create_improvement_item(improvement("authz"))
+        .await
+        .expect("improvement item")
+        .into_inner()
+        .item
+        .expect("item");
+    let alert = eventually("the CSAT alert", Duration::from_secs(10), || async {
         let alerts = app
             .head_office()
             .list_alerts(pb::ListAlertsRequest::default())
@@ -102,17 +131,24 @@ async fn world(app: &TestApp) -> pb::KpiAlert {
             .ok()?;
         alerts.into_inner().alerts.into_iter().next()
     })
-    .await
+    .await;
+    World {
+        alert,
+        item,
+        case_id: case,
+    }
 }
 
-fn secrets(alert: &pb::KpiAlert) -> Vec<String> {
+fn secrets(w: &World) -> Vec<String> {
     [
         "sh-bund",
         "Shanghai Bund",
         REFERENCE,
         STAFF,
         QUOTE,
-        &alert.alert_id,
+        ITEM_TITLE,
+        &w.alert.alert_id,
+        &w.item.item_id,
     ]
     .map(String::from)
     .to_vec()
@@ -136,7 +172,30 @@ enum Call {
     ListAlerts(At),
     ListAlertsByDefault,
     ListStaffMentions(At),
+    CreateImprovementItem,
+    GetImprovementItem,
+    ListImprovementItems(At),
+    ListImprovementItemsByDefault,
+    AdvanceImprovementItem,
+    LinkImprovementCases,
     DeliverEvents,
+}
+
+/// Managers (and services) of sh-bund work its board; its staff only read it.
+fn works(w: &Who) -> Expect {
+    match (w.inside, w.role) {
+        (false, _) => Expect::Refused(Code::NotFound),
+        (true, Role::PropertyStaff) => Expect::Refused(Code::PermissionDenied),
+        (true, _) => Expect::Sees,
+    }
+}
+
+/// A move from a state the item is not in: past the scope and role checks, refused.
+fn moves(w: &Who) -> Expect {
+    match works(w) {
+        Expect::Sees => Expect::Refused(Code::FailedPrecondition),
+        other => other,
+    }
 }
 
 fn east(w: &Who) -> Expect {
@@ -226,6 +285,34 @@ const TABLE: &[(Call, &str, Policy)] = &[
         "ListStaffMentions",
         Policy::Filtered,
     ),
+    // The same idempotency key: insiders get the item the world created, nothing new.
+    (
+        Call::CreateImprovementItem,
+        "CreateImprovementItem",
+        Policy::By(works),
+    ),
+    (Call::GetImprovementItem, "GetImprovementItem", NOT_FOUND),
+    (
+        Call::ListImprovementItems(At::ShBund),
+        "ListImprovementItems",
+        NOT_FOUND,
+    ),
+    (
+        Call::ListImprovementItemsByDefault,
+        "ListImprovementItems",
+        Policy::Filtered,
+    ),
+    (
+        Call::AdvanceImprovementItem,
+        "AdvanceImprovementItem",
+        Policy::By(moves),
+    ),
+    // Linking the world's case again changes nothing.
+    (
+        Call::LinkImprovementCases,
+        "LinkImprovementCases",
+        Policy::By(works),
+    ),
     (
         Call::DeliverEvents,
         "DeliverEvents",
@@ -257,10 +344,11 @@ fn scope(at: At, who: &Who) -> Option<pb::Scope> {
 
 async fn call(
     c: &mut Clients,
-    alert: &pb::KpiAlert,
+    w: &World,
     who: &Who,
     what: Call,
 ) -> Result<guestloop_testkit::authz::Answer, Status> {
+    let alert = &w.alert;
     let api = &mut c.api;
     let today = local_day("sh-bund", Utc::now());
     let days = Some(range(today, today));
@@ -327,6 +415,44 @@ async fn call(
             };
             answer(api.list_staff_mentions(req).await, STAFF)
         }
+        Call::CreateImprovementItem => answer(
+            api.create_improvement_item(improvement("authz")).await,
+            &w.item.item_id,
+        ),
+        Call::GetImprovementItem => {
+            let req = pb::GetImprovementItemRequest {
+                item_id: w.item.item_id.clone(),
+            };
+            answer(api.get_improvement_item(req).await, ITEM_TITLE)
+        }
+        Call::ListImprovementItems(at) => {
+            let req = pb::ListImprovementItemsRequest {
+                scope: scope(at, who),
+                ..Default::default()
+            };
+            answer(api.list_improvement_items(req).await, ITEM_TITLE)
+        }
+        Call::ListImprovementItemsByDefault => answer(
+            api.list_improvement_items(pb::ListImprovementItemsRequest::default())
+                .await,
+            ITEM_TITLE,
+        ),
+        Call::AdvanceImprovementItem => {
+            let req = pb::AdvanceImprovementItemRequest {
+                item_id: w.item.item_id.clone(),
+                from_state: pb::ImprovementState::Do as i32,
+                to_state: pb::ImprovementState::Check as i32,
+                ..Default::default()
+            };
+            answer(api.advance_improvement_item(req).await, ITEM_TITLE)
+        }
+        Call::LinkImprovementCases => {
+            let req = pb::LinkImprovementCasesRequest {
+                item_id: w.item.item_id.clone(),
+                case_ids: vec![w.case_id.clone()],
+            };
+            answer(api.link_improvement_cases(req).await, ITEM_TITLE)
+        }
         Call::DeliverEvents => {
             // Harmless to what the other rows look for: one more answer at hz-lake.
             let event = csat_answer("hz-lake", 10, Utc::now());
@@ -344,15 +470,10 @@ async fn call(
 }
 
 /// Runs every row as `who`; returns how many cells were checked.
-async fn run_rows(
-    app: &TestApp,
-    alert: &pb::KpiAlert,
-    who: &Who,
-    expect: impl Fn(Policy) -> Expect,
-) -> usize {
+async fn run_rows(app: &TestApp, w: &World, who: &Who, expect: impl Fn(Policy) -> Expect) -> usize {
     let mut c = clients(app, who);
-    run_table(who, TABLE, &secrets(alert), expect, async |what| {
-        call(&mut c, alert, who, what).await
+    run_table(who, TABLE, &secrets(w), expect, async |what| {
+        call(&mut c, w, who, what).await
     })
     .await
 }
@@ -366,11 +487,11 @@ async fn the_matrix_calls_every_rpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outsiders_see_nothing_of_sh_bund_and_change_nothing() {
     let app = TestApp::spawn(ALERTS).await;
-    let alert = world(&app).await;
+    let w = world(&app).await;
     let before = snapshot(&app.pool).await;
     let mut cells = 0;
     for who in guestloop_testkit::authz::outsiders() {
-        cells += run_rows(&app, &alert, &who, |p| p.expect(&who)).await;
+        cells += run_rows(&app, &w, &who, |p| p.expect(&who)).await;
         assert_eq!(
             snapshot(&app.pool).await,
             before,
@@ -384,11 +505,11 @@ async fn outsiders_see_nothing_of_sh_bund_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insiders_see_sh_bund() {
     let app = TestApp::spawn(ALERTS).await;
-    let alert = world(&app).await;
+    let w = world(&app).await;
     let mut cells = 0;
     // The service goes last: its delivery adds data.
     for who in guestloop_testkit::authz::insiders() {
-        cells += run_rows(&app, &alert, &who, |p| p.expect(&who)).await;
+        cells += run_rows(&app, &w, &who, |p| p.expect(&who)).await;
     }
     eprintln!("insiders: {cells} cells");
 }
@@ -396,13 +517,10 @@ async fn insiders_see_sh_bund() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_trusted_token_nothing_answers_and_nothing_changes() {
     let app = TestApp::spawn(ALERTS).await;
-    let alert = world(&app).await;
+    let w = world(&app).await;
     let before = snapshot(&app.pool).await;
     for who in guestloop_testkit::authz::strangers() {
-        run_rows(&app, &alert, &who, |_| {
-            Expect::Refused(Code::Unauthenticated)
-        })
-        .await;
+        run_rows(&app, &w, &who, |_| Expect::Refused(Code::Unauthenticated)).await;
     }
     assert_eq!(snapshot(&app.pool).await, before);
 }

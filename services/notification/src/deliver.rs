@@ -7,7 +7,9 @@
 //! property's time zone); the recipient resolved (guests: guest-profile's
 //! GetContactPermission per channel in preference order, first allowed wins; staff: the
 //! staff directory in configuration); the template rendered in the recipient's language
-//! with fallback; the provider's rate limit; the send; then SENT, FAILED (retried with
+//! with fallback (templates.rs; a template that does not render, e.g. a variable it prints
+//! was not given, is DEAD_LETTERED `template_render_failed`, never sent with a blank); the
+//! provider's rate limit; the send; then SENT, FAILED (retried with
 //! exponential backoff and jitter) or DEAD_LETTERED after the attempt budget or at once on
 //! a permanent error.
 //!
@@ -25,7 +27,7 @@ use crate::settings::WechatMode;
 use crate::state::State;
 use crate::store::interactions;
 use crate::store::messages::{self, MessageRow};
-use crate::templates::{normalise_language, parse_channel, render};
+use crate::templates::{normalise_language, parse_channel};
 use chrono::{DateTime, Utc};
 use guestloop_client::GuestProfileClient;
 use guestloop_proto::common::v1::{ContactChannel, Urgency};
@@ -220,19 +222,31 @@ impl Worker {
                 .finish_instead(row, previous, Instead::DeadLetter("no_template"))
                 .await;
         };
+        let mut values: BTreeMap<String, String> = spec.variables.clone().into_iter().collect();
+        values.insert("recipient_name".into(), r.name.clone());
+        values.insert("property_name".into(), property.name.clone());
+        let rendered = match state.templates.render(template, &values) {
+            Ok(r) => r,
+            Err(e) => {
+                // A variable the template prints was not given (or a filter failed): a
+                // retry renders the same, and a blank is never sent.
+                tracing::warn!(message_id = %row.id, error = %e, "the template does not render");
+                return self
+                    .finish_instead(row, previous, Instead::DeadLetter("template_render_failed"))
+                    .await;
+            }
+        };
         if let Err(wait) = r.provider.bucket.take() {
             // Our own rate limit: try again when a token is there, no attempt spent.
             messages::release(&state.pool, row.id, &self.owner, now + chrono_of(wait)).await?;
             return Ok(());
         }
-        let mut values: BTreeMap<String, String> = spec.variables.clone().into_iter().collect();
-        values.insert("recipient_name".into(), r.name.clone());
-        values.insert("property_name".into(), property.name.clone());
         let envelope = Envelope {
             message_id: row.id.to_string(),
             to: r.address.clone(),
-            subject: render(&template.subject, &values),
-            body: render(&template.body, &values),
+            subject: rendered.subject,
+            body: rendered.body,
+            html: rendered.html,
             template_id: template.provider_template_id.clone(),
             wechat_mode: if r.channel == ContactChannel::Wechat {
                 r.provider.wechat_mode.as_str()

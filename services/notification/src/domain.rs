@@ -14,6 +14,9 @@ use std::time::Duration;
 
 pub const MAX_KEY_CHARS: usize = 200;
 pub const MAX_VARIABLE_CHARS: usize = 2000;
+/// A variable declared as trusted HTML (`templates.html_variables`, e.g. the daily report
+/// page metrics renders) may be a whole page.
+pub const MAX_HTML_VARIABLE_CHARS: usize = 1_000_000;
 
 /// A checked SendMessage request.
 #[derive(Debug, Clone)]
@@ -155,11 +158,18 @@ pub fn parse_send(
                     format!("message.variables[{name}]"),
                     "is not a variable this kind's templates declare",
                 );
-            } else if value.chars().count() > MAX_VARIABLE_CHARS {
-                v.add(
-                    format!("message.variables[{name}]"),
-                    format!("must be at most {MAX_VARIABLE_CHARS} characters"),
-                );
+            } else {
+                let max = if templates.is_html(k, name) {
+                    MAX_HTML_VARIABLE_CHARS
+                } else {
+                    MAX_VARIABLE_CHARS
+                };
+                if value.chars().count() > max {
+                    v.add(
+                        format!("message.variables[{name}]"),
+                        format!("must be at most {max} characters"),
+                    );
+                }
             }
         }
     }

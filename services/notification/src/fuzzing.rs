@@ -8,7 +8,7 @@
 use crate::domain::{parse_send, quiet_until, within};
 use crate::error::NotificationError;
 use crate::settings::Settings;
-use crate::templates::{Templates, normalise_language, placeholders, render};
+use crate::templates::{TemplateItem, TemplateSettings, Templates, normalise_language};
 use chrono::{DateTime, Utc};
 use guestloop_proto::arbitrary::{Choices, assert_names_fields, request};
 use guestloop_proto::common::v1::{ConsentPurpose, ContactChannel, Urgency};
@@ -133,16 +133,52 @@ fn event(c: &mut Choices<'_>) {
     }
 }
 
+/// Random text as an email or SMS body of a kind declaring `survey_link`: it loads or is
+/// refused naming the template; loaded, it renders or errors, never panics; a variable's
+/// markup never reaches the HTML part unescaped; text without tags renders as itself.
 fn template_text(c: &mut Choices<'_>) {
+    const MARKUP: &str = "<x-fuzz a=\"1\">&";
     let text = c.text();
-    let values: BTreeMap<String, String> = (0..c.below(3)).map(|_| (c.text(), c.text())).collect();
-    let rendered = render(&text, &values);
-    if !text.contains("{{") {
-        assert_eq!(rendered, text);
-    }
-    if let Ok(names) = placeholders(&text) {
-        for n in &names {
-            assert!(!n.is_empty() && n.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+    let channel = ["email", "sms"][c.below(2)];
+    let settings = TemplateSettings {
+        kinds: BTreeMap::from([("satisfaction_survey".into(), vec!["survey_link".into()])]),
+        html_variables: BTreeMap::new(),
+        items: vec![TemplateItem {
+            kind: "satisfaction_survey".into(),
+            language: "en".into(),
+            channel: channel.into(),
+            subject: "Hello {{ recipient_name }}".into(),
+            body: text.clone(),
+            version: 1,
+            provider_template_id: String::new(),
+        }],
+    };
+    match Templates::load(&settings) {
+        Ok(templates) => {
+            let t = templates.all().next().expect("one template");
+            for v in &t.variables {
+                assert!(["survey_link", "recipient_name", "property_name"].contains(&v.as_str()));
+            }
+            let mut values: BTreeMap<String, String> =
+                (0..c.below(3)).map(|_| (c.text(), c.text())).collect();
+            for v in &t.variables {
+                values.insert(v.clone(), MARKUP.into());
+            }
+            if let Ok(r) = templates.render(t, &values) {
+                if let Some(html) = &r.html
+                    && !text.contains("x-fuzz")
+                {
+                    assert!(!html.contains("<x-fuzz"), "{text:?} → {html}");
+                }
+                if !text.contains(['{', '}', '%', '#']) {
+                    let t = text.strip_suffix('\n').unwrap_or(&text);
+                    assert_eq!(r.body, t.strip_suffix('\r').unwrap_or(t));
+                }
+            }
+        }
+        Err((key, why)) => {
+            assert!(key.starts_with("templates.items[0]"), "{key}");
+            assert!(!why.is_empty());
         }
     }
     let l = normalise_language(&text);

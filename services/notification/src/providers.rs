@@ -1,4 +1,5 @@
-//! Providers from configuration: email over SMTP (lettre) and HTTP providers (SMS, WeChat
+//! Providers from configuration: email over SMTP (lettre; multipart/alternative, text/plain
+//! and text/html, as templates.rs renders them) and HTTP providers (SMS, WeChat
 //! template and free-form messages, app push) with URL, auth header and JSON payload per
 //! provider, each behind its own token-bucket rate limit. Every attempt carries the message id
 //! as the provider's idempotency key (the `Message-ID` header on email, a configurable header
@@ -10,6 +11,7 @@
 use crate::settings::{HttpProviderSettings, ProviderSettings, SmtpSettings, WechatMode};
 use crate::templates::parse_channel;
 use guestloop_proto::common::v1::ContactChannel;
+use lettre::message::MultiPart;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -32,7 +34,10 @@ pub struct Envelope {
     pub message_id: String,
     pub to: String,
     pub subject: String,
+    /// Plain text (empty for an email that is HTML only).
     pub body: String,
+    /// Email: the HTML body (templates.rs escapes every variable in it but trusted ones).
+    pub html: Option<String>,
     pub template_id: String,
     /// "template" or "free_form" on WeChat, else empty.
     pub wechat_mode: &'static str,
@@ -219,14 +224,23 @@ async fn send_smtp(
         return Outcome::Permanent("invalid_address".into());
     };
     let message_id = format!("<{}@guestloop>", e.message_id);
-    let email = match lettre::Message::builder()
+    let builder = lettre::Message::builder()
         .from(from.clone())
         .to(to)
         .subject(e.subject.clone())
-        .message_id(Some(message_id.clone()))
-        .header(ContentType::TEXT_PLAIN)
-        .body(e.body.clone())
-    {
+        .message_id(Some(message_id.clone()));
+    // text/plain and text/html as alternatives; one part when there is only one.
+    let built = match &e.html {
+        Some(html) if e.body.is_empty() => {
+            builder.header(ContentType::TEXT_HTML).body(html.clone())
+        }
+        Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+            e.body.clone(),
+            html.clone(),
+        )),
+        None => builder.header(ContentType::TEXT_PLAIN).body(e.body.clone()),
+    };
+    let email = match built {
         Ok(m) => m,
         Err(_) => return Outcome::Permanent("message_build".into()),
     };
@@ -250,15 +264,41 @@ async fn send_smtp(
     }
 }
 
+/// The provider's JSON payload with `{{to}}`, `{{subject}}`, `{{body}}`, `{{html}}`,
+/// `{{template_id}}`, `{{message_id}}` and `{{wechat_mode}}` filled, JSON-escaped, in one
+/// pass: a value that itself contains `{{message_id}}` (a guest's words) stays as it is.
+fn payload(template: &str, e: &Envelope) -> String {
+    let mut out = String::with_capacity(template.len() + e.body.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let value = match after[..end].trim() {
+            "to" => Some(e.to.as_str()),
+            "subject" => Some(e.subject.as_str()),
+            "body" => Some(e.body.as_str()),
+            "html" => Some(e.html.as_deref().unwrap_or_default()),
+            "template_id" => Some(e.template_id.as_str()),
+            "message_id" => Some(e.message_id.as_str()),
+            "wechat_mode" => Some(e.wechat_mode),
+            _ => None,
+        };
+        match value {
+            Some(v) => out.push_str(&json_escape(v)),
+            None => out.push_str(&rest[start..start + 2 + end + 2]),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 async fn send_http(client: &reqwest::Client, s: &HttpProviderSettings, e: &Envelope) -> Outcome {
-    let body = s
-        .payload
-        .replace("{{to}}", &json_escape(&e.to))
-        .replace("{{subject}}", &json_escape(&e.subject))
-        .replace("{{body}}", &json_escape(&e.body))
-        .replace("{{template_id}}", &json_escape(&e.template_id))
-        .replace("{{message_id}}", &json_escape(&e.message_id))
-        .replace("{{wechat_mode}}", e.wechat_mode);
+    let body = payload(&s.payload, e);
     let mut req = client
         .post(&s.url)
         .header("content-type", "application/json")
@@ -313,5 +353,25 @@ mod tests {
     #[test]
     fn escapes_json() {
         assert_eq!(json_escape("a\"b\n"), "a\\\"b\\n");
+    }
+
+    #[test]
+    fn the_payload_is_filled_in_one_pass() {
+        let e = Envelope {
+            message_id: "m-1".into(),
+            to: "+8613800000000".into(),
+            subject: String::new(),
+            body: "say \"{{message_id}}\"".into(),
+            html: None,
+            template_id: "T1".into(),
+            wechat_mode: "",
+        };
+        assert_eq!(
+            payload(
+                r#"{"to": "{{to}}", "text": "{{ body }}", "id": "{{message_id}}", "x": "{{other}}", "h": "{{html}}"}"#,
+                &e
+            ),
+            r#"{"to": "+8613800000000", "text": "say \"{{message_id}}\"", "id": "m-1", "x": "{{other}}", "h": ""}"#
+        );
     }
 }

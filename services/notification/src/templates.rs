@@ -1,21 +1,60 @@
 //! Message templates from configuration: per kind, language (zh-CN, zh-TW, en) and channel,
-//! with `{{variable}}` placeholders. Each kind declares its variables; a template that uses
-//! one its kind does not declare is refused when the configuration loads (never rendered as
-//! a blank in a guest's inbox).
+//! written in the Jinja syntax of [minijinja](https://docs.rs/minijinja): `{{ variable }}`,
+//! `{% if variable %}…{% else %}…{% endif %}`, filters such as `{{ nights | plural("night",
+//! "nights") }}`. Every template is compiled once, when the configuration loads, into one
+//! [`minijinja::Environment`] held by [`Templates`]; a template that does not compile is
+//! refused then, naming `templates.items[i] (kind/language/channel)`, the part and the line.
+//!
+//! Each kind declares its variables (`[templates.kinds]`); a template that uses one its kind
+//! does not declare (besides the built-ins `recipient_name` and `property_name`) is refused
+//! at load too, found with minijinja's `undeclared_variables`. Variables are text: `a.b` is
+//! refused, and so is a global function (`range()`, …), which is no declared variable. A
+//! filter or test the environment lacks (`| uper`) is refused at load as well (minijinja
+//! would only find out when rendering).
+//!
+//! Rendering is strict about what is missing (`UndefinedBehavior::SemiStrict`): printing a
+//! variable the caller did not give, or passing it to a filter, is an error — never a blank in
+//! a guest's inbox — while `{% if variable %}` is false for it, so a template can make a
+//! variable optional.
+//!
+//! Escaping by output, chosen by the compiled template's name (the auto-escape callback):
+//! the subject and every non-email body are plain text, rendered as given; an email body is
+//! compiled a second time as the HTML part (`…/body.html`): its own text HTML-escaped at load
+//! ([`html_source`]), every variable HTML-escaped when rendered (autoescape), wrapped in a
+//! minimal document that keeps its line breaks. An email goes as multipart/alternative:
+//! text/plain (the plain rendering) and text/html. The `safe` filter is removed and `safe` or
+//! `{% autoescape %}` in a template is refused at load: a template cannot let a guest's words
+//! through unescaped.
+//!
+//! Trusted HTML: a kind may list variables in `[templates.html_variables]` (each also
+//! declared in `[templates.kinds]`) whose values are pre-rendered HTML from a trusted
+//! service (e.g. a report). Only these are inserted unescaped, and only in an email body (used
+//! in a subject or on another channel, the template is refused at load). A body that uses one
+//! is HTML source itself (its own text is not escaped; its other variables are) and is sent
+//! as HTML only, as rendered (no wrapper, no text/plain part).
+//!
+//! Plural rules: the `plural` filter picks a form by the CLDR plural category of a count in
+//! the template's language: en has `one` (an integer 1 without decimals) and `other`; zh-CN and
+//! zh-TW have only `other`. `{{ n | plural("night", "nights") }}` gives the forms as (one,
+//! other), `plural("晚")` gives `other` alone, `plural(one="…", other="…")` names them; a form
+//! the language needs but the template does not give falls back to `other`. A value that is not
+//! a number takes `other`; an undefined one is an error.
 
 use guestloop_proto::common::v1::ContactChannel;
 use guestloop_proto::notification::v1::MessageKind;
+use minijinja::value::{Kwargs, ValueKind};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The built-in template layer (`[templates]`), under any file or environment override.
 pub const DEFAULT_TEMPLATES_TOML: &str = include_str!("default_templates.toml");
 
-/// Variables every template may use: filled at send time from guest-profile, the staff
-/// directory or the chain directory, never by the caller.
 /// The languages templates are written in.
 pub const LANGUAGES: [&str; 3] = ["zh-CN", "zh-TW", "en"];
 
+/// Variables every template may use: filled at send time from guest-profile, the staff
+/// directory or the chain directory, never by the caller.
 pub const BUILTIN_VARIABLES: [&str; 2] = ["recipient_name", "property_name"];
 
 /// `[templates]` as configured.
@@ -23,6 +62,10 @@ pub const BUILTIN_VARIABLES: [&str; 2] = ["recipient_name", "property_name"];
 pub struct TemplateSettings {
     /// Kind (snake case, e.g. `satisfaction_survey`) → the variables its templates may use.
     pub kinds: BTreeMap<String, Vec<String>>,
+    /// Kind → those of its declared variables whose values are trusted, pre-rendered HTML,
+    /// inserted unescaped into an email's HTML body (and allowed nowhere else).
+    #[serde(default)]
+    pub html_variables: BTreeMap<String, Vec<String>>,
     pub items: Vec<TemplateItem>,
 }
 
@@ -44,7 +87,7 @@ fn one() -> i32 {
     1
 }
 
-/// A checked template.
+/// A checked template. `subject` and `body` are its source, as configured.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub kind: MessageKind,
@@ -52,16 +95,41 @@ pub struct Template {
     pub channel: ContactChannel,
     pub subject: String,
     pub body: String,
+    /// Every variable the subject and body use, sorted.
     pub variables: Vec<String>,
     pub provider_template_id: String,
     pub version: i32,
+    /// The name its parts are compiled under in the environment (`kind/language/channel`).
+    name: String,
+    /// The body uses a trusted-HTML variable: there is no plain-text body.
+    html_only: bool,
 }
 
-/// Every template, checked, and every kind's declared variables.
-#[derive(Debug, Clone, Default)]
+impl Template {
+    /// The body uses a trusted-HTML variable: an email sent as HTML only.
+    pub fn html_only(&self) -> bool {
+        self.html_only
+    }
+}
+
+/// A template rendered for one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Plain text.
+    pub subject: String,
+    /// The plain-text body (every channel; empty for an email body that is HTML only).
+    pub body: String,
+    /// Email only: the HTML body, every variable escaped except the kind's trusted ones.
+    pub html: Option<String>,
+}
+
+/// Every template, compiled and checked, and every kind's declared variables.
+#[derive(Debug, Clone)]
 pub struct Templates {
     declared: BTreeMap<i32, BTreeSet<String>>,
+    html: BTreeMap<i32, BTreeSet<String>>,
     by_key: BTreeMap<(i32, String, i32), Template>,
+    env: Environment<'static>,
 }
 
 pub fn kind_name(kind: MessageKind) -> String {
@@ -80,55 +148,343 @@ pub fn parse_channel(name: &str) -> Option<ContactChannel> {
         .filter(|c| *c != ContactChannel::Unspecified)
 }
 
-/// The `{{name}}` placeholders in `text`, in order of first use; `Err` on a malformed one.
-pub fn placeholders(text: &str) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| "has an unclosed `{{`".to_string())?;
-        let name = after[..end].trim();
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("has a malformed placeholder `{{{{{name}}}}}`"));
+const SUBJECT: &str = "subject";
+const BODY_TEXT: &str = "body.txt";
+const BODY_HTML: &str = "body.html";
+
+/// The environment every template is compiled into: HTML autoescape for `*.html` names
+/// only, strict undefined values (truthiness excepted), no `safe`, the `plural` filter.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
         }
-        if !out.iter().any(|n| n == name) {
-            out.push(name.to_string());
-        }
-        rest = &after[end + 2..];
-    }
-    Ok(out)
+    });
+    // A `{% if %}` on a line of its own leaves no empty line behind.
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.remove_filter("safe");
+    env.add_filter("plural", plural);
+    env
 }
 
-/// Replaces each `{{name}}` with its value; names without a value stay as `{{name}}`.
-pub fn render(text: &str, values: &BTreeMap<String, String>) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let name = after[..end].trim();
-        match values.get(name) {
-            Some(v) => out.push_str(v),
-            None => {
-                out.push_str("{{");
-                out.push_str(name);
-                out.push_str("}}");
-            }
-        }
-        rest = &after[end + 2..];
+/// The CLDR plural categories the three template languages use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluralCategory {
+    One,
+    Other,
+}
+
+/// The CLDR cardinal plural category of `n` (its decimal text) in `language`. en: `one` when
+/// the integer digits are 1 and there are no visible fraction digits ("1", not "1.0"), else
+/// `other`; zh-CN, zh-TW and any other language: `other`. Text that is not a decimal number
+/// is `other`.
+pub fn plural_category(language: &str, n: &str) -> PluralCategory {
+    if language != "en" {
+        return PluralCategory::Other;
     }
-    out.push_str(rest);
+    let n = n.trim();
+    let n = n.strip_prefix(['-', '+']).unwrap_or(n);
+    let (int, fraction) = n.split_once('.').unwrap_or((n, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty()
+        || !digits(int)
+        || !digits(fraction)
+        || (n.contains('.') && fraction.is_empty())
+    {
+        return PluralCategory::Other;
+    }
+    if fraction.is_empty() && int.trim_start_matches('0') == "1" {
+        PluralCategory::One
+    } else {
+        PluralCategory::Other
+    }
+}
+
+/// The language of a compiled template, from its name (`kind/language/channel/part`).
+fn language_of(name: &str) -> &str {
+    name.split('/').nth(1).unwrap_or("")
+}
+
+/// `n | plural(one, other)`, `n | plural(other)`, `n | plural(one=…, other=…)`.
+fn plural(
+    state: &minijinja::State,
+    n: Value,
+    first: Option<String>,
+    second: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    if n.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "plural: the count is undefined",
+        ));
+    }
+    let (mut one, mut other) = match (first, second) {
+        (Some(a), Some(b)) => (Some(a), Some(b)),
+        (a, None) => (None, a),
+        (None, b) => (None, b),
+    };
+    if let Some(o) = kwargs.get::<Option<String>>("one")? {
+        one = Some(o);
+    }
+    if let Some(o) = kwargs.get::<Option<String>>("other")? {
+        other = Some(o);
+    }
+    kwargs.assert_all_used()?;
+    let Some(other) = other else {
+        return Err(Error::new(
+            ErrorKind::MissingArgument,
+            "plural needs the `other` form",
+        ));
+    };
+    let text = match n.kind() {
+        ValueKind::String => n.as_str().unwrap_or_default().to_string(),
+        ValueKind::Number => n.to_string(),
+        _ => String::new(),
+    };
+    Ok(match plural_category(language_of(state.name()), &text) {
+        PluralCategory::One => one.unwrap_or(other),
+        PluralCategory::Other => other,
+    })
+}
+
+/// A piece of template source: text, output as it is, or a tag (`{{ }}`, `{% %}`, `{# #}`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Segment<'a> {
+    Text(&'a str),
+    Tag(&'a str),
+}
+
+/// `source` cut into text and tags, as the compiler reads it (default delimiters); the
+/// content of a `{% raw %}` block is text. An unclosed tag runs to the end (the compiler
+/// refuses it).
+fn segments(source: &str) -> Vec<Segment<'_>> {
+    /// Where the tag opened at the start of `s` ends (after its closer), skipping quoted
+    /// strings inside `{{ }}` and `{% %}`.
+    fn tag_end(s: &str) -> Option<usize> {
+        let closer = match &s[..2] {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => return s.find("#}").map(|i| i + 2),
+        };
+        let bytes = s.as_bytes();
+        let mut i = 2;
+        let mut quote: Option<u8> = None;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(_) if b == b'\\' => i += 1,
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'\'' => quote = Some(b),
+                None if bytes[i..].starts_with(closer.as_bytes()) => return Some(i + 2),
+                None => {}
+            }
+            i += 1;
+        }
+        None
+    }
+    let mut out = Vec::new();
+    let mut rest = source;
+    let mut raw = false;
+    while !rest.is_empty() {
+        let next = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|o| rest.find(o))
+            .min()
+            .unwrap_or(rest.len());
+        if next > 0 {
+            out.push(Segment::Text(&rest[..next]));
+            rest = &rest[next..];
+            continue;
+        }
+        let end = tag_end(rest).unwrap_or(rest.len());
+        let tag = &rest[..end];
+        if raw && block_word(tag) != Some("endraw") {
+            out.push(Segment::Text(&rest[..2]));
+            rest = &rest[2..];
+            continue;
+        }
+        raw = !raw && block_word(tag) == Some("raw");
+        out.push(Segment::Tag(tag));
+        rest = &rest[end..];
+    }
     out
 }
 
+/// The first word of a `{% %}` tag (`if`, `raw`, `autoescape`, …).
+fn block_word(tag: &str) -> Option<&str> {
+    let inner = tag.strip_prefix("{%")?;
+    let inner = inner.trim_start_matches(['-', '+']).trim_start();
+    inner
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+}
+
+/// A token of a tag, quoted strings left out: a name or one punctuation character.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Token<'a> {
+    Name(&'a str),
+    Punct(char),
+}
+
+fn tokens(tag: &str) -> Vec<Token<'_>> {
+    let mut out = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut start: Option<usize> = None;
+    let mut escaped = false;
+    for (i, c) in tag.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        let name = c.is_ascii_alphanumeric() || c == '_';
+        if let (Some(s), false) = (start, name) {
+            out.push(Token::Name(&tag[s..i]));
+            start = None;
+        }
+        if name {
+            start.get_or_insert(i);
+        } else if c == '"' || c == '\'' {
+            quote = Some(c);
+        } else if !c.is_whitespace() {
+            out.push(Token::Punct(c));
+        }
+    }
+    if let Some(s) = start {
+        out.push(Token::Name(&tag[s..]));
+    }
+    out
+}
+
+/// The filters (`x | name`, `{% filter name %}`) and tests (`x is [not] name`) a template
+/// names: minijinja looks them up only when rendering, so a typo is caught at load here.
+fn filters_and_tests(source: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut filters = BTreeSet::new();
+    let mut tests = BTreeSet::new();
+    for s in segments(source) {
+        let Segment::Tag(t) = s else { continue };
+        if t.starts_with("{#") {
+            continue;
+        }
+        let tokens = tokens(t);
+        for (i, w) in tokens.windows(2).enumerate() {
+            match w {
+                [Token::Punct('|'), Token::Name(n)] => {
+                    filters.insert(n.to_string());
+                }
+                [Token::Name("filter"), Token::Name(n)] if block_word(t) == Some("filter") => {
+                    filters.insert(n.to_string());
+                }
+                [Token::Name("is"), Token::Name("not")] => {
+                    if let Some(Token::Name(n)) = tokens.get(i + 2) {
+                        tests.insert(n.to_string());
+                    }
+                }
+                [Token::Name("is"), Token::Name(n)] => {
+                    tests.insert(n.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    (filters, tests)
+}
+
+/// The first filter or test `source` names that the environment does not have.
+fn unknown_filter_or_test(env: &Environment<'_>, source: &str) -> Option<String> {
+    let (filters, tests) = filters_and_tests(source);
+    let probe = |expr: String, unknown: ErrorKind| {
+        env.render_str(&expr, ())
+            .err()
+            .is_some_and(|e| e.kind() == unknown)
+    };
+    filters
+        .into_iter()
+        .find(|f| probe(format!("{{{{ none | {f} }}}}"), ErrorKind::UnknownFilter))
+        .map(|f| format!("filter `{f}`"))
+        .or_else(|| {
+            tests
+                .into_iter()
+                .find(|t| probe(format!("{{{{ none is {t} }}}}"), ErrorKind::UnknownTest))
+                .map(|t| format!("test `{t}`"))
+        })
+}
+
+/// Refuses what would print a variable unescaped in HTML: the `safe` filter (removed from
+/// the environment too) and `{% autoescape %}` blocks. Trusted HTML is declared per kind
+/// (`templates.html_variables`), never marked in a template.
+fn escaping_bypass(source: &str) -> Option<&'static str> {
+    segments(source).into_iter().find_map(|s| match s {
+        Segment::Tag(t) if !t.starts_with("{#") => tokens(t).into_iter().find_map(|w| match w {
+            Token::Name("safe") => Some("safe"),
+            Token::Name("autoescape") => Some("autoescape"),
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// An email body's source as the HTML part's source: its own text HTML-escaped, the tags as
+/// they are, so that the autoescaped rendering is HTML whatever the text says.
+pub fn html_source(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 16);
+    for s in segments(body) {
+        match s {
+            Segment::Tag(t) => out.push_str(t),
+            Segment::Text(t) => {
+                for ch in t.chars() {
+                    match ch {
+                        '&' => out.push_str("&amp;"),
+                        '<' => out.push_str("&lt;"),
+                        '>' => out.push_str("&gt;"),
+                        c => out.push(c),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The HTML part around a rendered body that is not HTML itself: a minimal document whose
+/// text keeps its line breaks.
+fn html_document(language: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{language}\">\n<head><meta charset=\"utf-8\"></head>\n\
+         <body><div style=\"white-space: pre-wrap\">{body}</div></body>\n</html>\n"
+    )
+}
+
+/// A compile error as a short sentence: what is wrong and on which line.
+fn compile_error(part: &str, e: &Error) -> String {
+    let line = e
+        .line()
+        .map(|l| format!(" on line {l}"))
+        .unwrap_or_default();
+    match e.detail() {
+        Some(d) => format!("{part} does not compile{line}: {} ({d})", e.kind()),
+        None => format!("{part} does not compile{line}: {}", e.kind()),
+    }
+}
+
+fn is_variable_name(v: &str) -> bool {
+    !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 impl Templates {
-    /// Checks every template; the error names the offending template's key.
+    /// Compiles and checks every template; the error names the offending template's key.
     pub fn load(settings: &TemplateSettings) -> Result<Self, (String, String)> {
         let mut declared = BTreeMap::new();
         for (name, vars) in &settings.kinds {
@@ -137,13 +493,33 @@ impl Templates {
             let mut set: BTreeSet<String> =
                 BUILTIN_VARIABLES.iter().map(|s| s.to_string()).collect();
             for v in vars {
-                if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                if !is_variable_name(v) {
                     return Err((key, format!("`{v}` is not a variable name")));
                 }
                 set.insert(v.clone());
             }
             declared.insert(kind as i32, set);
         }
+        let mut html = BTreeMap::new();
+        for (name, vars) in &settings.html_variables {
+            let key = format!("templates.html_variables.{name}");
+            let kind = parse_kind(name).ok_or((key.clone(), "is not a message kind".into()))?;
+            let kind_vars = declared.get(&(kind as i32));
+            let mut set = BTreeSet::new();
+            for v in vars {
+                if BUILTIN_VARIABLES.contains(&v.as_str())
+                    || !kind_vars.is_some_and(|d: &BTreeSet<String>| d.contains(v))
+                {
+                    return Err((
+                        key,
+                        format!("`{v}` is not a variable templates.kinds.{name} declares"),
+                    ));
+                }
+                set.insert(v.clone());
+            }
+            html.insert(kind as i32, set);
+        }
+        let mut env = environment();
         let mut by_key = BTreeMap::new();
         for (i, item) in settings.items.iter().enumerate() {
             let key = format!(
@@ -151,7 +527,7 @@ impl Templates {
                 item.kind, item.language, item.channel
             );
             let kind = parse_kind(&item.kind).ok_or((key.clone(), "unknown kind".into()))?;
-            if !crate::templates::LANGUAGES.contains(&item.language.as_str()) {
+            if !LANGUAGES.contains(&item.language.as_str()) {
                 return Err((key, "language must be zh-CN, zh-TW or en".into()));
             }
             let channel =
@@ -160,18 +536,88 @@ impl Templates {
                 key.clone(),
                 "its kind declares no variables in templates.kinds".into(),
             ))?;
-            let mut used =
-                placeholders(&item.subject).map_err(|e| (key.clone(), format!("subject {e}")))?;
-            for v in placeholders(&item.body).map_err(|e| (key.clone(), format!("body {e}")))? {
-                if !used.contains(&v) {
-                    used.push(v);
+            let map_key = (kind as i32, item.language.clone(), channel as i32);
+            if by_key.contains_key(&map_key) {
+                return Err((key, "is defined twice".into()));
+            }
+            let name = format!(
+                "{}/{}/{}",
+                kind_name(kind),
+                item.language,
+                channel_name(channel)
+            );
+            for (part, source) in [("subject", &item.subject), ("body", &item.body)] {
+                if let Some(what) = escaping_bypass(source) {
+                    return Err((
+                        key,
+                        format!(
+                            "{part} uses `{what}`: variables are always escaped in HTML; \
+                             trusted HTML is declared in templates.html_variables"
+                        ),
+                    ));
                 }
+            }
+            for (part, source) in [("subject", &item.subject), ("body", &item.body)] {
+                if let Some(what) = unknown_filter_or_test(&env, source) {
+                    return Err((key, format!("{part} uses the unknown {what}")));
+                }
+            }
+            let mut compile = |part: &str, label: &str, source: String| {
+                let full = format!("{name}/{part}");
+                env.add_template_owned(full.clone(), source)
+                    .map_err(|e| (key.clone(), compile_error(label, &e)))?;
+                let used = env
+                    .get_template(&full)
+                    .map(|t| t.undeclared_variables(true))
+                    .unwrap_or_default();
+                Ok::<_, (String, String)>(used.into_iter().collect::<BTreeSet<String>>())
+            };
+            let in_subject = compile(SUBJECT, "subject", item.subject.clone())?;
+            let in_body = compile(BODY_TEXT, "body", item.body.clone())?;
+            let email = channel == ContactChannel::Email;
+            let trusted = html.get(&(kind as i32));
+            let is_html = |v: &&String| trusted.is_some_and(|t| t.contains(*v));
+            let html_only = in_body.iter().any(|v| is_html(&v));
+            if email {
+                // A body around trusted HTML is HTML itself; any other is text.
+                let source = if html_only {
+                    item.body.clone()
+                } else {
+                    html_source(&item.body)
+                };
+                compile(BODY_HTML, "body", source)?;
+            }
+            let used: BTreeSet<String> = in_subject.union(&in_body).cloned().collect();
+            if let Some(bad) = used.iter().find(|v| v.contains('.')) {
+                return Err((
+                    key,
+                    format!("uses `{bad}`, but variables are text and have no attributes"),
+                ));
             }
             if let Some(bad) = used.iter().find(|v| !vars.contains(*v)) {
                 return Err((
                     key,
                     format!("uses the variable `{bad}`, which its kind does not declare"),
                 ));
+            }
+            if let Some(bad) = in_subject.iter().find(is_html) {
+                return Err((
+                    key,
+                    format!(
+                        "uses the html variable `{bad}` in its subject: only an email body may"
+                    ),
+                ));
+            }
+            if let Some(bad) = in_body.iter().find(is_html)
+                && !email
+            {
+                return Err((
+                    key,
+                    format!("uses the html variable `{bad}`: only an email body may"),
+                ));
+            }
+            if html_only {
+                env.remove_template(&format!("{name}/{BODY_TEXT}"));
             }
             if item.body.trim().is_empty() {
                 return Err((key, "body is empty".into()));
@@ -182,18 +628,82 @@ impl Templates {
                 channel,
                 subject: item.subject.clone(),
                 body: item.body.clone(),
-                variables: used,
+                variables: used.into_iter().collect(),
                 provider_template_id: item.provider_template_id.clone(),
                 version: item.version,
+                name,
+                html_only,
             };
-            if by_key
-                .insert((kind as i32, item.language.clone(), channel as i32), t)
-                .is_some()
-            {
-                return Err((key, "is defined twice".into()));
-            }
+            by_key.insert(map_key, t);
         }
-        Ok(Self { declared, by_key })
+        Ok(Self {
+            declared,
+            html,
+            by_key,
+            env,
+        })
+    }
+
+    /// Renders `template` with `values` (variable → text). An error (a variable the template
+    /// prints but `values` lacks, a filter that fails) names the template and what is
+    /// missing; nothing is ever rendered blank.
+    pub fn render(
+        &self,
+        template: &Template,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Rendered, String> {
+        let trusted = self.html.get(&(template.kind as i32));
+        let context = Value::from_iter(values.iter().map(|(k, v)| {
+            let value = if trusted.is_some_and(|t| t.contains(k)) {
+                Value::from_safe_string(v.clone())
+            } else {
+                Value::from(v.as_str())
+            };
+            (k.clone(), value)
+        }));
+        let part = |part: &str| -> Result<String, String> {
+            let name = format!("{}/{part}", template.name);
+            self.env
+                .get_template(&name)
+                .and_then(|t| t.render(&context))
+                .map_err(|e| {
+                    let missing: Vec<&str> = template
+                        .variables
+                        .iter()
+                        .filter(|v| !values.contains_key(*v))
+                        .map(String::as_str)
+                        .collect();
+                    let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
+                    let detail = e.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+                    let missing = if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not given: {}", missing.join(", "))
+                    };
+                    format!("{name}{line}: {}{detail}{missing}", e.kind())
+                })
+        };
+        let subject = part(SUBJECT)?;
+        let body = if template.html_only {
+            String::new()
+        } else {
+            part(BODY_TEXT)?
+        };
+        let html = if template.channel == ContactChannel::Email {
+            let h = part(BODY_HTML)?;
+            Some(if template.html_only {
+                h
+            } else {
+                html_document(&template.language, &h)
+            })
+        } else {
+            None
+        };
+        Ok(Rendered {
+            subject,
+            body,
+            html,
+        })
     }
 
     /// The variables a caller may give for `kind` (built-ins excluded).
@@ -208,6 +718,13 @@ impl Templates {
         self.declared
             .get(&(kind as i32))
             .is_some_and(|s| s.contains(name) && !BUILTIN_VARIABLES.contains(&name))
+    }
+
+    /// Whether `name` is one of `kind`'s trusted-HTML variables.
+    pub fn is_html(&self, kind: MessageKind, name: &str) -> bool {
+        self.html
+            .get(&(kind as i32))
+            .is_some_and(|s| s.contains(name))
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Template> {
@@ -247,6 +764,13 @@ impl Templates {
     }
 }
 
+fn channel_name(channel: ContactChannel) -> String {
+    channel
+        .as_str_name()
+        .trim_start_matches("CONTACT_CHANNEL_")
+        .to_ascii_lowercase()
+}
+
 /// BCP 47 tags mapped onto the three template languages ("zh-Hans-CN" → "zh-CN").
 pub fn normalise_language(tag: &str) -> String {
     let t = tag.trim().to_ascii_lowercase();
@@ -266,17 +790,497 @@ pub fn normalise_language(tag: &str) -> String {
 mod tests {
     use super::*;
 
+    const WORDS: &str = "<script>alert(1)</script> & \"quotes\"";
+
+    fn item(kind: &str, language: &str, channel: &str, subject: &str, body: &str) -> TemplateItem {
+        TemplateItem {
+            kind: kind.into(),
+            language: language.into(),
+            channel: channel.into(),
+            subject: subject.into(),
+            body: body.into(),
+            version: 1,
+            provider_template_id: String::new(),
+        }
+    }
+
+    fn settings(kinds: &[(&str, &[&str])], items: Vec<TemplateItem>) -> TemplateSettings {
+        TemplateSettings {
+            kinds: kinds
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            html_variables: BTreeMap::new(),
+            items,
+        }
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// One template of `complaint_resolved` (case_reference, resolution) on `channel`.
+    fn resolved(channel: &str, body: &str) -> Templates {
+        Templates::load(&settings(
+            &[("complaint_resolved", &["case_reference", "resolution"])],
+            vec![item(
+                "complaint_resolved",
+                "en",
+                channel,
+                "Case {{ case_reference }}",
+                body,
+            )],
+        ))
+        .unwrap()
+    }
+
+    fn render_one(t: &Templates, v: &[(&str, &str)]) -> Result<Rendered, String> {
+        t.render(t.all().next().unwrap(), &values(v))
+    }
+
     #[test]
-    fn placeholders_and_render() {
-        assert_eq!(
-            placeholders("Dear {{recipient_name}}, {{ case_reference }} {{recipient_name}}")
-                .unwrap(),
-            ["recipient_name", "case_reference"]
+    fn a_guests_words_are_escaped_in_html_and_verbatim_in_text() {
+        for channel in ["email", "sms", "wechat", "app_push"] {
+            let t = resolved(
+                channel,
+                "Dear {{ recipient_name }}, resolved: {{ resolution }}",
+            );
+            let r = render_one(
+                &t,
+                &[
+                    ("recipient_name", "O'Brien & Sons"),
+                    ("case_reference", "A&B <1>"),
+                    ("resolution", WORDS),
+                ],
+            )
+            .unwrap();
+            // Plain text everywhere: subject and body as given.
+            assert_eq!(r.subject, "Case A&B <1>", "{channel}");
+            assert_eq!(
+                r.body,
+                format!("Dear O'Brien & Sons, resolved: {WORDS}"),
+                "{channel}"
+            );
+            match (channel, r.html) {
+                ("email", Some(html)) => {
+                    assert!(!html.contains("<script>"), "{html}");
+                    assert!(
+                        html.contains(
+                            "resolved: &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;quotes&quot;"
+                        ),
+                        "{html}"
+                    );
+                    assert!(html.contains("Dear O&#x27;Brien &amp; Sons"), "{html}");
+                    assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
+                    assert!(html.contains("<html lang=\"en\">"), "{html}");
+                }
+                ("email", None) => panic!("an email has an HTML part"),
+                (_, html) => assert_eq!(html, None, "{channel}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_email_bodys_own_text_is_escaped_in_its_html_part() {
+        let cases = [
+            ("a & b", "a &amp; b"),
+            ("{{ x }} < y > z", "{{ x }} &lt; y &gt; z"),
+            (
+                "{% if a < b %}<{% endif %}",
+                "{% if a < b %}&lt;{% endif %}",
+            ),
+            ("{{ \"}}<\" }}<", "{{ \"}}<\" }}&lt;"),
+            ("{# <c> #}<", "{# <c> #}&lt;"),
+            (
+                "{% raw %}<{{ x }}>{% endraw %}&",
+                "{% raw %}&lt;{{ x }}&gt;{% endraw %}&amp;",
+            ),
+            ("{{ oops", "{{ oops"),
+            ("plain text", "plain text"),
+            // Found by the fuzzing (fuzzing.rs): a multi-byte character inside a tag.
+            ("{{\u{3000}x }}<", "{{\u{3000}x }}&lt;"),
+        ];
+        for (source, html) in cases {
+            assert_eq!(html_source(source), html, "{source}");
+        }
+        let t = resolved("email", "Q&A <{{ resolution }}>\nsecond line");
+        let r = render_one(&t, &[("case_reference", "C1"), ("resolution", "ok")]).unwrap();
+        assert_eq!(r.body, "Q&A <ok>\nsecond line");
+        let html = r.html.unwrap();
+        assert!(html.contains("Q&amp;A &lt;ok&gt;\nsecond line"), "{html}");
+        assert!(html.contains("white-space: pre-wrap"), "{html}");
+    }
+
+    #[test]
+    fn an_if_makes_a_variable_optional() {
+        let t = resolved(
+            "sms",
+            "Resolved{% if resolution %}: {{ resolution }}{% else %}.{% endif %}",
         );
-        assert!(placeholders("{{oops").is_err());
-        let mut v = BTreeMap::new();
-        v.insert("a".to_string(), "1".to_string());
-        assert_eq!(render("x{{a}}y{{b}}", &v), "x1y{{b}}");
+        let cases: [(&[(&str, &str)], &str); 3] = [
+            (
+                &[("case_reference", "C1"), ("resolution", "new pillows")],
+                "Resolved: new pillows",
+            ),
+            (&[("case_reference", "C1")], "Resolved."),
+            (&[("case_reference", "C1"), ("resolution", "")], "Resolved."),
+        ];
+        for (v, body) in cases {
+            assert_eq!(render_one(&t, v).unwrap().body, body, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_templates_use_if_and_plural() {
+        let mut layers = crate::default_layers().to_vec();
+        layers.push(guestloop_testkit::TEST_CHAIN_TOML);
+        let s: crate::Settings = guestloop_config::load_offline(&layers).unwrap();
+        let t = Templates::load(&s.templates).unwrap();
+        let render = |kind, language, v: &[(&str, &str)]| {
+            let tpl = t.exact(kind, language, ContactChannel::Sms).unwrap();
+            t.render(tpl, &values(v)).unwrap().body
+        };
+        let base = [("recipient_name", "Mei"), ("property_name", "Bund")];
+        type Case<'a> = (MessageKind, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 10] = [
+            (
+                MessageKind::PostStayFollowUp,
+                "en",
+                &[("stay_dates", "1 – 3 May")],
+                "Dear Mei, thank you for your stay (1 – 3 May). We hope to welcome you back soon.",
+            ),
+            (
+                MessageKind::PostStayFollowUp,
+                "en",
+                &[],
+                "Dear Mei, thank you for your stay. We hope to welcome you back soon.",
+            ),
+            (
+                MessageKind::PostStayFollowUp,
+                "zh-TW",
+                &[],
+                "尊敬的Mei，感謝您的入住，期待再次為您服務。",
+            ),
+            (
+                MessageKind::ComplaintResolved,
+                "en",
+                &[("case_reference", "C1"), ("resolution", "we fixed it")],
+                "Dear Mei, your complaint C1 has been resolved: we fixed it",
+            ),
+            (
+                MessageKind::ComplaintResolved,
+                "en",
+                &[("case_reference", "C1")],
+                "Dear Mei, your complaint C1 has been resolved.",
+            ),
+            (
+                MessageKind::ComplaintResolved,
+                "zh-CN",
+                &[("case_reference", "C1")],
+                "尊敬的Mei，您的投诉C1已处理。",
+            ),
+            (
+                MessageKind::AnniversaryGreeting,
+                "en",
+                &[("years", "1")],
+                "Dear Mei, congratulations on 1 year!",
+            ),
+            (
+                MessageKind::AnniversaryGreeting,
+                "en",
+                &[("years", "2")],
+                "Dear Mei, congratulations on 2 years!",
+            ),
+            (
+                MessageKind::AnniversaryGreeting,
+                "zh-TW",
+                &[("years", "1")],
+                "尊敬的Mei，祝賀您的1週年紀念！",
+            ),
+            (
+                MessageKind::AnniversaryGreeting,
+                "zh-CN",
+                &[("years", "2")],
+                "尊敬的Mei，祝贺您的2周年纪念！",
+            ),
+        ];
+        for (kind, language, v, body) in cases {
+            let all: Vec<(&str, &str)> = base.iter().chain(v.iter()).copied().collect();
+            assert_eq!(
+                render(kind, language, &all),
+                body,
+                "{kind:?} {language} {v:?}"
+            );
+        }
+        let alert = t
+            .exact(MessageKind::StaffPrivacyAlert, "en", ContactChannel::Email)
+            .unwrap();
+        let v = values(&[
+            ("property_name", "Bund"),
+            ("recipient_name", "GM"),
+            ("reader", "desk-7"),
+            ("reader_role", "property_staff"),
+            ("reads", "1"),
+            ("guests", "3"),
+            ("window", "10 minutes"),
+        ]);
+        let body = t.render(alert, &v).unwrap().body;
+        assert!(body.contains("of 3 guests (1 read) in the last"), "{body}");
+    }
+
+    #[test]
+    fn plural_follows_each_languages_cldr_rule() {
+        use PluralCategory::{One, Other};
+        let cases = [
+            ("en", "1", One),
+            ("en", "2", Other),
+            ("en", "0", Other),
+            ("en", "1.0", Other),
+            ("en", "1.5", Other),
+            ("en", "-1", One),
+            ("en", "11", Other),
+            ("en", " 1 ", One),
+            ("en", "one", Other),
+            ("en", "", Other),
+            ("zh-CN", "1", Other),
+            ("zh-CN", "0", Other),
+            ("zh-TW", "1", Other),
+            ("zh-TW", "2", Other),
+        ];
+        for (language, n, category) in cases {
+            assert_eq!(plural_category(language, n), category, "{language} {n}");
+        }
+
+        // The filter, in a template of each language: positional (one, other), `other`
+        // alone, named forms, numbers as numbers.
+        let body = "{{ n }} {{ n | plural('night', 'nights') }}|{{ n | plural('晚') }}|\
+                    {{ n | plural(one='room', other='rooms') }}|{{ 1 | plural('a', 'b') }}";
+        let t = Templates::load(&settings(
+            &[("anniversary_greeting", &["n"])],
+            LANGUAGES
+                .iter()
+                .map(|l| item("anniversary_greeting", l, "sms", "", body))
+                .collect(),
+        ))
+        .unwrap();
+        let cases = [
+            ("en", "1", "1 night|晚|room|a"),
+            ("en", "2", "2 nights|晚|rooms|a"),
+            ("en", "0", "0 nights|晚|rooms|a"),
+            ("zh-CN", "1", "1 nights|晚|rooms|b"),
+            ("zh-CN", "2", "2 nights|晚|rooms|b"),
+            ("zh-TW", "1", "1 nights|晚|rooms|b"),
+        ];
+        for (language, n, want) in cases {
+            let tpl = t
+                .exact(
+                    MessageKind::AnniversaryGreeting,
+                    language,
+                    ContactChannel::Sms,
+                )
+                .unwrap();
+            assert_eq!(
+                t.render(tpl, &values(&[("n", n)])).unwrap().body,
+                want,
+                "{language} {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_template_is_refused_at_load_naming_it_and_why() {
+        let cases = [
+            (
+                "{{ room_number }}",
+                vec!["`room_number`", "does not declare"],
+            ),
+            (
+                "{% if room %}x{% endif %}",
+                vec!["`room`", "does not declare"],
+            ),
+            (
+                "{{ resolution.text }}",
+                vec!["`resolution.text`", "no attributes"],
+            ),
+            (
+                "{% for i in range(3) %}{{ i }}{% endfor %}",
+                vec!["`range`"],
+            ),
+            (
+                "{{ oops",
+                vec!["body does not compile on line 1", "syntax error"],
+            ),
+            ("ok\n{% if %}", vec!["body does not compile on line 2"]),
+            (
+                "{% if resolution %}x",
+                vec!["body does not compile", "syntax error"],
+            ),
+            ("{{ resolution | safe }}", vec!["body uses `safe`"]),
+            (
+                "{% autoescape false %}{{ resolution }}{% endautoescape %}",
+                vec!["body uses `autoescape`"],
+            ),
+            (
+                "{% filter safe %}{{ resolution }}{% endfilter %}",
+                vec!["uses `safe`"],
+            ),
+            (
+                "{{ resolution | uper }}",
+                vec!["body uses the unknown filter `uper`"],
+            ),
+            (
+                "{% if resolution is not nosuch %}x{% endif %}",
+                vec!["unknown test `nosuch`"],
+            ),
+            (
+                "{% filter nosuch %}x{% endfilter %}",
+                vec!["unknown filter `nosuch`"],
+            ),
+            ("  ", vec!["body is empty"]),
+        ];
+        for (body, wanted) in cases {
+            let (key, why) = Templates::load(&settings(
+                &[("complaint_resolved", &["case_reference", "resolution"])],
+                vec![item("complaint_resolved", "en", "email", "", body)],
+            ))
+            .unwrap_err();
+            assert_eq!(
+                key, "templates.items[0] (complaint_resolved/en/email)",
+                "{body}"
+            );
+            for w in wanted {
+                assert!(why.contains(w), "{body}: {why}");
+            }
+        }
+        let (_, why) = Templates::load(&settings(
+            &[("complaint_resolved", &["resolution"])],
+            vec![item("complaint_resolved", "en", "sms", "{{ x", "ok")],
+        ))
+        .unwrap_err();
+        assert!(
+            why.starts_with("subject does not compile on line 1"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_variable_not_given_is_an_error_never_a_blank() {
+        let cases = [
+            ("sms", "Resolved: {{ resolution }}"),
+            ("email", "Resolved: {{ resolution }}"),
+            ("sms", "{{ resolution | upper }}"),
+            ("sms", "{{ resolution | plural('a', 'b') }}"),
+            ("sms", "{% if case_reference %}{{ resolution }}{% endif %}"),
+        ];
+        for (channel, body) in cases {
+            let t = resolved(channel, body);
+            let err = render_one(&t, &[("case_reference", "C1")]).unwrap_err();
+            assert!(
+                err.contains(&format!("complaint_resolved/en/{channel}/")),
+                "{body}: {err}"
+            );
+            assert!(err.contains("not given: resolution"), "{body}: {err}");
+        }
+        // And in the subject.
+        let t = resolved("sms", "ok");
+        let err = render_one(&t, &[]).unwrap_err();
+        assert!(err.contains("/subject"), "{err}");
+        assert!(err.contains("not given: case_reference"), "{err}");
+    }
+
+    /// A test-only kind carrying trusted HTML (e.g. a report built by another service).
+    fn report(channel: &str, subject: &str, body: &str) -> Result<Templates, (String, String)> {
+        let mut s = settings(
+            &[("staff_kpi_alert", &["kpi", "report_html"])],
+            vec![item("staff_kpi_alert", "en", channel, subject, body)],
+        );
+        s.html_variables
+            .insert("staff_kpi_alert".into(), vec!["report_html".into()]);
+        Templates::load(&s)
+    }
+
+    #[test]
+    fn trusted_html_is_declared_per_kind_and_only_goes_into_an_email_body() {
+        let t = report(
+            "email",
+            "{{ kpi }} report",
+            "<p>Dear {{ recipient_name }}, {{ kpi }}:</p>\n{{ report_html }}",
+        )
+        .unwrap();
+        let tpl = t.all().next().unwrap();
+        assert!(tpl.html_only());
+        assert!(t.is_html(MessageKind::StaffKpiAlert, "report_html"));
+        assert!(!t.is_html(MessageKind::StaffKpiAlert, "kpi"));
+        let report_html = "<table><tr><td>NPS</td><td>41</td></tr></table>";
+        let r = t
+            .render(
+                tpl,
+                &values(&[
+                    ("recipient_name", "Wang"),
+                    ("kpi", "<b>NPS</b>"),
+                    ("report_html", report_html),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(r.subject, "<b>NPS</b> report");
+        assert_eq!(r.body, "");
+        assert_eq!(
+            r.html.unwrap(),
+            format!("<p>Dear Wang, &lt;b&gt;NPS&lt;&#x2f;b&gt;:</p>\n{report_html}")
+        );
+
+        let refused = [
+            (
+                report("sms", "", "{{ report_html }}"),
+                "only an email body may",
+            ),
+            (
+                report("email", "{{ report_html }}", "x"),
+                "in its subject: only an email body may",
+            ),
+        ];
+        for (result, why) in refused {
+            let (key, err) = result.unwrap_err();
+            assert!(key.starts_with("templates.items[0]"), "{key}");
+            assert!(err.contains("`report_html`") && err.contains(why), "{err}");
+        }
+        let mut s = settings(&[("staff_kpi_alert", &["kpi"])], vec![]);
+        s.html_variables
+            .insert("staff_kpi_alert".into(), vec!["report_html".into()]);
+        let (key, err) = Templates::load(&s).unwrap_err();
+        assert_eq!(key, "templates.html_variables.staff_kpi_alert");
+        assert!(err.contains("`report_html`"), "{err}");
+
+        // The same variable not declared html is escaped like any other.
+        let plain = Templates::load(&settings(
+            &[("staff_kpi_alert", &["kpi", "report_html"])],
+            vec![item(
+                "staff_kpi_alert",
+                "en",
+                "email",
+                "",
+                "{{ report_html }}",
+            )],
+        ))
+        .unwrap();
+        let r = render_one(&plain, &[("report_html", report_html)]).unwrap();
+        assert_eq!(r.body, report_html);
+        assert!(r.html.unwrap().contains("&lt;table&gt;"));
+    }
+
+    #[test]
+    fn variables_are_listed_sorted_from_subject_and_body() {
+        let t = resolved(
+            "email",
+            "{{ recipient_name }}{% if resolution %}{{ resolution }}{% endif %}",
+        );
+        assert_eq!(
+            t.all().next().unwrap().variables,
+            ["case_reference", "recipient_name", "resolution"]
+        );
     }
 
     #[test]

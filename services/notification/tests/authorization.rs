@@ -55,6 +55,15 @@ fn staff_alert(property: &str, recipient: pb::StaffRecipient) -> pb::MessageSpec
             kind: Some(pb::recipient::Kind::Staff(recipient)),
         }),
         kind: pb::MessageKind::StaffNewCase as i32,
+        // Every variable its template prints (one not given would dead-letter the alert).
+        variables: [
+            ("case_reference", "SH01-2025-000001"),
+            ("category", "noise"),
+            ("urgency", "normal"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
         property_id: property.into(),
         ..Default::default()
     }
@@ -124,6 +133,7 @@ enum Call {
     ListTemplates,
     PreviewTemplateAtShBund,
     PreviewTemplateAtOwnProperty,
+    ListStaff,
     DeliverEvents,
 }
 
@@ -169,6 +179,8 @@ const TABLE: &[(Call, &str, Policy)] = &[
         "PreviewTemplate",
         Policy::Filtered,
     ),
+    // The staff directory (ids, roles, languages) is for services addressing staff.
+    (Call::ListStaff, "ListStaff", Policy::Only(Role::Service)),
     (
         Call::DeliverEvents,
         "DeliverEvents",
@@ -312,6 +324,12 @@ async fn call(
             api.preview_template(preview(who.own)).await,
             "Shanghai Bund",
         ),
+        Call::ListStaff => {
+            let req = pb::ListStaffRequest {
+                roles: vec![pb::StaffRole::CustomerServiceManager as i32],
+            };
+            answer(api.list_staff(req).await, "s-001")
+        }
         Call::DeliverEvents => {
             let event = ev::EventEnvelope {
                 event_id: uuid::Uuid::now_v7().to_string(),

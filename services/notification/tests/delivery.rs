@@ -92,6 +92,105 @@ async fn an_email_arrives_rendered_in_the_guests_language() {
     assert_eq!(app.smtp.mails().len(), 1);
 }
 
+/// A guest's own words in a variable: HTML-escaped in the email's text/html part, verbatim
+/// in its text/plain part and in the SMS. A template variable not given is a dead letter
+/// (`template_render_failed`), never a message with a blank.
+#[tokio::test]
+async fn a_guests_words_are_escaped_in_html_and_verbatim_in_text() {
+    const WORDS: &str = "<script>alert(1)</script> & \"quotes\"";
+    let app = TestApp::spawn_with(worker()).await;
+    let by_email = app
+        .guest(
+            "sh-bund",
+            "words@example.com",
+            "en",
+            &[c::ContactChannel::Email],
+        )
+        .await;
+    let by_sms = app
+        .guest(
+            "sh-bund",
+            "words2@example.com",
+            "en",
+            &[c::ContactChannel::Sms],
+        )
+        .await;
+    let resolved = |guest: &str, resolution: Option<&str>| {
+        let mut spec = guest_message(guest, "sh-bund", pb::MessageKind::ComplaintResolved);
+        spec.variables
+            .insert("case_reference".into(), "SH01-2025-000042".into());
+        if let Some(r) = resolution {
+            spec.variables.insert("resolution".into(), r.into());
+        }
+        send_req(&key(), spec)
+    };
+    let mail = app
+        .send(resolved(&by_email, Some(WORDS)))
+        .await
+        .message
+        .unwrap();
+    let sms = app
+        .send(resolved(&by_sms, Some(WORDS)))
+        .await
+        .message
+        .unwrap();
+    app.wait_for(&mail.message_id, &[S::Sent]).await;
+    let sms = app.wait_for(&sms.message_id, &[S::Sent]).await;
+    assert_eq!(sms.channel, c::ContactChannel::Sms as i32);
+
+    let mails = app.smtp.mails();
+    assert_eq!(mails.len(), 1);
+    let raw = mails[0]["raw"].as_str().unwrap();
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    let text = mails[0]["body"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("has been resolved: {WORDS}")),
+        "{text}"
+    );
+    let html = mails[0]["html"].as_str().expect("an HTML part");
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains(
+            "has been resolved: &lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; &quot;quotes&quot;"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("Dear Mei Lin"), "{html}");
+
+    let requests = app.http.requests();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value =
+        serde_json::from_str(requests[0]["body"].as_str().unwrap()).unwrap();
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("has been resolved: {WORDS}")),
+        "{body}"
+    );
+
+    // Optional: without a resolution the sentence ends there.
+    let bare = app.send(resolved(&by_email, None)).await.message.unwrap();
+    app.wait_for(&bare.message_id, &[S::Sent]).await;
+    let mails = app.smtp.mails();
+    assert_eq!(mails.len(), 2);
+    let text = mails[1]["body"].as_str().unwrap();
+    assert!(
+        text.trim_end()
+            .ends_with("SH01-2025-000042 has been resolved."),
+        "{text}"
+    );
+
+    // Required: the case reference not given.
+    let mut spec = guest_message(&by_email, "sh-bund", pb::MessageKind::ComplaintResolved);
+    spec.variables.insert("resolution".into(), "ok".into());
+    let broken = app.send(send_req(&key(), spec)).await.message.unwrap();
+    let dead = app.wait_for(&broken.message_id, &[S::DeadLettered]).await;
+    assert_eq!(dead.last_error, "template_render_failed");
+    assert_eq!(dead.attempt_count, 0);
+    assert_eq!(app.smtp.mails().len(), 2);
+}
+
 #[tokio::test]
 async fn without_consent_or_address_a_message_is_suppressed() {
     let app = TestApp::spawn_with(worker()).await;

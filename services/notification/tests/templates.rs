@@ -159,6 +159,56 @@ body = "Your room number is {{room_number}}"
 }
 
 #[test]
+fn a_template_that_would_not_render_safely_fails_at_load() {
+    // Each overrides the first built-in template (satisfaction_survey / en / email).
+    let item = |subject: &str, body: &str| {
+        format!(
+            "[[templates.items]]\nkind = \"satisfaction_survey\"\nlanguage = \"en\"\nchannel = \"email\"\nsubject = \"{subject}\"\nbody = \"\"\"{body}\"\"\"\n"
+        )
+    };
+    let cases = [
+        (
+            item("Hi", "Dear {{ recipient_name"),
+            "body does not compile on line 1",
+        ),
+        (
+            item("Hi", "Dear\n{% if survey_link %}\n{{ survey_link }}"),
+            "body does not compile on line",
+        ),
+        (item("Hi {{", "ok"), "subject does not compile on line 1"),
+        (item("Hi", "{{ survey_link | safe }}"), "uses `safe`"),
+        (
+            item("Hi", "{{ survey_link | uper }}"),
+            "unknown filter `uper`",
+        ),
+        (item("Hi", "{{ survey_link.host }}"), "no attributes"),
+        (
+            format!(
+                "[templates.html_variables]\nsatisfaction_survey = [\"report\"]\n{}",
+                item("Hi", "ok")
+            ),
+            "templates.html_variables.satisfaction_survey",
+        ),
+    ];
+    for (extra, wanted) in cases {
+        let err = load(&extra).unwrap_err().to_string();
+        assert!(err.contains(wanted), "{extra}: {err}");
+        if !wanted.starts_with("templates.") {
+            assert!(
+                err.contains("templates.items[0] (satisfaction_survey/en/email)"),
+                "{extra}: {err}"
+            );
+        }
+    }
+    // A declared html variable in an email body loads.
+    let ok = load(&format!(
+        "[templates.kinds]\nsatisfaction_survey = [\"survey_link\", \"report\"]\n[templates.html_variables]\nsatisfaction_survey = [\"report\"]\n{}",
+        item("Hi", "<p>{{ survey_link }}</p>{{ report }}")
+    ));
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}
+
+#[test]
 fn wechat_window_settings_are_checked_at_load() {
     let s = load("").expect("defaults are valid");
     assert_eq!(s.channels.wechat_window.as_duration().as_secs(), 48 * 3600);

@@ -4,7 +4,9 @@
 //!
 //! `--demo` plays the closed loop (testkit scenario.rs, the end-to-end test's scenario)
 //! against a fresh `guestloop_demo` database, with a local SMTP server taking the guests'
-//! mails, then prints the KPI table and where the voice-of-customer report was written.
+//! mails, after 30 days of history (check-outs and survey answers, `--demo-days`); then it
+//! prints the KPI table, works an improvement item through plan-do-check-act, and writes
+//! the voice-of-customer reports of the chain, a region and two properties.
 
 use clap::Parser;
 use guestloop_auth::{Role, SigningKey, TokenSigner};
@@ -36,6 +38,10 @@ struct Args {
     /// Guests per property in the demo.
     #[arg(long, default_value_t = 30)]
     demo_guests: usize,
+    /// Days of history (check-outs and survey answers) the demo plays before today, so
+    /// the report's 30-day lines have something to show.
+    #[arg(long, default_value_t = 30)]
+    demo_days: i64,
 }
 
 #[tokio::main]
@@ -136,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     if args.demo
-        && let Err(e) = demo(&platform, &token, &state, args.demo_guests).await
+        && let Err(e) = demo(&platform, &token, &state, args.demo_guests, args.demo_days).await
     {
         eprintln!("the demo failed: {e:#}");
     }
@@ -166,10 +172,16 @@ async fn demo(
     token: &str,
     state: &std::path::Path,
     guests: usize,
+    days: i64,
 ) -> anyhow::Result<()> {
     use guestloop_proto::metrics::v1 as mx;
     use guestloop_testkit::scenario::{self, Endpoints, PROPERTIES};
     let endpoints = Endpoints::of(platform);
+    if days > 0 {
+        println!("Playing {days} days of history (check-outs and survey answers) ...");
+        let h = guestloop_testkit::history::play(&endpoints, token, days, 6, 11).await?;
+        println!("  {} past stays, {} past answers", h.stays, h.answers);
+    }
     println!(
         "Playing the demo: {} guests per property at {} properties ...",
         guests,
@@ -223,23 +235,45 @@ async fn demo(
             num(&r.complaints_per_100_stays)
         );
     }
-    let page = metrics
-        .render_voice_of_customer_report(mx::RenderVoiceOfCustomerReportRequest {
-            scope: Some(chain),
-            report_date: scenario::today_range().start_date,
-            top_issue_limit: 5,
-            language: "en".into(),
-        })
-        .await?
-        .into_inner();
+    println!("\nThe improvement board (sh-bund's top issue):");
+    for line in guestloop_testkit::board_demo::play(&endpoints.metrics, token).await? {
+        println!("  {line}");
+    }
     let dir = state.join("reports");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join(&page.file_name);
-    std::fs::write(&path, &page.html)?;
-    println!(
-        "\nVoice-of-customer report ({} bytes): {}\n",
-        page.html.len(),
-        path.display()
-    );
+    println!("\nVoice-of-customer reports (what the managers' morning mail holds):");
+    let scopes = [
+        (mx::ScopeLevel::Chain, "", "en"),
+        (mx::ScopeLevel::Region, "east", "zh-CN"),
+        (mx::ScopeLevel::Property, "sh-bund", "en"),
+        (mx::ScopeLevel::Property, "hk-harbour", "zh-TW"),
+    ];
+    for (level, id, language) in scopes {
+        let page = metrics
+            .render_voice_of_customer_report(mx::RenderVoiceOfCustomerReportRequest {
+                scope: Some(mx::Scope {
+                    level: level as i32,
+                    id: id.into(),
+                }),
+                report_date: scenario::today_range().start_date,
+                top_issue_limit: 5,
+                language: language.into(),
+            })
+            .await?
+            .into_inner();
+        let name = page
+            .file_name
+            .replace(".html", &format!("-{language}.html"));
+        let path = dir.join(&name);
+        std::fs::write(&path, &page.html)?;
+        println!(
+            "  {:>7} bytes, {:>2} charts, {:>2} sections: {}",
+            page.html.len(),
+            page.html.matches("<svg").count(),
+            page.html.matches("<h2>").count(),
+            path.display()
+        );
+    }
+    println!();
     Ok(())
 }

@@ -3,8 +3,8 @@
 //!
 //! How it decides:
 //! 1. The text is normalised (lower case, full-width→ASCII, whitespace collapsed, and
-//!    traditional Chinese folded to simplified by a built-in character table, `fold.rs`), so
-//!    one simplified keyword list serves zh-CN and zh-TW.
+//!    traditional Chinese converted to simplified with OpenCC's character, phrase and Taiwan
+//!    vocabulary tables, `fold.rs`), so one simplified keyword list serves zh-CN and zh-TW.
 //! 2. One Aho-Corasick automaton finds every keyword of every list in one pass. English
 //!    keywords only match at word boundaries (unless written with `*`). A match that lies
 //!    strictly inside a longer match of the same layer (category keywords; sentiment words,
@@ -21,7 +21,8 @@
 //!    (a fault category without praise is a complaint).
 //! 5. Language: the hint if it names one (zh-TW/zh-HK/zh-Hant → "zh-TW", zh-CN/zh-Hans →
 //!    "zh-CN", en* → "en"; a bare "zh" only decides Chinese), else the script: mostly CJK →
-//!    Chinese, and traditional-only characters outnumbering simplified-only ones → zh-TW.
+//!    Chinese, and traditional-only characters (those OpenCC's table always converts)
+//!    outnumbering simplified-only ones → zh-TW.
 //!    Text with no letters at all is "en".
 
 mod fold;

@@ -11,7 +11,8 @@ pub const DEFAULT_RULES_TOML: &str = include_str!("default_rules.toml");
 ///
 /// Keyword syntax (every list below):
 /// - Matching is on normalised text: lower case, full-width→ASCII, hyphens and runs of
-///   whitespace → one space, and traditional Chinese folded to simplified (see `fold.rs`).
+///   whitespace → one space, and traditional Chinese converted to simplified with OpenCC's
+///   tables, Taiwan vocabulary included (網路→网络; see `fold.rs`).
 ///   The same normalisation is applied to the keywords, so a keyword may be written in
 ///   either script; the defaults are written in simplified.
 /// - A keyword that begins (ends) with a Latin letter or digit only matches at a word

@@ -86,10 +86,14 @@ fn traditional_text_is_folded_and_detected() {
     assert_eq!(trad.matched, simp.matched);
     assert_eq!(trad.confidence, simp.confidence);
 
-    // Taiwan vocabulary (冷氣, 櫃檯) folds onto the listed forms.
+    // Taiwan vocabulary OpenCC converts (網路→网络) matches the mainland keyword; what it
+    // does not convert (冷氣, 櫃檯) is listed in converted form (冷气, 柜台).
     let r = c.classify("冷氣壞掉了，打給櫃檯也沒人來修", None);
     assert_eq!(r.category, Category::FacilityMaintenance, "{r:?}");
     assert_eq!(r.language, "zh-TW");
+    let r = c.classify("房間的網路一直斷線", None);
+    assert_eq!(r.category, Category::FacilityMaintenance, "{r:?}");
+    assert_eq!(r.matched, ["网络"], "{r:?}");
 }
 
 #[test]
@@ -317,23 +321,115 @@ fn overriding_a_list_replaces_it() {
 }
 
 #[test]
-fn fold_table_is_consistent() {
-    let table = fold::table_for_tests();
-    assert!(table.len() > 600, "{}", table.len());
-    for w in table.windows(2) {
-        assert!(w[0].0 < w[1].0, "duplicate or unsorted key {:?}", w);
+fn fold_converts_traditional_to_simplified() {
+    // Traditional (Taiwan, Hong Kong) text → the simplified text the rules are written in.
+    for (traditional, simplified) in [
+        (
+            "房間很髒，浴室有黴味，床單上還有頭髮",
+            "房间很脏,浴室有霉味,床单上还有头发",
+        ),
+        ("櫃檯態度", "柜台态度"),
+        (
+            "冷氣壞掉了，打給櫃檯也沒人來修",
+            "冷气坏掉了,打给柜台也没人来修",
+        ),
+        // Taiwan vocabulary, phrase by phrase (OpenCC's TWPhrases).
+        (
+            "房間的網路很慢，訊息也傳不出去",
+            "房间的网络很慢,消息也传不出去",
+        ),
+        ("幫忙叫計程車，還提供了資訊", "帮忙叫出租车,还提供了信息"),
+        ("電視螢幕有裂痕", "电视屏幕有裂痕"),
+        ("我把隨身碟留在房間裡了", "我把u盘留在房间里了"),
+        // The supplement (OpenCC's first candidates, 著→着); the tables' phrases still win.
+        (
+            "房間非常乾淨，吹風機吹不乾頭髮",
+            "房间非常干净,吹风机吹不干头发",
+        ),
+        (
+            "半夜樓上一直有人跑跳，完全睡不著",
+            "半夜楼上一直有人跑跳,完全睡不着",
+        ),
+        // OpenCC writes 帳 as 帐 (the rules list 到账 and 到帐).
+        ("關於退款，什麼時候會到帳？", "关于退款,什么时候会到帐?"),
+        ("著名的飯店，乾坤大挪移", "著名的饭店,乾坤大挪移"),
+        // Hong Kong forms.
+        ("綫路又壞，啓動唔到", "线路又坏,启动唔到"),
+        // Full width and case fold with it.
+        ("ＷＩＦＩ訊號很差", "wifi信号很差"),
+    ] {
+        assert_eq!(fold::normalize(traditional), simplified, "{traditional}");
+        // A keyword written in either script becomes the same needle.
+        assert_eq!(fold::normalize(simplified), simplified, "{simplified}");
     }
-    for &(t, s) in table {
-        assert_ne!(t, s);
-        assert!(fold::is_cjk(t) && fold::is_cjk(s), "{t}{s}");
-        assert!(
-            fold::fold_char(s).is_none(),
-            "{s} is both a value and a key"
-        );
+}
+
+#[test]
+fn fold_leaves_simplified_text_alone() {
+    // OpenCC's tables assume traditional input: on simplified text they would rewrite
+    // 打坏→打坯, 行程→进程, 小程序→小进程, 文件→文档. A text without a traditional-only
+    // character is not converted at all.
+    for simplified in [
+        "电视被打坏了,遥控器也没电",
+        "行程安排得很好,前台帮忙订了车",
+        "小程序上显示可以免费取消",
+        "入住时要的文件都准备好了",
+        "什么都没有,抬头一看天花板漏水",
+        "早餐很丰富,干净卫生,服务周到,著名景点就在附近",
+        "后面的房间里面只有一台电视",
+    ] {
+        assert_eq!(fold::normalize(simplified), simplified);
     }
+    // Every simplified text of the tune set comes out as it went in (less case, width and
+    // spaces, which normalise on their own).
+    for line in include_str!("../../tests/data/labelled_tune.jsonl").lines() {
+        let item: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        if item["language"] != "zh-CN" {
+            continue;
+        }
+        let text = item["text"].as_str().expect("a text");
+        let mut plain = String::new();
+        fold::push_normalized(text, &mut plain);
+        assert_eq!(fold::normalize(text), plain, "{text}");
+    }
+}
+
+#[test]
+fn fold_normalises_width_case_and_space() {
     assert_eq!(fold::normalize("  Ｗｉ－Ｆｉ  很慢！ "), "wi fi 很慢!");
-    assert_eq!(fold::normalize("櫃檯態度"), "柜台态度");
     assert_eq!(fold::normalize("Didn’t   WORK"), "didn't work");
+    assert_eq!(fold::normalize("ÉTÉ\tCAFÉ_au—lait"), "été café au lait");
+    assert_eq!(fold::normalize("房間　很髒。"), "房间 很脏.");
+}
+
+#[test]
+fn fold_supplement_and_script_evidence() {
+    // The supplement holds what zhconv's tables leave out; if a zhconv update adds one,
+    // drop it from the supplement.
+    let mapping = zhconv::ZhConverterBuilder::new()
+        .tables(zhconv::get_builtin_tables(zhconv::Variant::ZhCN))
+        .build_mapping();
+    assert!(mapping.len() > 5000, "{}", mapping.len());
+    for &(t, s) in fold::supplement_for_tests() {
+        assert!(!mapping.contains_key(t), "{t} is in zhconv's table now");
+        assert!(fold::is_cjk(t.chars().next().unwrap()) && s.chars().count() == 1);
+    }
+    // Evidence of script: what OpenCC's character tables always convert. The supplement's
+    // characters (乾 著 於) also occur in simplified text, and 里 面 吃 are written alike in
+    // both scripts: none of them is evidence.
+    let counts = fold::script_counts("這裡的乾淨著名");
+    assert_eq!(
+        (counts.cjk, counts.traditional, counts.simplified),
+        (7, 3, 0)
+    );
+    let counts = fold::script_counts("这里的面很好吃");
+    assert_eq!(
+        (counts.traditional, counts.simplified),
+        (0, 1),
+        "{counts:?}"
+    );
+    assert_eq!(detect_language("外面的小吃很好吃，價格也便宜"), "zh-TW");
+    assert_eq!(detect_language("外面的小吃很好吃，价格也便宜"), "zh-CN");
 }
 
 #[test]

@@ -86,18 +86,49 @@ pub async fn get(
         .filter(|p| caller.principal.can_see_property(&state.chain, p))
         .cloned()
         .collect();
-    let now = rollups::sums_by_property(&state.pool, &properties, from, to).await?;
+    let rows = ranked(state, &properties, from, to, order).await?;
+    let scope = if resolved.scope.level == ScopeLevel::Property as i32 {
+        requested
+    } else {
+        resolved.scope
+    };
+    Ok(pb::GetLeagueTableResponse {
+        scope: Some(scope),
+        rows,
+        as_of_time: Some(guestloop_proto::time::to_timestamp(Utc::now())),
+    })
+}
+
+/// The league table of `properties` over `from..=to`, ranked by SLA compliance, with each
+/// property's rank over the range of the same length before (the report's comparison too).
+pub async fn table(
+    state: &State,
+    properties: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> std::result::Result<Vec<pb::LeagueTableRow>, sqlx::Error> {
+    ranked(state, properties, from, to, Kpi::SlaComplianceRate).await
+}
+
+async fn ranked(
+    state: &State,
+    properties: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    order: Kpi,
+) -> std::result::Result<Vec<pb::LeagueTableRow>, sqlx::Error> {
+    let now = rollups::sums_by_property(&state.pool, properties, from, to).await?;
     let days = (to - from).num_days() + 1;
     let before = rollups::sums_by_property(
         &state.pool,
-        &properties,
+        properties,
         from - Duration::days(days),
         from - Duration::days(1),
     )
     .await?;
     let (now, before) = (per_property(&now), per_property(&before));
-    let rank = ranks(state, &now, &properties, order);
-    let previous = ranks(state, &before, &properties, order);
+    let rank = ranks(state, &now, properties, order);
+    let previous = ranks(state, &before, properties, order);
     let empty = Totals::default();
     let mut rows: Vec<pb::LeagueTableRow> = properties
         .iter()
@@ -126,14 +157,5 @@ pub async fn get(
         .collect();
     // Ranked first (1, 2, ...), the unranked after them by id.
     rows.sort_by_key(|r| (r.rank == 0, r.rank, r.property_id.clone()));
-    let scope = if resolved.scope.level == ScopeLevel::Property as i32 {
-        requested
-    } else {
-        resolved.scope
-    };
-    Ok(pb::GetLeagueTableResponse {
-        scope: Some(scope),
-        rows,
-        as_of_time: Some(guestloop_proto::time::to_timestamp(Utc::now())),
-    })
+    Ok(rows)
 }

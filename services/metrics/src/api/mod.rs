@@ -1,10 +1,11 @@
 //! The gRPC surface of metrics: MetricsService (kpis.rs, league.rs, alerts.rs, report.rs,
-//! mentions.rs) (EventIngestService is guestloop_outbox's, over ingest.rs). Errors map to a status in one
+//! mentions.rs, improvement.rs) (EventIngestService is guestloop_outbox's, over ingest.rs). Errors map to a status in one
 //! place (error.rs).
 
 mod alerts;
+mod improvement;
 pub(crate) mod kpis;
-mod league;
+pub mod league;
 mod mentions;
 mod report;
 pub mod scope;
@@ -72,5 +73,35 @@ impl MetricsService for MetricsApi {
         request: Request<pb::ListStaffMentionsRequest>,
     ) -> R<pb::ListStaffMentionsResponse> {
         rpc!(self, request, mentions::list)
+    }
+    async fn create_improvement_item(
+        &self,
+        request: Request<pb::CreateImprovementItemRequest>,
+    ) -> R<pb::CreateImprovementItemResponse> {
+        rpc!(self, request, improvement::create)
+    }
+    async fn get_improvement_item(
+        &self,
+        request: Request<pb::GetImprovementItemRequest>,
+    ) -> R<pb::GetImprovementItemResponse> {
+        rpc!(self, request, improvement::get)
+    }
+    async fn list_improvement_items(
+        &self,
+        request: Request<pb::ListImprovementItemsRequest>,
+    ) -> R<pb::ListImprovementItemsResponse> {
+        rpc!(self, request, improvement::list)
+    }
+    async fn advance_improvement_item(
+        &self,
+        request: Request<pb::AdvanceImprovementItemRequest>,
+    ) -> R<pb::AdvanceImprovementItemResponse> {
+        rpc!(self, request, improvement::advance)
+    }
+    async fn link_improvement_cases(
+        &self,
+        request: Request<pb::LinkImprovementCasesRequest>,
+    ) -> R<pb::LinkImprovementCasesResponse> {
+        rpc!(self, request, improvement::link)
     }
 }

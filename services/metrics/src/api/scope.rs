@@ -30,14 +30,10 @@ pub fn resolve(
     let p = &caller.principal;
     match ScopeLevel::try_from(scope.level).unwrap_or_default() {
         ScopeLevel::Property => {
-            if chain.property(&scope.id).is_none() || !p.can_see_property(chain, &scope.id) {
+            if !p.can_see_property(chain, &scope.id) {
                 return Err(MetricsError::NotFound("property"));
             }
-            Ok(Resolved {
-                scope: scope.clone(),
-                properties: vec![scope.id.clone()],
-                standards: state.standards.for_property(chain, &scope.id),
-            })
+            of(state, scope).ok_or(MetricsError::NotFound("property"))
         }
         ScopeLevel::Region => {
             let sees = match &p.scope {
@@ -45,17 +41,10 @@ pub fn resolve(
                 Seen::Region(r) => r == &scope.id,
                 Seen::Properties(_) => false,
             };
-            if chain.region(&scope.id).is_none() || !sees {
+            if !sees {
                 return Err(MetricsError::NotFound("region"));
             }
-            Ok(Resolved {
-                scope: scope.clone(),
-                properties: chain
-                    .properties_in_region(&scope.id)
-                    .map(str::to_string)
-                    .collect(),
-                standards: state.standards.for_region(&scope.id),
-            })
+            of(state, scope).ok_or(MetricsError::NotFound("region"))
         }
         ScopeLevel::Chain => {
             if !p.is_chain_wide() {
@@ -63,16 +52,39 @@ pub fn resolve(
                     "only head office sees the chain",
                 ));
             }
-            Ok(Resolved {
-                scope: Scope {
-                    level: ScopeLevel::Chain as i32,
-                    id: String::new(),
-                },
-                properties: chain.properties.iter().map(|p| p.id.clone()).collect(),
-                standards: state.standards.default.clone(),
-            })
+            of(state, scope).ok_or(MetricsError::NotFound("chain"))
         }
         ScopeLevel::Unspecified => Err(invalid(&format!("{field}.level"), "is required")),
+    }
+}
+
+/// A scope's properties and standards, whoever asks (the report mailer addresses each
+/// scope to the managers of it); None for a property or region the chain does not have.
+pub fn of(state: &State, scope: &Scope) -> Option<Resolved> {
+    let chain = &state.chain;
+    match ScopeLevel::try_from(scope.level).unwrap_or_default() {
+        ScopeLevel::Property => chain.property(&scope.id).map(|_| Resolved {
+            scope: scope.clone(),
+            properties: vec![scope.id.clone()],
+            standards: state.standards.for_property(chain, &scope.id),
+        }),
+        ScopeLevel::Region => chain.region(&scope.id).map(|_| Resolved {
+            scope: scope.clone(),
+            properties: chain
+                .properties_in_region(&scope.id)
+                .map(str::to_string)
+                .collect(),
+            standards: state.standards.for_region(&scope.id),
+        }),
+        ScopeLevel::Chain => Some(Resolved {
+            scope: Scope {
+                level: ScopeLevel::Chain as i32,
+                id: String::new(),
+            },
+            properties: chain.properties.iter().map(|p| p.id.clone()).collect(),
+            standards: state.standards.default.clone(),
+        }),
+        ScopeLevel::Unspecified => None,
     }
 }
 

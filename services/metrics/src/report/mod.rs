@@ -2,18 +2,31 @@
 //! channel and category against the 7 and 30 days before, the top issues with guests' own
 //! (redacted) words, open and late cases per department at the end of the day, and the
 //! headline KPIs' trend. Built from the rollups (one query over 31 days), the cases' current
-//! facts and the stored quotes; html.rs renders it as one self-contained page.
+//! facts and the stored quotes; html.rs renders it as one self-contained page, mailer.rs
+//! sends it to the managers each morning.
 
 pub mod html;
+pub mod mailer;
 
 use crate::api::scope::{Resolved, to_date};
 use crate::kpi::{self, Totals, def_of};
 use crate::state::State;
 use crate::store::{report as store, rollups};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use guestloop_proto::metrics::v1::{self as pb, Kpi};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use guestloop_proto::metrics::v1::{self as pb, Kpi, ScopeLevel};
 use guestloop_proto::time::to_timestamp as ts;
 use std::collections::BTreeSet;
+
+/// The KPIs drawn day by day over the last 30 days.
+const SERIES: [Kpi; 4] = [
+    Kpi::Csat,
+    Kpi::Nps,
+    Kpi::ComplaintsPer100Stays,
+    Kpi::SlaComplianceRate,
+];
+
+/// Staff per property in the monthly service-star ranking.
+const STARS_PER_PROPERTY: usize = 3;
 
 const TRENDS: [Kpi; 6] = [
     Kpi::Csat,
@@ -166,6 +179,31 @@ pub async fn build(
             }
         })
         .collect();
+    let daily_series = SERIES
+        .iter()
+        .map(|k| {
+            let d = def_of(*k).expect("a defined KPI");
+            let target = kpi::target(*k, &r.standards);
+            pb::KpiDailySeries {
+                kpi: *k as i32,
+                days: per_day[..30]
+                    .iter()
+                    .rev()
+                    .map(|(date, t)| pb::KpiDayValue {
+                        date: Some(to_date(*date)),
+                        value: Some(kpi::value(d, t, "", target, j)),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let property_comparison = if r.scope.level == ScopeLevel::Property as i32 {
+        Vec::new()
+    } else {
+        crate::api::league::table(state, &r.properties, day - Duration::days(29), day).await?
+    };
+    let (service_star_month, service_stars) = service_stars(state, r, day).await?;
+    let improvement_items = open_items(state, r).await?;
     Ok(pb::VoiceOfCustomerReport {
         scope: Some(r.scope.clone()),
         report_date: Some(to_date(day)),
@@ -202,7 +240,103 @@ pub async fn build(
             .collect(),
         late_case_count,
         kpi_trends,
+        daily_series,
+        property_comparison,
+        service_star_month,
+        service_stars,
+        improvement_items,
     })
+}
+
+/// The improvement items open in the scope (a region's and the chain's include their
+/// regions' own), due first; at most 50.
+async fn open_items(state: &State, r: &Resolved) -> Result<Vec<pb::ImprovementItem>, sqlx::Error> {
+    let regions: Vec<String> = match ScopeLevel::try_from(r.scope.level).unwrap_or_default() {
+        ScopeLevel::Region => vec![r.scope.id.clone()],
+        ScopeLevel::Chain => state.chain.regions.iter().map(|x| x.id.clone()).collect(),
+        _ => vec![],
+    };
+    let open = crate::improvement::OPEN.map(|s| s as i16);
+    let page = guestloop_db::page::Page {
+        size: 50,
+        after: None,
+    };
+    let rows =
+        crate::improvement::store::list(&state.pool, &r.properties, &regions, &open, &page).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(crate::improvement::view(state, row, false).await?);
+    }
+    items.sort_by_key(|i| {
+        (
+            i.due_time
+                .map(|t| (t.seconds, t.nanos))
+                .unwrap_or((i64::MAX, 0)),
+            i.item_id.clone(),
+        )
+    });
+    Ok(items)
+}
+
+/// On a month's last day: per property, the staff most praised that month (ties: fewer
+/// complaints, then name), only those praised at least once.
+async fn service_stars(
+    state: &State,
+    r: &Resolved,
+    day: NaiveDate,
+) -> Result<
+    (
+        Option<guestloop_proto::common::v1::Date>,
+        Vec<pb::ServiceStar>,
+    ),
+    sqlx::Error,
+> {
+    if (day + Duration::days(1)).day() != 1 {
+        return Ok((None, Vec::new()));
+    }
+    let first = day.with_day(1).expect("the first of the month");
+    let mut rows =
+        crate::store::mentions::list(&state.pool, &r.properties, first, day, 10_000, 0).await?;
+    rows.retain(|m| m.praise > 0);
+    rows.sort_by(|a, b| {
+        (
+            &a.property_id,
+            std::cmp::Reverse(a.praise),
+            a.complaint,
+            &a.staff_name,
+        )
+            .cmp(&(
+                &b.property_id,
+                std::cmp::Reverse(b.praise),
+                b.complaint,
+                &b.staff_name,
+            ))
+    });
+    let mut stars = Vec::new();
+    let mut rank = 0;
+    let mut at = String::new();
+    for m in rows {
+        if m.property_id != at {
+            at = m.property_id.clone();
+            rank = 0;
+        }
+        rank += 1;
+        if rank as usize > STARS_PER_PROPERTY {
+            continue;
+        }
+        stars.push(pb::ServiceStar {
+            rank,
+            staff: Some(pb::StaffMentionCount {
+                staff_id: m.staff_id,
+                staff_name: m.staff_name,
+                property_id: m.property_id,
+                department: i32::from(m.department),
+                praise_count: m.praise,
+                complaint_count: m.complaint,
+            }),
+        });
+    }
+    Ok((Some(to_date(first)), stars))
 }
 
 /// The first instant after `day` in `tz`.

@@ -58,6 +58,19 @@ pub struct TestApp {
     pub notification_pool: Option<PgPool>,
     metrics: Running,
     notification: Option<Running>,
+    /// metrics' settings layers, for replicas.
+    layers: Vec<String>,
+}
+
+/// Another metrics process on the same database (a replica racing the first).
+pub struct Replica {
+    running: Running,
+}
+
+impl Replica {
+    pub async fn scrape(&self) -> String {
+        scrape(self.running.admin).await
+    }
 }
 
 /// Judging settings every test starts from; `extra` layers over them.
@@ -66,6 +79,8 @@ const BASE: &str = r#"
 min_sample = 5
 gauge_interval = "200ms"
 [kpi_alerts]
+enabled = false
+[daily_report]
 enabled = false
 "#;
 
@@ -106,7 +121,10 @@ fn pool(url: &str, schema: &str) -> PgPool {
         .connect_lazy_with(options)
 }
 
-async fn start_notification(db: &guestloop_testkit::TestDatabase) -> (Running, PgPool, String) {
+async fn start_notification(
+    db: &guestloop_testkit::TestDatabase,
+    extra: &str,
+) -> (Running, PgPool, String) {
     let url = db.service_url("notification", "notification_svc").await;
     let overrides = format!(
         r#"
@@ -129,6 +147,7 @@ worker_enabled = false
     let mut layers: Vec<&str> = notification::default_layers().to_vec();
     layers.push(guestloop_testkit::TEST_CHAIN_TOML);
     layers.push(&overrides);
+    layers.push(extra);
     let settings: notification::Settings =
         guestloop_config::load_from_env(&layers, None, std::iter::empty())
             .expect("notification test settings are valid");
@@ -152,51 +171,92 @@ worker_enabled = false
     (running, pool(&url, "notification"), layer)
 }
 
+async fn start_metrics(layers: &[String]) -> Running {
+    let layers: Vec<&str> = layers.iter().map(String::as_str).collect();
+    let settings: metrics_service::Settings =
+        guestloop_config::load_from_env(&layers, None, std::iter::empty())
+            .expect("metrics test settings are valid");
+    let app = metrics_service::Application::build(settings)
+        .await
+        .expect("metrics builds");
+    let (addr, admin) = (app.grpc_addr(), app.admin_addr());
+    Running::start(addr, admin, |rx| {
+        tokio::spawn(async move {
+            let _ = app
+                .run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        })
+    })
+}
+
+/// The Prometheus text of an admin port.
+async fn scrape(admin: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(admin)
+        .await
+        .expect("admin port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.expect("response");
+    out
+}
+
 impl TestApp {
     /// A fresh database and metrics on it; `extra` is a settings layer over the test ones.
     pub async fn spawn(extra: &str) -> Self {
-        Self::spawn_inner(extra, false).await
+        Self::spawn_inner(extra, None).await
     }
 
     /// Like `spawn`, with a REAL notification (in-process, delivery worker off: messages
     /// stay queued) that metrics notifies.
     pub async fn spawn_with_notification(extra: &str) -> Self {
-        Self::spawn_inner(extra, true).await
+        Self::spawn_inner(extra, Some("")).await
     }
 
-    async fn spawn_inner(extra: &str, with_notification: bool) -> Self {
+    /// Like `spawn_with_notification`; `notification_extra` is a layer over notification's
+    /// test settings (e.g. its staff directory).
+    pub async fn spawn_with_notification_settings(extra: &str, notification_extra: &str) -> Self {
+        Self::spawn_inner(extra, Some(notification_extra)).await
+    }
+
+    async fn spawn_inner(extra: &str, notification_extra: Option<&str>) -> Self {
         let db = guestloop_testkit::test_database().await;
-        let (notification, notification_pool, peer) = if with_notification {
-            let (r, p, layer) = start_notification(&db).await;
-            (Some(r), Some(p), layer)
-        } else {
-            (None, None, String::new())
+        let (notification, notification_pool, peer) = match notification_extra {
+            Some(n) => {
+                let (r, p, layer) = start_notification(&db, n).await;
+                (Some(r), Some(p), layer)
+            }
+            None => (None, None, String::new()),
         };
         let url = db.service_url("metrics", "metrics_svc").await;
         let layers = metrics_layers(&url, &format!("{peer}\n{extra}"));
-        let layers: Vec<&str> = layers.iter().map(String::as_str).collect();
-        let settings: metrics_service::Settings =
-            guestloop_config::load_from_env(&layers, None, std::iter::empty())
-                .expect("metrics test settings are valid");
-        let app = metrics_service::Application::build(settings)
-            .await
-            .expect("metrics builds");
-        let (addr, admin) = (app.grpc_addr(), app.admin_addr());
-        let metrics = Running::start(addr, admin, |rx| {
-            tokio::spawn(async move {
-                let _ = app
-                    .run_until_stopped(async move {
-                        let _ = rx.await;
-                    })
-                    .await;
-            })
-        });
+        let metrics = start_metrics(&layers).await;
         Self {
             pool: pool(&url, "metrics"),
             _db: db,
             notification_pool,
             metrics,
             notification,
+            layers,
+        }
+    }
+
+    /// A second metrics on the same database and peers, with the same settings.
+    pub async fn replica(&self) -> Replica {
+        self.replica_with("").await
+    }
+
+    /// Like `replica`, with one more settings layer.
+    pub async fn replica_with(&self, extra: &str) -> Replica {
+        let mut layers = self.layers.clone();
+        layers.push(extra.to_string());
+        Replica {
+            running: start_metrics(&layers).await,
         }
     }
 
@@ -281,17 +341,7 @@ impl TestApp {
 
     /// The Prometheus text of metrics' admin port.
     pub async fn scrape(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.metrics.admin)
-            .await
-            .expect("admin port");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-            .await
-            .expect("request");
-        let mut out = String::new();
-        stream.read_to_string(&mut out).await.expect("response");
-        out
+        scrape(self.metrics.admin).await
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -4,6 +4,7 @@
 
 pub(crate) mod events;
 mod messages;
+mod staff;
 mod templates;
 
 pub use events::Ingest;
@@ -86,5 +87,8 @@ impl NotificationService for NotificationApi {
         request: Request<pb::PreviewTemplateRequest>,
     ) -> R<pb::PreviewTemplateResponse> {
         rpc!(self, request, templates::preview)
+    }
+    async fn list_staff(&self, request: Request<pb::ListStaffRequest>) -> R<pb::ListStaffResponse> {
+        rpc!(self, request, staff::list)
     }
 }

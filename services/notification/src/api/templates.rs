@@ -1,8 +1,10 @@
-//! ListTemplates and PreviewTemplate: the templates loaded from configuration.
+//! ListTemplates and PreviewTemplate: the templates loaded from configuration. A preview
+//! renders the plain-text body (an HTML-only email body: its HTML), a variable not given
+//! shown as `{{name}}`.
 
 use crate::error::{NotificationError, Result};
 use crate::state::{Caller, State};
-use crate::templates::{BUILTIN_VARIABLES, normalise_language, render};
+use crate::templates::{BUILTIN_VARIABLES, normalise_language};
 use guestloop_errors::FieldViolations;
 use guestloop_proto::common::v1::ContactChannel;
 use guestloop_proto::notification::v1::{self as pb, MessageKind};
@@ -108,9 +110,24 @@ pub async fn preview(
         .filter(|n| !declared.contains(n) && !BUILTIN_VARIABLES.contains(&n.as_str()))
         .cloned()
         .collect();
+    // A variable not given shows as `{{name}}` (sending would refuse to render it).
+    let mut shown = values.clone();
+    for n in &template.variables {
+        shown
+            .entry(n.clone())
+            .or_insert_with(|| format!("{{{{{n}}}}}"));
+    }
+    let rendered = state.templates.render(template, &shown).map_err(|e| {
+        NotificationError::FailedPrecondition(format!("the template does not render: {e}"))
+    })?;
     Ok(pb::PreviewTemplateResponse {
-        subject: render(&template.subject, &values),
-        body: render(&template.body, &values),
+        subject: rendered.subject,
+        // The plain text; an email body that is HTML only, its HTML.
+        body: if template.html_only() {
+            rendered.html.unwrap_or_default()
+        } else {
+            rendered.body
+        },
         language: template.language.clone(),
         language_fallback: template.language != first_choice,
         missing_variables: missing,
