@@ -23,6 +23,7 @@ mod ingest;
 mod intake;
 mod intake_batch;
 mod redact;
+mod reply;
 mod retention;
 mod settings;
 mod state;
@@ -81,6 +82,7 @@ impl Application {
             chain: Arc::new(runtime.settings.chain.clone()),
             standards: Arc::new(runtime.settings.standards.clone()),
             intake: settings.intake,
+            ota_replies: settings.ota_replies,
             classifier,
             guests: guests::GuestDirectory::new(guest_profile),
             case_feed: crate::store::cases::case_feed(),

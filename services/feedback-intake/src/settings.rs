@@ -19,6 +19,8 @@ pub struct Settings {
     /// per batch and no savepoints, so batches can be far larger (imports fill them).
     #[serde(default)]
     pub batch_write: guestloop_db::batch::BatchSettings,
+    /// How soon an OTA review's public reply is due, per site (reply/mod.rs).
+    pub ota_replies: crate::reply::OtaReplySettings,
 }
 
 /// When feedback opens a case on its own, and limits on what is accepted.
@@ -74,6 +76,7 @@ impl Validate for Settings {
                 "limits must be positive",
             ));
         }
+        self.ota_replies.validate()?;
         crate::classify::Classifier::new(&self.classifier)
             .map(|_| ())
             .map_err(ConfigError::Load)
@@ -110,6 +113,14 @@ negative_feedback_opens_case = true
 max_text_chars = 10000
 import_max_items = 50000
 import_in_flight = 2048
+
+# An OTA review's public reply is due this long after the review's receipt: a negative
+# review's (rated under intake.ota_case_below, or negative) sooner. Per site, e.g.
+# [ota_replies.sites.booking_com] negative_within = "12h"; site keys are the OtaSite names
+# without the prefix, lower case (booking_com, trip_com, tripadvisor, ..., other).
+[ota_replies]
+negative_within = "24h"
+positive_within = "72h"
 "#;
 
 pub fn default_layers() -> [&'static str; 3] {

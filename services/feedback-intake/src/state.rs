@@ -15,6 +15,8 @@ pub struct State {
     pub chain: Arc<ChainDirectory>,
     pub standards: Arc<Standards>,
     pub intake: IntakeSettings,
+    /// When OTA review replies are due, per site.
+    pub ota_replies: crate::reply::OtaReplySettings,
     pub classifier: Classifier,
     pub guests: GuestDirectory,
     /// Case changes for WatchCaseQueue, one listening connection for all watches.

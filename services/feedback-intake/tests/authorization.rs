@@ -262,6 +262,44 @@ async fn probe_outsider(w: &World, who: &str, mut c: FeedbackClient, mine: &Own)
         NF,
     );
 
+    // OTA review replies.
+    let rid = w.review.feedback_id.clone();
+    p.refused(
+        "GetReviewReply",
+        c.get_review_reply(pb::GetReviewReplyRequest {
+            feedback_id: rid.clone(),
+        })
+        .await,
+        NF,
+    );
+    p.refused(
+        "DraftReviewReply",
+        c.draft_review_reply(pb::DraftReviewReplyRequest {
+            feedback_id: rid.clone(),
+            text: "intruder".into(),
+        })
+        .await,
+        NF,
+    );
+    p.refused(
+        "ApproveReviewReply",
+        c.approve_review_reply(pb::ApproveReviewReplyRequest {
+            feedback_id: rid.clone(),
+        })
+        .await,
+        NF,
+    );
+    p.refused(
+        "RecordReviewReplyPosted",
+        c.record_review_reply_posted(pb::RecordReviewReplyPostedRequest {
+            feedback_id: rid.clone(),
+            text: "intruder".into(),
+            post_time: None,
+        })
+        .await,
+        NF,
+    );
+
     // Cases.
     p.refused(
         "OpenCase",
@@ -747,6 +785,44 @@ async fn call_every_rpc(c: &mut FeedbackClient, w: &World) -> Vec<(&'static str,
                 c.record_feedback_reply(pb::RecordFeedbackReplyRequest {
                     feedback_id: fid.clone(),
                     kind: pb::FeedbackReplyKind::GuestContacted as i32,
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "GetReviewReply",
+            code(
+                c.get_review_reply(pb::GetReviewReplyRequest {
+                    feedback_id: w.review.feedback_id.clone(),
+                })
+                .await,
+            ),
+        ),
+        (
+            "DraftReviewReply",
+            code(
+                c.draft_review_reply(pb::DraftReviewReplyRequest {
+                    feedback_id: w.review.feedback_id.clone(),
+                    text: "x".into(),
+                })
+                .await,
+            ),
+        ),
+        (
+            "ApproveReviewReply",
+            code(
+                c.approve_review_reply(pb::ApproveReviewReplyRequest {
+                    feedback_id: w.review.feedback_id.clone(),
+                })
+                .await,
+            ),
+        ),
+        (
+            "RecordReviewReplyPosted",
+            code(
+                c.record_review_reply_posted(pb::RecordReviewReplyPostedRequest {
+                    feedback_id: w.review.feedback_id.clone(),
                     ..Default::default()
                 })
                 .await,

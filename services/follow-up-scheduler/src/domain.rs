@@ -50,6 +50,15 @@ pub fn to_duration_ms(ms: i64) -> prost_types::Duration {
     }
 }
 
+/// An event's calendar date, if it is a real one.
+pub fn date(d: &guestloop_proto::common::v1::Date) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).ok()?,
+        u32::try_from(d.day).ok()?,
+    )
+}
+
 pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }

@@ -12,7 +12,7 @@
 //!
 //! What a firing does: the plan's guest messages first pass their precheck (consent, survey
 //! cap, plan/precheck.rs), then SendMessage goes to notification; CreateTask creates the task
-//! here; EscalateCase calls feedback-intake; SLA timers run the clock's warning or breach
+//! here (a VIP's call after consent, alerting the duty manager); EscalateCase calls feedback-intake; SLA timers run the clock's warning or breach
 //! (clocks/fire.rs); a task's due timer marks it MISSED. Calls to other services run first;
 //! what they changed is written in the transaction that finishes the timer under its lease.
 
@@ -253,11 +253,7 @@ impl Worker {
         let purpose = TimerPurpose::try_from(i32::from(row.purpose)).unwrap_or_default();
         match action {
             None => self.internal(row, purpose).await,
-            Some(timer_action::Action::CreateTask(t)) => Ran::Done {
-                kind: "create_task",
-                message_id: String::new(),
-                effect: Effect::CreateTask(Box::new(task_from_action(row, &t))),
-            },
+            Some(timer_action::Action::CreateTask(t)) => self.create_task(row, purpose, t).await,
             Some(timer_action::Action::EscalateCase(e)) => self.escalate(row, e).await,
             Some(timer_action::Action::SendMessage(s)) => {
                 let spec = s.message.unwrap_or_default();
@@ -268,6 +264,62 @@ impl Worker {
                     Precheck::Retry(e) => Ran::Retry(e),
                 }
             }
+        }
+    }
+
+    /// A task from a CreateTask action. A plan timer's task is a call to the guest (a VIP's,
+    /// plan/calls.rs): their consent first. With `notify_role`, that role of the property is
+    /// alerted to it (once: the alert's key is the timer's).
+    async fn create_task(
+        &self,
+        row: &TimerRow,
+        purpose: TimerPurpose,
+        t: pb::CreateTaskAction,
+    ) -> Ran {
+        if matches!(
+            purpose,
+            TimerPurpose::SatisfactionContact | TimerPurpose::PostStayFollowUp
+        ) {
+            match precheck::call(&self.state, row).await {
+                Precheck::Go => {}
+                Precheck::Skip(reason) => return Ran::Skipped(reason),
+                Precheck::Retry(e) => return Ran::Retry(e),
+            }
+        }
+        let task = task_from_action(row, &t);
+        if let Ok(role) = StaffRole::try_from(t.notify_role)
+            && role != StaffRole::Unspecified
+        {
+            let alert = Alert {
+                key: format!("task-alert:{}", row.idempotency_key()),
+                kind: MessageKind::StaffTaskAssigned,
+                to: notify::StaffRecipient {
+                    property_id: row.property_id.clone(),
+                    role: role as i32,
+                    ..Default::default()
+                },
+                urgency: Urgency::try_from(t.urgency)
+                    .ok()
+                    .filter(|u| *u != Urgency::Unspecified)
+                    .unwrap_or(Urgency::Normal),
+                case_id: &row.case_id,
+                task_id: "",
+                variables: vec![
+                    ("task_title", task.title.clone()),
+                    (
+                        "due_time",
+                        alerts::local_time(&self.state, &row.property_id, task.due_time),
+                    ),
+                ],
+            };
+            if let Sent::Retry(e) = alerts::send(&self.state, alert).await {
+                return Ran::Retry(e);
+            }
+        }
+        Ran::Done {
+            kind: "create_task",
+            message_id: String::new(),
+            effect: Effect::CreateTask(Box::new(task)),
         }
     }
 

@@ -2,7 +2,8 @@
 //! property tests below (`cargo test`) and the cargo-fuzz target `follow_up_scheduler`
 //! (fuzz/, the long run). ScheduleTimer as its handler parses it; delivered events as the
 //! consumer reads them (ingest.rs) and then plans them: the stay timers and the birthday
-//! greeting of a check-out, the clock facts of a case event. None may panic; a rejection
+//! and anniversary greetings of a check-out, the pre-arrival care of a booking, the clock
+//! facts of a case event. None may panic; a rejection
 //! must name real fields of the request; what is accepted keeps its invariants.
 
 use crate::clocks::Facts;
@@ -17,7 +18,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The parse steps, by name; [`run`] picks one by index.
-pub const SURFACES: [&str; 3] = ["ScheduleTimer", "stay events", "case events"];
+pub const SURFACES: [&str; 4] = [
+    "ScheduleTimer",
+    "stay events",
+    "case events",
+    "stay bookings",
+];
 
 /// Runs surface `surface` (mod [`SURFACES`]) on input drawn from `data`.
 pub fn run(surface: usize, data: &[u8]) {
@@ -25,7 +31,8 @@ pub fn run(surface: usize, data: &[u8]) {
     match surface % SURFACES.len() {
         0 => schedule_timer(c),
         1 => stay_event(c),
-        _ => case_event(c),
+        2 => case_event(c),
+        _ => stay_booking(c),
     }
 }
 
@@ -151,6 +158,56 @@ fn plan_stay(env: &EventEnvelope, c: &mut Choices<'_>) {
             .checked_sub_signed(chrono::Duration::seconds(1))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         assert!(t.due_time >= floor);
+    }
+}
+
+/// A booking as the consumer parses it (care/mod.rs), then its pre-arrival tasks: each due
+/// before the arrival and not before now, with text within the API's bounds.
+fn stay_booking(c: &mut Choices<'_>) {
+    const EVENT: &str = "guestloop.events.v1.StayBooked";
+    let valid = ev::StayBooked {
+        stay_id: "0195a3c0-0000-7b62-9a4e-6f1b2c3d4e5f".into(),
+        guest_id: "0195a3c0-5f1e-7b62-9a4e-6f1b2c3d4e5f".into(),
+        property_id: "sh-bund".into(),
+        arrival_date: Some(Date {
+            year: 2027,
+            month: 1,
+            day: 12,
+        }),
+        tier: guestloop_proto::guestprofile::v1::Tier::VipGold as i32,
+        previous_stays: 2,
+        care: Some(ev::StayCare {
+            pillow: "buckwheat".into(),
+            allergies: vec!["peanuts".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let Some(event) = request(EVENT, &valid, c) else {
+        return;
+    };
+    let Ok(booking) = crate::care::Booking::try_from(&event) else {
+        return;
+    };
+    let s = settings();
+    let now = DateTime::<Utc>::from_timestamp(1_000_000_000 + i64::from(c.u32()) * 2, 0)
+        .expect("an instant of this century");
+    let Some(arrival) = crate::care::arrival_at(
+        &s.common.chain,
+        &booking.property_id,
+        booking.arrival,
+        s.care.arrival_time,
+    ) else {
+        assert!(crate::care::plan(&booking, &s.care, &s.common.chain, now).is_empty());
+        return;
+    };
+    for p in crate::care::plan(&booking, &s.care, &s.common.chain, now) {
+        assert!(
+            p.due < arrival && p.due >= crate::domain::micros(now),
+            "{p:?}"
+        );
+        assert!(!p.title.is_empty() && p.title.chars().count() <= 200);
+        assert!(p.instructions.chars().count() <= 2000);
     }
 }
 

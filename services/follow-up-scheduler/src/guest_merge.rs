@@ -13,8 +13,8 @@
 //!   merge;
 //! - timer keys and idempotency keys are not rewritten: they name a row and the effects it
 //!   already had (`timer:<id>:<generation>`), not its guest. Birthday keys do carry a guest
-//!   id, so the survivor could end up with two greetings for one year: all but one are
-//!   cancelled ('merged') here and after every check-out.
+//!   id (and so do anniversary keys), so the survivor could end up with two greetings for
+//!   one year: all but one are cancelled ('merged') here and after every check-out.
 
 use crate::store::guests::{self as store, Moved};
 use sqlx::PgConnection;
@@ -31,5 +31,6 @@ pub async fn apply(conn: &mut PgConnection, m: &Merge) -> Result<Moved, sqlx::Er
     let last = store::survivor(&mut *conn, &m.duplicate).await?;
     let moved = store::move_guest(&mut *conn, &m.duplicate, &last).await?;
     store::dedupe_birthdays(&mut *conn, &last).await?;
+    store::dedupe_anniversaries(&mut *conn, &last).await?;
     Ok(moved)
 }

@@ -1,11 +1,12 @@
-//! The event consumer: guest-profile's stay events drive the after-stay plan, feedback-
-//! intake's case events the SLA clocks, answered surveys cancel reminders, erased guests
-//! lose their pending contacts, a merged duplicate's rows move to the survivor
-//! (guest_merge.rs). Each event is applied in one transaction with its inbox
-//! row, so a redelivered event is acknowledged without being applied twice. Events are
-//! applied in the order given; the first that cannot be applied (a peer or the database
-//! unreachable) stops the batch, and the relay sends it again later.
+//! The event consumer: guest-profile's stay events drive the after-stay plan and the
+//! pre-arrival care of VIP and frequent guests (care/), feedback-intake's case events the
+//! SLA clocks, answered surveys cancel reminders, erased guests lose their pending contacts,
+//! a merged duplicate's rows move to the survivor (guest_merge.rs). Each event is applied in
+//! one transaction with its inbox row, so a redelivered event is acknowledged without being
+//! applied twice. Events are applied in the order given; the first that cannot be applied
+//! (a peer or the database unreachable) stops the batch, and the relay sends it again later.
 
+use crate::care::{Booking, plans as care};
 use crate::clocks::{self, Facts};
 use crate::guest_merge::{self, Merge};
 use crate::plan::{self, CheckOut};
@@ -25,6 +26,8 @@ use uuid::Uuid;
 struct Lookups {
     /// (month, day) of the guest's birthday.
     birthday: Option<(u32, u32)>,
+    /// The date the guest's anniversary counts from.
+    anniversary: Option<chrono::NaiveDate>,
 }
 
 /// The scheduler's event consumer (served by guestloop_outbox::consume::IngestService).
@@ -107,25 +110,28 @@ async fn apply_one(state: &State, id: Uuid, env: &EventEnvelope) -> Result<(), S
 }
 
 pub(crate) fn checked_out(env: &EventEnvelope) -> Option<CheckOut> {
-    let (stay_id, guest_id, property_id, time, arrival, departure) = match env.payload.as_ref()? {
-        Payload::StayCheckedOut(s) => (
-            &s.stay_id,
-            &s.guest_id,
-            &s.property_id,
-            &s.checked_out_time,
-            &s.arrival_date,
-            &s.departure_date,
-        ),
-        Payload::StayChanged(s) if s.status == StayStatus::CheckedOut as i32 => (
-            &s.stay_id,
-            &s.guest_id,
-            &s.property_id,
-            &s.checked_out_time,
-            &s.arrival_date,
-            &s.departure_date,
-        ),
-        _ => return None,
-    };
+    let (stay_id, guest_id, property_id, time, arrival, departure, tier) =
+        match env.payload.as_ref()? {
+            Payload::StayCheckedOut(s) => (
+                &s.stay_id,
+                &s.guest_id,
+                &s.property_id,
+                &s.checked_out_time,
+                &s.arrival_date,
+                &s.departure_date,
+                s.tier,
+            ),
+            Payload::StayChanged(s) if s.status == StayStatus::CheckedOut as i32 => (
+                &s.stay_id,
+                &s.guest_id,
+                &s.property_id,
+                &s.checked_out_time,
+                &s.arrival_date,
+                &s.departure_date,
+                s.tier,
+            ),
+            _ => return None,
+        };
     let checked_out = time
         .as_ref()
         .and_then(|t| crate::domain::timestamp(t).ok())
@@ -141,6 +147,8 @@ pub(crate) fn checked_out(env: &EventEnvelope) -> Option<CheckOut> {
         property_id: property_id.clone(),
         checked_out,
         stay_dates: format!("{} – {}", date(arrival), date(departure)),
+        tier,
+        by_duty_manager: false,
     })
 }
 
@@ -149,7 +157,8 @@ async fn lookups(state: &State, env: &EventEnvelope) -> Result<Lookups, String> 
     let Some(c) = checked_out(env) else {
         return Ok(out);
     };
-    if !state.plan.enabled || !state.plan.birthday_care || c.guest_id.is_empty() {
+    let greetings = state.plan.birthday_care || state.plan.anniversary_care;
+    if !state.plan.enabled || !greetings || c.guest_id.is_empty() {
         return Ok(out);
     }
     let Some(client) = &state.peers.guest_profile else {
@@ -163,12 +172,15 @@ async fn lookups(state: &State, env: &EventEnvelope) -> Result<Lookups, String> 
         .await
     {
         Ok(r) => {
-            out.birthday = r
-                .into_inner()
-                .guest
-                .and_then(|g| g.birthday)
-                .filter(|b| b.month > 0 && b.day > 0)
+            let guest = r.into_inner().guest.unwrap_or_default();
+            out.birthday = guest
+                .birthday
+                .filter(|b| b.month > 0 && b.day > 0 && state.plan.birthday_care)
                 .map(|b| (b.month as u32, b.day as u32));
+            out.anniversary = guest
+                .anniversary
+                .filter(|_| state.plan.anniversary_care)
+                .and_then(|d| crate::domain::date(&d));
         }
         Err(s) if s.code() == tonic::Code::NotFound => {}
         Err(s) => return Err(format!("guest-profile: {:?}", s.code())),
@@ -190,8 +202,14 @@ async fn apply(
         // A stay of a merged-away profile plans the survivor's contacts, birthday key
         // included (the triggers would re-point the rows, not the key).
         c.guest_id = guests::survivor(conn, &c.guest_id).await?;
+        // A VIP's contacts are the duty manager's calls (plan/calls.rs): no survey, so no
+        // reminder either (one planned before the guest became a VIP goes).
+        c.by_duty_manager = state.care.vip_contact_by_duty_manager && state.care.is_vip(c.tier);
         let timers = plan::stay_timers(&c, &state.chain, &state.standards, &state.plan);
         plan::schedule(conn, timers).await?;
+        if c.by_duty_manager {
+            crate::store::timers::cancel_key(conn, &plan::key(&c.stay_id, plan::REMINDER)).await?;
+        }
         if let Some((month, day)) = lookups.birthday
             && let Some(t) =
                 plan::birthday_timer(&c, month, day, Utc::now(), &state.chain, &state.plan)
@@ -199,18 +217,46 @@ async fn apply(
             crate::store::timers::upsert(conn, &t, true).await?;
             guests::dedupe_birthdays(conn, &c.guest_id).await?;
         }
+        if let Some(date) = lookups.anniversary
+            && let Some(t) =
+                plan::anniversary_timer(&c, date, Utc::now(), &state.chain, &state.plan)
+        {
+            crate::store::timers::upsert(conn, &t, true).await?;
+            guests::dedupe_anniversaries(conn, &c.guest_id).await?;
+        }
         return Ok(());
     }
     let Some(payload) = &env.payload else {
         return Ok(());
     };
     let facts = match payload {
+        Payload::StayBooked(b) => {
+            match Booking::try_from(b) {
+                Ok(booking) => {
+                    care::booked(conn, state, booking, env.sequence, Utc::now()).await?;
+                }
+                // It could never apply: acknowledged, so it does not hold up the stream.
+                Err(fields) => tracing::warn!(source = %env.source, ?fields,
+                    "stay booking without usable facts dropped"),
+            }
+            return Ok(());
+        }
         Payload::StayCancelled(s) => {
             plan::cancel_stay(conn, &s.stay_id).await?;
+            care::cancelled(conn, &s.stay_id, env.sequence).await?;
             return Ok(());
         }
         Payload::StayChanged(s) if s.status == StayStatus::Cancelled as i32 => {
             plan::cancel_stay(conn, &s.stay_id).await?;
+            care::cancelled(conn, &s.stay_id, env.sequence).await?;
+            return Ok(());
+        }
+        Payload::StayChanged(s) if s.status == StayStatus::Booked as i32 => {
+            // Still to come: a moved arrival re-times the care before it. (Once the guest
+            // is in, their pre-arrival tasks stay as they are.)
+            if let Some(d) = s.arrival_date.as_ref().and_then(crate::domain::date) {
+                care::changed(conn, state, &s.stay_id, d, env.sequence, Utc::now()).await?;
+            }
             return Ok(());
         }
         Payload::SurveyAnswered(s) if !s.stay_id.is_empty() => {
@@ -229,6 +275,7 @@ async fn apply(
             for id in [g.guest_id.as_str(), guest.as_str()] {
                 crate::store::timers::cancel_guest(conn, id).await?;
                 crate::store::timers::erase_actions_of_guest(conn, id).await?;
+                care::erased(conn, id).await?;
                 crate::tasks::erase_guest(conn, id).await?;
                 crate::store::guests::record_erased(conn, id).await?;
             }

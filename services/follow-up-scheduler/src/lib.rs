@@ -2,12 +2,14 @@
 //! - Durable timers (`timers`, store/timers.rs) and the firing worker in every replica
 //!   (fire.rs: `FOR UPDATE SKIP LOCKED` and a lease, effects keyed by timer generation).
 //! - The event consumer (ingest.rs, EventIngestService): stay events drive the after-stay
-//!   plan (plan/), case events the SLA clocks and the ladder (clocks/).
+//!   plan (plan/) and VIP and frequent-guest care (care/), case events the SLA clocks and
+//!   the ladder (clocks/).
 //! - Follow-up tasks for staff (tasks.rs), staff alerts (alerts.rs).
 //! - The API (api/): timers, tasks, case and stay clocks, the deadline watch.
 
 mod alerts;
 mod api;
+mod care;
 mod clocks;
 mod domain;
 mod error;
@@ -28,8 +30,8 @@ mod tasks;
 
 pub use error::SchedulerError;
 pub use settings::{
-    AlertSettings, PlanSettings, SERVICE_DEFAULTS, Settings, TaskSettings, TimerSettings,
-    default_layers,
+    AlertSettings, CareSettings, PlanSettings, PreArrivalLeads, SERVICE_DEFAULTS, Settings,
+    TaskSettings, TimerSettings, default_layers,
 };
 
 use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
@@ -89,6 +91,7 @@ impl Application {
             plan: settings.plan.clone(),
             alerts: settings.alerts.clone(),
             tasks: settings.tasks.clone(),
+            care: settings.care.clone(),
             peers,
             deadline_feed: guestloop_db::feed::ChangeFeed::new(store::DEADLINE_CHANNEL),
         });

@@ -1,4 +1,5 @@
-//! follow-up-scheduler's settings: the common ones and the timer worker (`[timers]`).
+//! follow-up-scheduler's settings: the common ones, the timer worker (`[timers]`), the
+//! after-stay plan (`[plan]`), alerts, tasks, and VIP and frequent-guest care (`[care]`).
 
 use guestloop_config::{CommonSettings, ConfigError, LocalTimeRange, Seconds, Validate};
 use serde::Deserialize;
@@ -11,6 +12,7 @@ pub struct Settings {
     pub plan: PlanSettings,
     pub alerts: AlertSettings,
     pub tasks: TaskSettings,
+    pub care: CareSettings,
 }
 
 /// The after-stay plan (issue 4, part 2). The deadlines themselves (48 h, 7 days, one survey
@@ -32,6 +34,74 @@ pub struct PlanSettings {
     pub survey_url: String,
     /// Send birthday greetings (needs the guest's birthday from guest-profile).
     pub birthday_care: bool,
+    /// Local time of the anniversary greeting.
+    #[serde(deserialize_with = "guestloop_config::hh_mm")]
+    pub anniversary_time: chrono::NaiveTime,
+    /// Send anniversary greetings (needs the guest's anniversary from guest-profile).
+    pub anniversary_care: bool,
+}
+
+/// VIP and frequent-guest care (issue 13, care/): pre-arrival tasks for the property when
+/// such a guest's stay is booked, and a VIP's after-stay contacts as the duty manager's
+/// calls instead of templated messages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CareSettings {
+    /// Plan pre-arrival care at all (off: bookings create nothing).
+    pub enabled: bool,
+    /// The tiers cared for as VIPs: guestprofile.v1.Tier names, e.g. "TIER_VIP_GOLD".
+    #[serde(deserialize_with = "tiers")]
+    pub vip_tiers: Vec<i32>,
+    /// A guest with at least this many earlier checked-out stays is cared for as a frequent
+    /// guest; 0: nobody is, by stays alone.
+    pub frequent_after_stays: u32,
+    /// When a guest is expected on the arrival date, local time at the property (its
+    /// check-in time); pre-arrival tasks are due their lead time before it.
+    #[serde(deserialize_with = "guestloop_config::hh_mm")]
+    pub arrival_time: chrono::NaiveTime,
+    /// The pre-arrival tasks and how long before arrival each is due; "0s" leaves one out.
+    pub pre_arrival: PreArrivalLeads,
+    /// A VIP's satisfaction contact and 7-day follow-up are calls the duty manager is given
+    /// as tasks (and alerted to), not the survey and follow-up templates.
+    pub vip_contact_by_duty_manager: bool,
+}
+
+/// How long before arrival each pre-arrival task is due ("0s": not created).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PreArrivalLeads {
+    /// A welcome amenity in the room (with the guest's dietary needs and allergies).
+    pub welcome_amenity: Seconds,
+    /// The room to the guest's preferences (room type, pillow, floor), when they have any.
+    pub room_preferences: Seconds,
+    /// The guest's special needs (accessibility, medical), when they have any.
+    pub special_needs: Seconds,
+}
+
+impl CareSettings {
+    pub fn is_vip(&self, tier: i32) -> bool {
+        tier != 0 && self.vip_tiers.contains(&tier)
+    }
+
+    /// A guest the chain cares for before arrival: a VIP tier, or enough earlier stays.
+    pub fn cares_for(&self, tier: i32, previous_stays: u32) -> bool {
+        self.is_vip(tier)
+            || (self.frequent_after_stays > 0 && previous_stays >= self.frequent_after_stays)
+    }
+}
+
+/// guestprofile.v1.Tier names ("TIER_VIP_GOLD") to their numbers; an unknown name is a
+/// configuration error naming it.
+fn tiers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
+    use guestloop_proto::guestprofile::v1::Tier;
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|name| match Tier::from_str_name(name) {
+            Some(t) if t != Tier::Unspecified => Ok(t as i32),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{name}` is not a guest tier (TIER_POTENTIAL, TIER_REGULAR, TIER_VIP_SILVER, \
+                 TIER_VIP_GOLD, TIER_VIP_PLATINUM)"
+            ))),
+        })
+        .collect()
 }
 
 /// Staff alerts the scheduler sends (SLA warnings, escalations, missed timers).
@@ -138,6 +208,8 @@ reminder_after = "24h"
 contact_hours = { start = "10:00", end = "20:00" }
 birthday_time = "10:00"
 birthday_care = true
+anniversary_time = "10:00"
+anniversary_care = true
 survey_url = "https://survey.guestloop.example/s/{stay_id}"
 
 [alerts]
@@ -145,6 +217,17 @@ on_duty_fallback = true
 
 [tasks]
 miss_grace = "1h"
+
+[care]
+enabled = true
+vip_tiers = ["TIER_VIP_SILVER", "TIER_VIP_GOLD", "TIER_VIP_PLATINUM"]
+frequent_after_stays = 5
+arrival_time = "14:00"
+vip_contact_by_duty_manager = true
+[care.pre_arrival]
+welcome_amenity = "24h"
+room_preferences = "48h"
+special_needs = "72h"
 "#;
 
 pub fn default_layers() -> [&'static str; 2] {

@@ -1,7 +1,7 @@
 //! What every request handler, the event consumer and the firing worker share, and the
 //! caller of one request.
 
-use crate::settings::{AlertSettings, PlanSettings, TaskSettings, TimerSettings};
+use crate::settings::{AlertSettings, CareSettings, PlanSettings, TaskSettings, TimerSettings};
 use guestloop_auth::Principal;
 use guestloop_client::{FeedbackClient, GuestProfileClient, NotificationClient};
 use guestloop_config::{ChainDirectory, Standards};
@@ -17,6 +17,7 @@ pub struct State {
     pub plan: PlanSettings,
     pub alerts: AlertSettings,
     pub tasks: TaskSettings,
+    pub care: CareSettings,
     pub peers: Peers,
     /// Deadline changes for WatchDeadlines, from one listening connection per process.
     pub deadline_feed: guestloop_db::feed::ChangeFeed,

@@ -88,6 +88,7 @@ fn stay_changed(stay: &str, guest: &str, status: StayStatus, at: DateTime<Utc>) 
             arrival_date: date(at - Span::days(3)),
             departure_date: date(at),
             checked_out_time: Some(ts(at)),
+            ..Default::default()
         }),
     )
 }

@@ -269,6 +269,7 @@ const TEXTS: &[(&str, &str, &str, &str)] = &[
     ("phone", "Phone", "电话", "電話"),
     ("language", "Language", "语言", "語言"),
     ("birthday", "Birthday", "生日", "生日"),
+    ("anniversary", "Anniversary", "纪念日", "紀念日"),
     ("property_id", "Hotel", "酒店", "酒店"),
     ("arrival_date", "Arrival", "入住日期", "入住日期"),
     ("departure_date", "Departure", "离店日期", "離店日期"),

@@ -30,6 +30,7 @@ fn valid_guest() -> pb::Guest {
         }),
         language: "zh-CN".into(),
         birthday: date(1990, 5, 1),
+        anniversary: date(2015, 10, 3),
         segment: pb::Segment::Leisure as i32,
         tier: pb::Tier::VipGold as i32,
         loyalty_number: "VIP-12345".into(),
@@ -159,6 +160,11 @@ fn check_profile(p: &Profile) {
     assert!(p.special_needs.len() <= 20);
     assert!(p.preferences.dietary.len() <= 20 && p.preferences.allergies.len() <= 20);
     assert!(pb::Segment::try_from(p.segment).is_ok() && pb::Tier::try_from(p.tier).is_ok());
+    // Birthdays and anniversaries are real past dates with their year.
+    let today = chrono::Utc::now().date_naive();
+    for d in [p.birthday, p.anniversary].into_iter().flatten() {
+        assert!(d <= today && chrono::Datelike::year(&d) >= 1900, "{d}");
+    }
 }
 
 fn create_guest(c: &mut Choices<'_>) {

@@ -137,6 +137,38 @@ fn bad_guests() -> Vec<(&'static str, pb::Guest, &'static str)> {
             "guest.birthday",
         ),
         (
+            "impossible anniversary",
+            pb::Guest {
+                anniversary: Some(date(2019, 2, 29)),
+                ..guest()
+            },
+            "guest.anniversary",
+        ),
+        (
+            "future anniversary",
+            pb::Guest {
+                anniversary: Some(next_year()),
+                ..guest()
+            },
+            "guest.anniversary",
+        ),
+        (
+            "anniversary without a year",
+            pb::Guest {
+                anniversary: Some(date(0, 6, 12)),
+                ..guest()
+            },
+            "guest.anniversary",
+        ),
+        (
+            "anniversary before 1900",
+            pb::Guest {
+                anniversary: Some(date(1899, 12, 31)),
+                ..guest()
+            },
+            "guest.anniversary",
+        ),
+        (
             "unknown special-need kind",
             pb::Guest {
                 special_needs: vec![pb::SpecialNeed {
@@ -341,6 +373,14 @@ async fn update_guest_rejects_bad_values_and_leaves_the_row_alone() {
             },
             &["birthday"],
             "guest.birthday",
+        ),
+        (
+            pb::Guest {
+                anniversary: Some(date(2023, 4, 31)),
+                ..guest()
+            },
+            &["anniversary"],
+            "guest.anniversary",
         ),
         // Clearing both names would leave a nameless guest.
         (

@@ -22,6 +22,7 @@ fn kinds(events: &[EventEnvelope]) -> Vec<&'static str> {
             Some(Payload::StayCheckedOut(_)) => "checked_out",
             Some(Payload::StayChanged(_)) => "changed",
             Some(Payload::StayCancelled(_)) => "cancelled",
+            Some(Payload::StayBooked(_)) => "booked",
             _ => "other",
         })
         .collect()
@@ -47,8 +48,11 @@ async fn a_replayed_stay_is_the_same_stay() {
         assert_eq!(replay.stay.unwrap(), stored);
     }
     assert_eq!(app.count("stays").await, 1);
-    // A booking is not news to anyone.
-    assert!(app.events("stay", &stored.stay_id).await.is_empty());
+    // The booking is announced once, however often the PMS pushes it.
+    assert_eq!(
+        kinds(&app.events("stay", &stored.stay_id).await),
+        vec!["booked"]
+    );
 
     // The same reservation id at another property is another stay.
     let other = app
@@ -90,12 +94,12 @@ async fn a_changed_departure_updates_the_stay_and_emits_stay_changed() {
     assert_eq!(updated.departure_date, Some(date(2025, 3, 6)));
 
     let events = app.events("stay", &stay_id).await;
-    assert_eq!(kinds(&events), vec!["changed"]);
-    let e = &events[0];
+    assert_eq!(kinds(&events), vec!["booked", "changed"]);
+    let e = &events[1];
     assert_eq!(e.source, "guest-profile");
     assert_eq!(e.aggregate_id, stay_id);
     assert_eq!(e.property_id, "sh-bund");
-    assert_eq!(e.sequence, 1);
+    assert_eq!(e.sequence, 2);
     let Some(Payload::StayChanged(changed)) = &e.payload else {
         unreachable!()
     };
@@ -104,11 +108,12 @@ async fn a_changed_departure_updates_the_stay_and_emits_stay_changed() {
     assert_eq!(changed.departure_date, Some(date(2025, 3, 6)));
     assert_eq!(changed.arrival_date, Some(date(2025, 3, 1)));
     assert_eq!(changed.status, pb::StayStatus::Booked as i32);
+    assert_eq!(changed.tier, pb::Tier::VipGold as i32);
 
     // Replaying the change is not another change.
     let again = app.upsert_stay(extended).await;
     assert!(!again.changed);
-    assert_eq!(app.events("stay", &stay_id).await.len(), 1);
+    assert_eq!(app.events("stay", &stay_id).await.len(), 2);
     assert_eq!(app.count("stays").await, 1);
 
     // Nor is any other detail left unchanged ... but a new room is a change.
@@ -121,8 +126,8 @@ async fn a_changed_departure_updates_the_stay_and_emits_stay_changed() {
         .await;
     assert!(moved.changed);
     let events = app.events("stay", &stay_id).await;
-    assert_eq!(kinds(&events), vec!["changed", "changed"]);
-    assert_eq!(events[1].sequence, 2);
+    assert_eq!(kinds(&events), vec!["booked", "changed", "changed"]);
+    assert_eq!(events[2].sequence, 3);
 }
 
 #[tokio::test]
@@ -156,10 +161,10 @@ async fn check_out_emits_exactly_one_stay_checked_out_even_when_replayed() {
     }
 
     let events = app.events("stay", &stay_id).await;
-    assert_eq!(kinds(&events), vec!["changed", "checked_out"]);
+    assert_eq!(kinds(&events), vec!["booked", "changed", "checked_out"]);
     let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
-    assert_eq!(sequences, vec![1, 2]);
-    let Some(Payload::StayCheckedOut(out)) = &events[1].payload else {
+    assert_eq!(sequences, vec![1, 2, 3]);
+    let Some(Payload::StayCheckedOut(out)) = &events[2].payload else {
         unreachable!()
     };
     assert_eq!(out.stay_id, stay_id);
@@ -188,7 +193,10 @@ async fn check_out_emits_exactly_one_stay_checked_out_even_when_replayed() {
     assert!(r.changed);
     assert_eq!(r.stay.unwrap().checked_out_time, Some(corrected));
     let events = app.events("stay", &stay_id).await;
-    assert_eq!(kinds(&events), vec!["changed", "checked_out", "changed"]);
+    assert_eq!(
+        kinds(&events),
+        vec!["booked", "changed", "checked_out", "changed"]
+    );
     assert_eq!(
         kinds(&events)
             .iter()
@@ -243,8 +251,8 @@ async fn cancel_emits_stay_cancelled_once() {
     assert!(app.upsert_stay(cancelled.clone()).await.changed);
     assert!(!app.upsert_stay(cancelled).await.changed);
     let events = app.events("stay", &stay_id).await;
-    assert_eq!(kinds(&events), vec!["cancelled"]);
-    let Some(Payload::StayCancelled(c)) = &events[0].payload else {
+    assert_eq!(kinds(&events), vec!["booked", "cancelled"]);
+    let Some(Payload::StayCancelled(c)) = &events[1].payload else {
         unreachable!()
     };
     assert_eq!(
@@ -353,7 +361,7 @@ async fn undelivered_events_stay_in_the_outbox() {
     })
     .await;
     let total = app.count("outbox").await;
-    assert_eq!(total, 1);
+    assert_eq!(total, 2, "booked, checked out");
     tokio::time::sleep(Duration::from_millis(200)).await;
     for subscriber in ["follow_up_scheduler", "metrics"] {
         assert_eq!(
@@ -461,7 +469,10 @@ async fn the_outbox_keeps_events_until_the_consumer_takes_them() {
         .await;
     }
     let total = app.count("outbox").await;
-    assert_eq!(total, 6);
+    assert_eq!(
+        total, 9,
+        "per stay: booked, its final status, a changed departure"
+    );
 
     // The consumer is down: the relay tries, fails, and the events wait.
     wait_for("the relay to try the consumer at least twice", async || {
@@ -501,7 +512,7 @@ async fn the_outbox_keeps_events_until_the_consumer_takes_them() {
             .push(e.sequence);
     }
     for id in &stay_ids {
-        assert_eq!(per_stay[id], vec![1, 2], "stay {id}");
+        assert_eq!(per_stay[id], vec![1, 2, 3], "stay {id}");
     }
     // Events that arrive later are delivered too.
     app.upsert_stay(pb::Stay {

@@ -137,6 +137,7 @@ async fn apply(
     let occur = time(&env.occur_time).unwrap_or_else(Utc::now);
     match payload {
         Payload::FeedbackReceived(f) => {
+            crate::ota_replies::received(conn, state, f).await?;
             let t = time(&f.receive_time).unwrap_or(occur);
             let d = day(state, &f.property_id, t);
             for b in [
@@ -199,7 +200,10 @@ async fn apply(
                 }
             }
         }
-        Payload::FeedbackReplied(r) => responded(conn, &r.feedback_id).await?,
+        Payload::FeedbackReplied(r) => {
+            responded(conn, &r.feedback_id).await?;
+            crate::ota_replies::replied(conn, state, r).await?;
+        }
         Payload::GuestErased(g) if !g.guest_id.is_empty() => {
             // Erasing a merged-away id erases the profile it lives on in (guest-profile
             // erases a survivor together with what was merged into it).

@@ -24,6 +24,7 @@ mod guest_merge;
 mod improvement;
 mod ingest;
 mod kpi;
+mod ota_replies;
 mod report;
 mod retention;
 mod scopes;

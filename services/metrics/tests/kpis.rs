@@ -239,6 +239,7 @@ fn scenario(
                     receive_time: Some(ts(now)),
                     reply_time: Some(ts(now + Duration::minutes(20))),
                     kind: 2,
+                    ..Default::default()
                 }),
             ));
         }
@@ -488,6 +489,7 @@ fn reply(f: &Feedback, now: DateTime<Utc>) -> EventEnvelope {
             receive_time: Some(ts(now)),
             reply_time: Some(ts(now + Duration::hours(2))),
             kind: 2,
+            ..Default::default()
         }),
     )
 }

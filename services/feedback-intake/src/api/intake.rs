@@ -327,6 +327,16 @@ pub async fn emit_replied(
                 receive_time: Some(convert::ts(row.receive_time)),
                 reply_time: row.reply_time.map(convert::ts),
                 kind: kind as i32,
+                // An OTA reply recorded here counts in the site's reply rate (no deadline).
+                ota_site: if kind == pb::FeedbackReplyKind::OtaReply {
+                    row.ota_review
+                        .as_deref()
+                        .and_then(|b| pb::OtaReview::decode(b).ok())
+                        .map_or(0, |r| r.site)
+                } else {
+                    0
+                },
+                reply_due_time: None,
             }),
         },
     )

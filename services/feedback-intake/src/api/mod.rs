@@ -5,6 +5,7 @@ mod cases;
 mod filters;
 mod incidents;
 mod intake;
+mod replies;
 mod watch;
 
 use crate::state::{Caller, State};
@@ -77,6 +78,30 @@ impl FeedbackIntakeService for FeedbackApi {
         request: Request<pb::RecordFeedbackReplyRequest>,
     ) -> R<pb::RecordFeedbackReplyResponse> {
         rpc!(self, request, intake::reply)
+    }
+    async fn get_review_reply(
+        &self,
+        request: Request<pb::GetReviewReplyRequest>,
+    ) -> R<pb::GetReviewReplyResponse> {
+        rpc!(self, request, replies::get)
+    }
+    async fn draft_review_reply(
+        &self,
+        request: Request<pb::DraftReviewReplyRequest>,
+    ) -> R<pb::DraftReviewReplyResponse> {
+        rpc!(self, request, replies::draft)
+    }
+    async fn approve_review_reply(
+        &self,
+        request: Request<pb::ApproveReviewReplyRequest>,
+    ) -> R<pb::ApproveReviewReplyResponse> {
+        rpc!(self, request, replies::approve)
+    }
+    async fn record_review_reply_posted(
+        &self,
+        request: Request<pb::RecordReviewReplyPostedRequest>,
+    ) -> R<pb::RecordReviewReplyPostedResponse> {
+        rpc!(self, request, replies::posted)
     }
     async fn open_case(&self, request: Request<pb::OpenCaseRequest>) -> R<pb::OpenCaseResponse> {
         rpc!(self, request, cases::open)

@@ -143,6 +143,7 @@ pub async fn blank_feedback(
     .bind(unlink_guest)
     .execute(&mut *conn)
     .await?;
+    super::replies::blank(conn, &ids, ERASED).await?;
     Ok(ids)
 }
 

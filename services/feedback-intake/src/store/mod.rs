@@ -5,6 +5,7 @@ pub mod directory;
 pub mod events;
 pub mod feedback;
 pub mod incidents;
+pub mod replies;
 
 use prost::Message;
 

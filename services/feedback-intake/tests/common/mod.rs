@@ -26,7 +26,7 @@ use std::time::Duration;
 pub const RPC_PREFIX: &str = "/guestloop.feedback.v1.FeedbackIntakeService/";
 
 /// Every table feedback-intake writes, for "nothing changed" checks.
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "feedback",
     "cases",
     "case_events",
@@ -36,6 +36,7 @@ pub const TABLES: [&str; 9] = [
     "inbox",
     "guest_merges",
     "erased_guests",
+    "review_replies",
 ];
 
 /// A running guest-profile and feedback-intake sharing one fresh database.

@@ -1,18 +1,20 @@
 //! The after-stay plan (issue 4, part 2): from guest-profile's stay events, the timers that
 //! contact a guest after check-out: the satisfaction survey within the standard's 48 h, its
 //! reminder, the 7-day follow-up, each at a sensible local hour outside quiet hours (slot.rs),
-//! and the birthday greeting. Keys name the stay, so a changed check-out re-anchors the
+//! and the birthday and anniversary greetings; a VIP's contacts are the duty manager's calls
+//! instead (calls.rs). Keys name the stay, so a changed check-out re-anchors the
 //! pending timers (a fired one stays fired: never a second survey) and a cancelled stay
 //! cancels them. Consent and the one-survey-per-N-days cap are checked when a timer fires
 //! (precheck.rs), since both can change in the meantime.
 
+pub mod calls;
 pub mod precheck;
 pub mod slot;
 
 use crate::domain::{NewTimer, micros};
 use crate::settings::PlanSettings;
 use crate::store::timers as store;
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use guestloop_config::{ChainDirectory, Standards};
 use guestloop_proto::common::v1::ConsentPurpose;
@@ -30,6 +32,10 @@ pub struct CheckOut {
     pub checked_out: DateTime<Utc>,
     /// "2026-11-20 – 2026-11-23", for the follow-up's text.
     pub stay_dates: String,
+    /// The guest's tier at check-out (guestprofile.v1.Tier; unspecified when not told).
+    pub tier: i32,
+    /// A VIP whose contacts are the duty manager's calls (`[care]`), not messages.
+    pub by_duty_manager: bool,
 }
 
 pub fn key(stay_id: &str, what: &str) -> String {
@@ -104,6 +110,9 @@ pub fn stay_timers(
     }
     let reminder_due = slot(survey_due + dur(plan.reminder_after.as_duration()));
     let follow_up_due = slot(c.checked_out + dur(s.follow_up_after.as_duration()));
+    if c.by_duty_manager {
+        return duty_manager_timers(c, survey_due, deadline, follow_up_due);
+    }
     let link = [(
         "survey_link",
         plan.survey_url.replace("{stay_id}", &c.stay_id),
@@ -166,6 +175,45 @@ pub fn stay_timers(
     ]
 }
 
+/// A VIP's contacts (calls.rs): the satisfaction call, due by the standard's deadline, and
+/// the 7-day follow-up call, each a task created at the time the message would have gone.
+/// A task late is still a task: they fire late rather than not at all.
+fn duty_manager_timers(
+    c: &CheckOut,
+    survey_due: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    follow_up_due: DateTime<Utc>,
+) -> Vec<NewTimer> {
+    let timer = |what: &str, purpose, due, action| NewTimer {
+        key: key(&c.stay_id, what),
+        purpose,
+        property_id: c.property_id.clone(),
+        guest_id: c.guest_id.clone(),
+        stay_id: c.stay_id.clone(),
+        case_id: String::new(),
+        due_time: due,
+        late_policy: LatePolicy::Fire,
+        late_threshold_ms: Duration::hours(1).num_milliseconds(),
+        action: Some(action),
+        clock_id: None,
+        task_id: None,
+    };
+    vec![
+        timer(
+            SATISFACTION,
+            TimerPurpose::SatisfactionContact,
+            survey_due,
+            calls::action(c, pb::TaskKind::SatisfactionCall, deadline - survey_due),
+        ),
+        timer(
+            FOLLOW_UP,
+            TimerPurpose::PostStayFollowUp,
+            follow_up_due,
+            calls::action(c, pb::TaskKind::PostStayFollowUp, Duration::hours(24)),
+        ),
+    ]
+}
+
 /// The birthday greeting after this stay: at the plan's local time at the property of the
 /// guest's latest stay. One key per guest and year, so a second stay moves it rather than
 /// adding one.
@@ -201,6 +249,46 @@ pub fn birthday_timer(
             ConsentPurpose::Marketing,
             None,
             &[],
+        )),
+        clock_id: None,
+        task_id: None,
+    })
+}
+
+/// The anniversary greeting after this stay, like the birthday's: at the plan's local time
+/// at the property of the guest's latest stay, one key per guest and year, with the years
+/// it marks for the template.
+pub fn anniversary_timer(
+    c: &CheckOut,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+    chain: &ChainDirectory,
+    plan: &PlanSettings,
+) -> Option<NewTimer> {
+    let property = chain.property(&c.property_id)?;
+    let tz: Tz = property.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let (due, years) = slot::next_anniversary(now, tz, date, plan.anniversary_time)?;
+    let year = due.with_timezone(&tz).year();
+    Some(NewTimer {
+        key: format!("guest/{}/anniversary/{year}", c.guest_id),
+        purpose: TimerPurpose::AnniversaryCare,
+        property_id: c.property_id.clone(),
+        guest_id: c.guest_id.clone(),
+        stay_id: String::new(),
+        case_id: String::new(),
+        due_time: micros(due),
+        // A greeting a day late is worse than none.
+        late_policy: LatePolicy::Skip,
+        late_threshold_ms: Duration::hours(6).num_milliseconds(),
+        action: Some(message_action(
+            &CheckOut {
+                stay_id: String::new(),
+                ..c.clone()
+            },
+            notify::MessageKind::AnniversaryGreeting,
+            ConsentPurpose::Marketing,
+            None,
+            &[("years", years.to_string())],
         )),
         clock_id: None,
         task_id: None,

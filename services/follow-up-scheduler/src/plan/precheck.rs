@@ -2,6 +2,8 @@
 //! change in between: the guest's consent (asked of guest-profile, as notification does at
 //! send time, so the timer itself says "no_consent" instead of firing into a suppression),
 //! the one-survey-per-N-days cap, and whether a reminder still has anything to remind of.
+//! A VIP's call by the duty manager (plan/calls.rs) needs the same consent, on any channel
+//! or the phone; the survey cap is not for calls.
 
 use crate::state::State;
 use crate::store::timers::{self as store, TimerRow};
@@ -30,7 +32,9 @@ pub async fn check(state: &State, row: &TimerRow, purpose: ConsentPurpose) -> Pr
     let checked = match timer_purpose {
         TimerPurpose::SatisfactionContact => survey_cap(state, row).await,
         TimerPurpose::SurveyReminder => reminder_applies(state, row).await,
-        TimerPurpose::PostStayFollowUp | TimerPurpose::BirthdayCare => Ok(None),
+        TimerPurpose::PostStayFollowUp
+        | TimerPurpose::BirthdayCare
+        | TimerPurpose::AnniversaryCare => Ok(None),
         _ => return Precheck::Go,
     };
     match checked {
@@ -42,6 +46,23 @@ pub async fn check(state: &State, row: &TimerRow, purpose: ConsentPurpose) -> Pr
         return Precheck::Go;
     }
     consent(state, &row.guest_id, purpose).await
+}
+
+/// Before a plan timer creates a call for the duty manager: the guest's consent to be
+/// followed up, on any channel or by phone.
+pub async fn call(state: &State, row: &TimerRow) -> Precheck {
+    if row.guest_id.is_empty() {
+        return Precheck::Go;
+    }
+    let mut channels = CHANNELS.to_vec();
+    channels.push(ContactChannel::PhoneCall);
+    consent_on(
+        state,
+        &row.guest_id,
+        ConsentPurpose::ServiceFollowUp,
+        &channels,
+    )
+    .await
 }
 
 /// One survey per guest per `survey_min_interval`: skipped when another satisfaction contact
@@ -90,11 +111,20 @@ async fn reminder_applies(
 
 /// Whether any channel may carry a message of `purpose` to the guest.
 async fn consent(state: &State, guest_id: &str, purpose: ConsentPurpose) -> Precheck {
+    consent_on(state, guest_id, purpose, &CHANNELS).await
+}
+
+async fn consent_on(
+    state: &State,
+    guest_id: &str,
+    purpose: ConsentPurpose,
+    channels: &[ContactChannel],
+) -> Precheck {
     let Some(client) = &state.peers.guest_profile else {
         // Without guest-profile the check is notification's, at send time.
         return Precheck::Go;
     };
-    for channel in CHANNELS {
+    for &channel in channels {
         let mut c = client.clone();
         let answer = c
             .get_contact_permission(gp::GetContactPermissionRequest {

@@ -76,6 +76,28 @@ pub fn next_birthday(
         .find(|t| *t >= now)
 }
 
+/// The next anniversary greeting at or after `now` of a date first celebrated on `date`:
+/// `time` local on its month and day (28 February in years without a 29th), with how many
+/// years it marks (at least 1: the date itself is no anniversary).
+pub fn next_anniversary(
+    now: DateTime<Utc>,
+    tz: Tz,
+    date: NaiveDate,
+    time: NaiveTime,
+) -> Option<(DateTime<Utc>, i32)> {
+    let today = now.with_timezone(&tz).date_naive();
+    let first = today.year().max(date.year().checked_add(1)?);
+    (first..first + 2)
+        .filter_map(|y| {
+            let day = NaiveDate::from_ymd_opt(y, date.month(), date.day()).or_else(|| {
+                (date.month() == 2 && date.day() == 29)
+                    .then(|| NaiveDate::from_ymd_opt(y, 2, 28))?
+            })?;
+            Some((at_local(tz, day, time), y - date.year()))
+        })
+        .find(|(t, _)| *t >= now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +176,34 @@ mod tests {
         let b = next_birthday(now, SHANGHAI, 2, 29, ten).unwrap();
         assert_eq!(b, utc("2027-02-28T02:00:00Z"));
         assert!(next_birthday(now, SHANGHAI, 2, 30, ten).is_none());
+    }
+
+    #[test]
+    fn anniversaries_fall_at_ten_local_and_count_the_years() {
+        let ten = NaiveTime::from_hms_opt(10, 0, 0).unwrap();
+        let now = utc("2026-11-23T12:00:00Z"); // 20:00 in Shanghai
+        let wedding = NaiveDate::from_ymd_opt(2016, 11, 24).unwrap();
+        assert_eq!(
+            next_anniversary(now, SHANGHAI, wedding, ten),
+            Some((utc("2026-11-24T02:00:00Z"), 10))
+        );
+        // Today's 10:00 has passed: next year's, one year more.
+        let today = NaiveDate::from_ymd_opt(2016, 11, 23).unwrap();
+        assert_eq!(
+            next_anniversary(now, SHANGHAI, today, ten),
+            Some((utc("2027-11-23T02:00:00Z"), 11))
+        );
+        // A date of this year is first greeted a year on.
+        let this_year = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(
+            next_anniversary(now, SHANGHAI, this_year, ten),
+            Some((utc("2027-03-01T02:00:00Z"), 1))
+        );
+        // 29 February in 2027 is the 28th.
+        let leap = NaiveDate::from_ymd_opt(2020, 2, 29).unwrap();
+        assert_eq!(
+            next_anniversary(now, SHANGHAI, leap, ten),
+            Some((utc("2027-02-28T02:00:00Z"), 7))
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! (the triggers that use it: migrations/1005); why and in which order is decided in guest_merge.rs.
 
 pub use guestloop_db::guest_directory::{lock_exclusive, record_merge, survivor};
+use guestloop_proto::followup::v1::TimerPurpose;
 use sqlx::PgConnection;
 
 /// What re-pointing changed, per table.
@@ -43,13 +44,30 @@ pub async fn move_guest(
 /// a later check-out replaces), else the oldest, is kept; the other PENDING ones are
 /// cancelled as 'merged'. Returns how many.
 pub async fn dedupe_birthdays(conn: &mut PgConnection, guest: &str) -> Result<u64, sqlx::Error> {
-    let purpose = guestloop_proto::followup::v1::TimerPurpose::BirthdayCare as i16;
+    dedupe_yearly(conn, guest, TimerPurpose::BirthdayCare, "birthday").await
+}
+
+/// One anniversary greeting per guest and year, as [`dedupe_birthdays`]
+/// (`guest/<guest>/anniversary/<year>`).
+pub async fn dedupe_anniversaries(
+    conn: &mut PgConnection,
+    guest: &str,
+) -> Result<u64, sqlx::Error> {
+    dedupe_yearly(conn, guest, TimerPurpose::AnniversaryCare, "anniversary").await
+}
+
+async fn dedupe_yearly(
+    conn: &mut PgConnection,
+    guest: &str,
+    purpose: TimerPurpose,
+    what: &str,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "WITH ranked AS (
              SELECT id, state, row_number() OVER (
                         PARTITION BY split_part(key, '/', 4)
                         ORDER BY state <> 1 DESC,
-                                 key = 'guest/' || $1 || '/birthday/' || split_part(key, '/', 4) DESC,
+                                 key = 'guest/' || $1 || '/' || $3 || '/' || split_part(key, '/', 4) DESC,
                                  id) AS n
                FROM timers
               WHERE guest_id = $1 AND purpose = $2 AND state IN (1, 2, 3))
@@ -58,7 +76,8 @@ pub async fn dedupe_birthdays(conn: &mut PgConnection, guest: &str) -> Result<u6
           WHERE t.id = r.id AND r.n > 1 AND r.state = 1",
     )
     .bind(guest)
-    .bind(purpose)
+    .bind(purpose as i16)
+    .bind(what)
     .execute(conn)
     .await?
     .rows_affected())
@@ -77,4 +96,12 @@ pub async fn record_erased(conn: &mut PgConnection, guest: &str) -> Result<(), s
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// Whether any of these guest ids was erased here.
+pub async fn any_erased(conn: &mut PgConnection, ids: &[&str]) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM erased_guests WHERE guest_id = ANY($1))")
+        .bind(ids)
+        .fetch_one(conn)
+        .await
 }

@@ -1,5 +1,6 @@
 //! The service's tables, one module per aggregate.
 
+pub mod care;
 pub mod clocks;
 pub mod guests;
 pub mod tasks;

@@ -123,6 +123,28 @@ pub async fn lock_open_of_guest(
     .await
 }
 
+/// The open pre-arrival care tasks of a stay (keys `care:<stay>:…`) with their keys,
+/// locked, oldest first.
+pub async fn lock_open_care_of_stay(
+    conn: &mut PgConnection,
+    stay_id: &str,
+) -> Result<Vec<(String, TaskRow)>, sqlx::Error> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT idempotency_key, {COLUMNS} FROM tasks
+          WHERE stay_id = $1 AND status = $2 AND starts_with(idempotency_key, $3)
+          ORDER BY id FOR UPDATE"
+    )))
+    .bind(stay_id)
+    .bind(OPEN)
+    .bind(format!("care:{stay_id}:"))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("idempotency_key")?, TaskRow::from_row(r)?)))
+        .collect()
+}
+
 /// Replaces what staff wrote about the guest on any of their tasks (title, instructions,
 /// outcome note); kind, times, status and outcome stay for the counts.
 pub async fn erase_text_of_guest(

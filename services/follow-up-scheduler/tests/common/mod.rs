@@ -26,7 +26,7 @@ pub fn next() -> u32 {
 struct Replica {
     addr: SocketAddr,
     admin: SocketAddr,
-    /// False for the notification started beside the replicas.
+    /// False for the notification and guest-profile started beside the replicas.
     scheduler: bool,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
@@ -163,6 +163,65 @@ worker_enabled = false
             keys().signing_key_path.display()
         );
         (layer, pool)
+    }
+
+    /// A REAL guest-profile (in-process, port 0) in its own schema of this database, for
+    /// the look-ups the scheduler makes (a guest's birthday and anniversary, consent):
+    /// its gRPC URL and a head-office client of it.
+    pub async fn guest_profile(&mut self) -> (String, guestloop_client::GuestProfileClient) {
+        let url = self
+            .db
+            .service_url("guest_profile", "guest_profile_svc")
+            .await;
+        let overrides = format!(
+            r#"
+[grpc]
+listen_addr = "127.0.0.1:0"
+shutdown_grace = "1s"
+[admin]
+listen_addr = "127.0.0.1:0"
+[database]
+url = "{url}"
+migrate_on_start = true
+max_connections = 5
+[auth]
+public_key_path = "{}"
+"#,
+            keys().public_key_path.display(),
+        );
+        let mut layers: Vec<&str> = guest_profile::default_layers().to_vec();
+        layers.push(guestloop_testkit::TEST_CHAIN_TOML);
+        layers.push(&overrides);
+        let settings: guest_profile::Settings =
+            guestloop_config::load_from_env(&layers, None, std::iter::empty())
+                .expect("guest-profile test settings are valid");
+        let app = guest_profile::Application::build(settings)
+            .await
+            .expect("guest-profile builds");
+        let addr = app.grpc_addr();
+        let admin = app.admin_addr();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = app
+                .run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        self.replicas.push(Replica {
+            addr,
+            admin,
+            scheduler: false,
+            stop: Some(tx),
+            handle: Some(handle),
+        });
+        let client = Connection::builder(format!("http://{addr}"))
+            .token(&keys().head_office())
+            .timeout(Duration::from_secs(30))
+            .connect_lazy()
+            .expect("client")
+            .guest_profile();
+        (format!("http://{addr}"), client)
     }
 
     /// Starts another replica on the same database; returns its index.

@@ -61,6 +61,7 @@ pub fn guest(g: &GuestRecord) -> pb::Guest {
         create_time: Some(timestamp(g.create_time)),
         update_time: Some(timestamp(g.update_time)),
         home_property_id: g.home_property_id.clone(),
+        anniversary: p.anniversary.map(date),
     }
 }
 

@@ -417,6 +417,7 @@ fn fill_gaps(mut s: Profile, d: &Profile) -> Profile {
         wechat_id,
         language,
         birthday,
+        anniversary,
         loyalty_number,
         notes
     );

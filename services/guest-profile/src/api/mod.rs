@@ -9,6 +9,7 @@ mod erasures;
 mod export;
 mod guests;
 mod privacy;
+mod stay_events;
 mod stays;
 
 use crate::error::{GuestProfileError, Result};

@@ -143,6 +143,8 @@ pub async fn erase(
     let (guest, _) = state.visible_guest(&mut tx, caller, id, true).await?;
     let ids = store::merged_ids(&mut *tx, guest.id).await?;
     let erase_time = store::erase(&mut tx, &ids).await?;
+    // The care facts the guest's bookings carried to the scheduler (StayBooked).
+    crate::store::stay_care::erase(&mut tx, &ids).await?;
     // A guest erased before answers the erasure that erased it; one erased before
     // erasures were recorded gets one now, which follows the services all the same.
     let existing = if guest.erased {

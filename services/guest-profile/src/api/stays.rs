@@ -1,16 +1,15 @@
 //! Stay RPCs. UpsertStay is what a PMS calls on every reservation change; it is idempotent
-//! by (property, PMS reservation id) and emits check-out, change and cancel events through
-//! the outbox in the same transaction as the change.
+//! by (property, PMS reservation id) and emits booking, check-out, change and cancel events
+//! (stay_events.rs) through the outbox in the same transaction as the change.
 
+use super::stay_events::{GuestFacts, event_for, is_booking};
 use super::{Caller, SOURCE, State, convert, guest_id, page};
 use crate::domain::{StayInput, StayStatus};
 use crate::error::{GuestProfileError, Result, invalid};
 use crate::store::{GuestRecord, StayRecord, stays as store};
 use guestloop_db::page::Cursor;
 use guestloop_outbox::NewEvent;
-use guestloop_proto::events::v1::{
-    StayCancelled, StayChanged, StayCheckedOut, event_envelope::Payload,
-};
+use guestloop_proto::events::v1::event_envelope::Payload;
 use guestloop_proto::guestprofile::v1 as pb;
 use sqlx::PgConnection;
 
@@ -55,7 +54,8 @@ pub async fn upsert(
             .is_empty();
     let response = match (created, existing) {
         (Some(stay), _) => {
-            if let Some(payload) = event_for(None, &stay, &guest, complete) {
+            let facts = facts(&mut tx, None, &stay, &guest, complete).await?;
+            if let Some(payload) = event_for(None, &stay, &facts) {
                 emit(&mut tx, &stay, payload).await?;
             }
             pb::UpsertStayResponse {
@@ -77,7 +77,8 @@ pub async fn upsert(
                 }
             } else {
                 let stay = store::update(&mut tx, old.id, &input).await?;
-                if let Some(payload) = event_for(Some(&old), &stay, &guest, complete) {
+                let facts = facts(&mut tx, Some(&old), &stay, &guest, complete).await?;
+                if let Some(payload) = event_for(Some(&old), &stay, &facts) {
                     emit(&mut tx, &stay, payload).await?;
                 }
                 pb::UpsertStayResponse {
@@ -112,47 +113,23 @@ fn same(old: &StayRecord, s: &StayInput) -> bool {
             == s.checked_out_time.map(|t| t.timestamp_micros())
 }
 
-/// The event a stay change means to the other services, if any: the first check-out, a
-/// cancellation, or a change to a stay they already know about.
-fn event_for(
+/// The guest's side of the stay's event; the earlier stays are counted for a booking only.
+async fn facts<'a>(
+    conn: &mut PgConnection,
     old: Option<&StayRecord>,
     new: &StayRecord,
-    guest: &GuestRecord,
+    guest: &'a GuestRecord,
     profile_complete: bool,
-) -> Option<Payload> {
-    let checked_out = StayStatus::CheckedOut as i16;
-    let cancelled = StayStatus::Cancelled as i16;
-    let was = old.map(|o| o.status);
-    if new.status == checked_out && was != Some(checked_out) {
-        return Some(Payload::StayCheckedOut(StayCheckedOut {
-            stay_id: new.id.to_string(),
-            guest_id: new.guest_id.to_string(),
-            property_id: new.property_id.clone(),
-            checked_out_time: new.checked_out_time.map(convert::timestamp),
-            arrival_date: Some(convert::date(new.arrival_date)),
-            departure_date: Some(convert::date(new.departure_date)),
-            tier: guest.profile.tier,
-            language: guest.profile.language.clone().unwrap_or_default(),
-            profile_complete,
-        }));
-    }
-    if new.status == cancelled && was != Some(cancelled) {
-        return Some(Payload::StayCancelled(StayCancelled {
-            stay_id: new.id.to_string(),
-            guest_id: new.guest_id.to_string(),
-            property_id: new.property_id.clone(),
-        }));
-    }
-    old.map(|_| {
-        Payload::StayChanged(StayChanged {
-            stay_id: new.id.to_string(),
-            guest_id: new.guest_id.to_string(),
-            property_id: new.property_id.clone(),
-            status: i32::from(new.status),
-            arrival_date: Some(convert::date(new.arrival_date)),
-            departure_date: Some(convert::date(new.departure_date)),
-            checked_out_time: new.checked_out_time.map(convert::timestamp),
-        })
+) -> Result<GuestFacts<'a>> {
+    let previous_stays = if is_booking(old, new) {
+        store::checked_out_count(conn, new.guest_id, new.id).await?
+    } else {
+        0
+    };
+    Ok(GuestFacts {
+        guest,
+        profile_complete,
+        previous_stays: i32::try_from(previous_stays).unwrap_or(i32::MAX),
     })
 }
 

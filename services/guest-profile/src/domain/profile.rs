@@ -8,7 +8,7 @@ use guestloop_proto::guestprofile::v1 as pb;
 use serde::{Deserialize, Serialize};
 
 /// Field paths UpdateGuest accepts in its mask.
-pub const UPDATABLE_PATHS: [&str; 22] = [
+pub const UPDATABLE_PATHS: [&str; 23] = [
     "given_name",
     "family_name",
     "contacts",
@@ -17,6 +17,7 @@ pub const UPDATABLE_PATHS: [&str; 22] = [
     "contacts.wechat_id",
     "language",
     "birthday",
+    "anniversary",
     "segment",
     "tier",
     "loyalty_number",
@@ -68,6 +69,8 @@ pub struct Profile {
     pub wechat_id: Option<String>,
     pub language: Option<String>,
     pub birthday: Option<NaiveDate>,
+    /// A yearly date the guest celebrates (e.g. a wedding), with its year.
+    pub anniversary: Option<NaiveDate>,
     pub segment: i32,
     pub tier: i32,
     pub loyalty_number: Option<String>,
@@ -86,6 +89,7 @@ impl Profile {
             "contacts",
             "language",
             "birthday",
+            "anniversary",
             "segment",
             "tier",
             "loyalty_number",
@@ -145,7 +149,13 @@ impl Profile {
             "birthday" => {
                 let d = g.birthday.unwrap_or_default();
                 self.birthday = v
-                    .check(&f(path), date(d.year, d.month, d.day).and_then(birthday))
+                    .check(&f(path), date(d.year, d.month, d.day).and_then(past_date))
+                    .flatten();
+            }
+            "anniversary" => {
+                let d = g.anniversary.unwrap_or_default();
+                self.anniversary = v
+                    .check(&f(path), date(d.year, d.month, d.day).and_then(past_date))
                     .flatten();
             }
             "segment" => {
@@ -318,7 +328,9 @@ fn language(value: &str) -> Result<Option<String>, String> {
     }
 }
 
-fn birthday(d: Option<NaiveDate>) -> Result<Option<NaiveDate>, String> {
+/// A birthday or an anniversary: a real date with its year, not in the future, not before
+/// 1900 (the year counts: the anniversary greeting says how many years).
+fn past_date(d: Option<NaiveDate>) -> Result<Option<NaiveDate>, String> {
     match d {
         Some(d) if d > chrono::Utc::now().date_naive() => Err("is in the future".into()),
         Some(d) if d < NaiveDate::from_ymd_opt(1900, 1, 1).expect("valid date") => {

@@ -18,8 +18,8 @@ pub async fn insert(
     let sql = format!(
         "INSERT INTO guests AS g (id, home_property_id, given_name, family_name, email, phone, wechat_id,
             language, birthday, segment, tier, loyalty_number, preferences, special_needs, notes,
-            completeness_score, complete)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)
+            completeness_score, complete, anniversary)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)
          RETURNING {GUEST_COLUMNS}"
     );
     let row: GuestRow = sqlx::query_as(AssertSqlSafe(sql))
@@ -40,6 +40,7 @@ pub async fn insert(
         .bind(&p.notes)
         .bind(score as i16)
         .bind(complete)
+        .bind(p.anniversary)
         .fetch_one(conn)
         .await?;
     Ok(row.into())
@@ -55,7 +56,8 @@ pub async fn update_profile(
     let sql = format!(
         "UPDATE guests AS g SET given_name=$2, family_name=$3, email=$4, phone=$5, wechat_id=$6,
             language=$7, birthday=$8, segment=$9, tier=$10, loyalty_number=$11, preferences=$12,
-            special_needs=$13, notes=$14, completeness_score=$15, complete=$16, update_time=now()
+            special_needs=$13, notes=$14, completeness_score=$15, complete=$16, anniversary=$17,
+            update_time=now()
          WHERE id = $1 RETURNING {GUEST_COLUMNS}"
     );
     let row: GuestRow = sqlx::query_as(AssertSqlSafe(sql))
@@ -75,6 +77,7 @@ pub async fn update_profile(
         .bind(&p.notes)
         .bind(score as i16)
         .bind(complete)
+        .bind(p.anniversary)
         .fetch_one(conn)
         .await?;
     Ok(row.into())

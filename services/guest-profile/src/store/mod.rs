@@ -5,6 +5,7 @@ pub mod contact_reads;
 pub mod erasures;
 pub mod guests;
 pub mod privacy;
+pub mod stay_care;
 pub mod stays;
 
 use crate::domain::{Preferences, Profile, SpecialNeed};
@@ -36,6 +37,7 @@ pub(crate) struct GuestRow {
     wechat_id: Option<String>,
     language: Option<String>,
     birthday: Option<NaiveDate>,
+    anniversary: Option<NaiveDate>,
     segment: i16,
     tier: i16,
     loyalty_number: Option<String>,
@@ -50,7 +52,7 @@ pub(crate) struct GuestRow {
 }
 
 pub(crate) const GUEST_COLUMNS: &str = "g.id, g.home_property_id, g.given_name, g.family_name, g.email, g.phone, \
-     g.wechat_id, g.language, g.birthday, g.segment, g.tier, g.loyalty_number, g.preferences, \
+     g.wechat_id, g.language, g.birthday, g.anniversary, g.segment, g.tier, g.loyalty_number, g.preferences, \
      g.special_needs, g.notes, g.completeness_score, g.merged_into, g.erased, \
      g.create_time, g.update_time";
 
@@ -67,6 +69,7 @@ impl From<GuestRow> for GuestRecord {
                 wechat_id: r.wechat_id,
                 language: r.language,
                 birthday: r.birthday,
+                anniversary: r.anniversary,
                 segment: i32::from(r.segment),
                 tier: i32::from(r.tier),
                 loyalty_number: r.loyalty_number,

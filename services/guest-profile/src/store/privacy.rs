@@ -206,7 +206,7 @@ pub async fn merged_ids<'e>(
 pub async fn erase(conn: &mut PgConnection, ids: &[Uuid]) -> Result<DateTime<Utc>, sqlx::Error> {
     let now: DateTime<Utc> = sqlx::query_scalar(
         "UPDATE guests SET given_name = NULL, family_name = NULL, email = NULL, phone = NULL,
-            wechat_id = NULL, birthday = NULL, loyalty_number = NULL, preferences = '{}',
+            wechat_id = NULL, birthday = NULL, anniversary = NULL, loyalty_number = NULL, preferences = '{}',
             special_needs = '[]', notes = NULL, completeness_score = 0, complete = FALSE,
             erased = TRUE, erase_time = now(), update_time = now()
          WHERE id = ANY($1) RETURNING erase_time",

@@ -133,6 +133,23 @@ pub async fn all_for_guest<'e>(
     .await
 }
 
+/// The guest's stays other than `except` that checked out: how often they stayed before
+/// (a merged profile's stays were moved to the survivor, so they count too).
+pub async fn checked_out_count(
+    conn: &mut PgConnection,
+    guest_id: Uuid,
+    except: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stays WHERE guest_id = $1 AND id <> $2 AND status = $3",
+    )
+    .bind(guest_id)
+    .bind(except)
+    .bind(crate::domain::StayStatus::CheckedOut as i16)
+    .fetch_one(conn)
+    .await
+}
+
 /// Moves every stay of `from` to `to` (merge).
 pub async fn reassign(conn: &mut PgConnection, from: Uuid, to: Uuid) -> Result<u64, sqlx::Error> {
     Ok(

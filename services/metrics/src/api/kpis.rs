@@ -48,6 +48,7 @@ fn breakdown_key(key: &str) -> Option<KpiBreakdown> {
         "category" => Key::Category(v),
         "csi_dimension" => Key::CsiDimension(v),
         "department" => Key::Department(v),
+        "site" => Key::OtaSite(v),
         _ => return None,
     };
     Some(KpiBreakdown { key: Some(key) })

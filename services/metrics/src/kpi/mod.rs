@@ -60,7 +60,7 @@ use Calc::*;
 use KpiUnit as U;
 use TargetComparison::{AtLeast, AtMost};
 
-pub const DEFS: [Def; 20] = [
+pub const DEFS: [Def; 23] = [
     def(Kpi::Csat, "csat", Rate, U::Ratio, AtLeast, &["channel"]),
     def(Kpi::Nps, "nps", Nps, U::NpsPoints, AtLeast, &[]),
     def(Kpi::Csi, "csi", Mean, U::Score10, AtLeast, &[]),
@@ -199,6 +199,30 @@ pub const DEFS: [Def; 20] = [
         U::Ratio,
         AtLeast,
         &[],
+    ),
+    def(
+        Kpi::OtaReplyRate,
+        crate::ota_replies::REPLY,
+        Rate,
+        U::Ratio,
+        AtLeast,
+        &["site"],
+    ),
+    def(
+        Kpi::OtaReplyTimeMean,
+        crate::ota_replies::REPLY_TIME,
+        Mean,
+        U::Seconds,
+        AtMost,
+        &["site"],
+    ),
+    def(
+        Kpi::OtaReplyWithinDeadlineRate,
+        crate::ota_replies::ON_TIME,
+        Rate,
+        U::Ratio,
+        AtLeast,
+        &["site"],
     ),
 ];
 
