@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use guestloop_proto::common::v1::Urgency;
 use guestloop_proto::events::v1::{CaseFacts, EventEnvelope, event_envelope::Payload};
 use guestloop_proto::feedback::v1::{CaseStatus, Sentiment};
-use guestloop_proto::followup::v1::ClockKind;
+use guestloop_proto::followup::v1::{ClockKind, TaskKind, TaskOutcome};
 use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
 use sqlx::PgConnection;
@@ -382,10 +382,25 @@ async fn apply(
                 add(conn, &t.property_id, d, "tasks", "", Add::count()).await?;
             }
         }
-        Payload::FollowUpTaskCompleted(t) if !t.late => {
-            if let Some(due) = time(&t.due_time) {
+        Payload::FollowUpTaskCompleted(t) => {
+            if !t.late
+                && let Some(due) = time(&t.due_time)
+            {
                 let d = day(state, &t.property_id, due);
                 add(conn, &t.property_id, d, "tasks", "", Add::hit()).await?;
+            }
+            // A VIP's satisfaction contact is the duty manager's call, not a survey mail
+            // (the scheduler's care plan): the call reaching the guest is the contact.
+            if t.kind == TaskKind::SatisfactionCall as i32
+                && !t.stay_id.is_empty()
+                && t.outcome != TaskOutcome::GuestUnreachable as i32
+            {
+                let at = time(&t.complete_time).unwrap_or(occur);
+                if let Some((property, checkout)) =
+                    ent::stay_contacted(conn, &t.stay_id, at).await?
+                {
+                    contact_counted(conn, state, &t.stay_id, &property, checkout, at).await?;
+                }
             }
         }
         // A follow-up cancelled because its guest was erased stays counted, as not
