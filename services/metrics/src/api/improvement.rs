@@ -7,7 +7,6 @@ use crate::error::{MetricsError, Result, invalid};
 use crate::improvement::{self as board, NewItem, store};
 use crate::state::{Caller, State};
 use chrono::{DateTime, Utc};
-use guestloop_auth::Scope as Seen;
 use guestloop_db::page::{Cursor, Page};
 use guestloop_errors::{FieldViolations, parse};
 use guestloop_proto::common::v1::Department;
@@ -128,15 +127,10 @@ impl TryFrom<pb::CreateImprovementItemRequest> for Create {
 
 /// Whether the caller sees an item's scope.
 fn sees(state: &State, caller: &Caller, level: i16, id: &str) -> bool {
-    let p = &caller.principal;
     if level == ScopeLevel::Region as i16 {
-        match &p.scope {
-            Seen::Chain => true,
-            Seen::Region(r) => r == id,
-            Seen::Properties(_) => false,
-        }
+        scope::sees_region(caller, id)
     } else {
-        p.can_see_property(&state.chain, id)
+        caller.principal.can_see_property(&state.chain, id)
     }
 }
 
@@ -203,12 +197,7 @@ pub async fn list(
     let (properties, regions) = match &req.scope {
         Some(s) => {
             let r = scope::resolve(state, caller, Some(s), "scope")?;
-            let regions = match ScopeLevel::try_from(s.level).unwrap_or_default() {
-                ScopeLevel::Region => vec![s.id.clone()],
-                ScopeLevel::Chain => state.chain.regions.iter().map(|x| x.id.clone()).collect(),
-                _ => vec![],
-            };
-            (r.properties, regions)
+            (r.properties, scope::regions(state, &r.scope))
         }
         None => {
             let all: Vec<String> = state
@@ -221,12 +210,7 @@ pub async fn list(
                 .principal
                 .visible_properties(&state.chain)
                 .unwrap_or(all);
-            let regions = match &caller.principal.scope {
-                Seen::Chain => state.chain.regions.iter().map(|x| x.id.clone()).collect(),
-                Seen::Region(r) => vec![r.clone()],
-                Seen::Properties(_) => vec![],
-            };
-            (properties, regions)
+            (properties, scope::regions(state, &scope::widest(caller)))
         }
     };
     let mut states = Vec::new();

@@ -36,12 +36,7 @@ pub fn resolve(
             of(state, scope).ok_or(MetricsError::NotFound("property"))
         }
         ScopeLevel::Region => {
-            let sees = match &p.scope {
-                Seen::Chain => true,
-                Seen::Region(r) => r == &scope.id,
-                Seen::Properties(_) => false,
-            };
-            if !sees {
+            if !sees_region(caller, &scope.id) {
                 return Err(MetricsError::NotFound("region"));
             }
             of(state, scope).ok_or(MetricsError::NotFound("region"))
@@ -55,6 +50,25 @@ pub fn resolve(
             of(state, scope).ok_or(MetricsError::NotFound("chain"))
         }
         ScopeLevel::Unspecified => Err(invalid(&format!("{field}.level"), "is required")),
+    }
+}
+
+/// Whether the caller sees a region as a whole (head office, or its regional manager).
+pub fn sees_region(caller: &Caller, region: &str) -> bool {
+    match &caller.principal.scope {
+        Seen::Chain => true,
+        Seen::Region(r) => r == region,
+        Seen::Properties(_) => false,
+    }
+}
+
+/// The regions a scope holds: a region itself, every region of the chain, none for a
+/// property (items and reports kept per region, e.g. regional improvement items).
+pub fn regions(state: &State, scope: &Scope) -> Vec<String> {
+    match ScopeLevel::try_from(scope.level).unwrap_or_default() {
+        ScopeLevel::Region => vec![scope.id.clone()],
+        ScopeLevel::Chain => state.chain.regions.iter().map(|x| x.id.clone()).collect(),
+        _ => vec![],
     }
 }
 

@@ -73,14 +73,10 @@ pub fn properties(state: &State, level: i16, id: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Today in the scope's zone (its first property's).
+/// Today in the scope's zone (its first property's), as the rollups count days.
 pub fn today(state: &State, properties: &[String]) -> NaiveDate {
-    let zone = properties
-        .first()
-        .and_then(|p| state.chain.property(p))
-        .and_then(|p| p.time_zone.parse::<chrono_tz::Tz>().ok())
-        .unwrap_or(chrono_tz::UTC);
-    Utc::now().with_timezone(&zone).date_naive()
+    let first = properties.first().map(String::as_str).unwrap_or_default();
+    crate::ingest::day(state, first, Utc::now())
 }
 
 /// The item as the API shows it: the current rate since DO (to the CHECK day once judged),

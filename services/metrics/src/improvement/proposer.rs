@@ -8,7 +8,6 @@
 use super::{NewItem, rate};
 use crate::state::State;
 use chrono::{Duration, NaiveDate, Utc};
-use guestloop_proto::feedback::v1::Category;
 use guestloop_proto::metrics::v1::{ImprovementState as S, ScopeLevel};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -29,17 +28,6 @@ pub async fn run(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-fn category_name(c: i32) -> String {
-    Category::try_from(c)
-        .map(|x| {
-            x.as_str_name()
-                .trim_start_matches("CATEGORY_")
-                .replace('_', " ")
-                .to_lowercase()
-        })
-        .unwrap_or_else(|_| c.to_string())
-}
-
 /// One round over every property; returns how many items it opened.
 pub async fn tick(state: &State) -> Result<usize, sqlx::Error> {
     let s = &state.improvement;
@@ -48,8 +36,7 @@ pub async fn tick(state: &State) -> Result<usize, sqlx::Error> {
         .properties
         .iter()
         .map(|p| {
-            let zone: chrono_tz::Tz = p.time_zone.parse().unwrap_or(chrono_tz::UTC);
-            let today = Utc::now().with_timezone(&zone).date_naive();
+            let today = crate::ingest::day(state, &p.id, Utc::now());
             (p.id.clone(), today - Duration::days(1))
         })
         .collect();
@@ -109,14 +96,14 @@ pub async fn tick(state: &State) -> Result<usize, sqlx::Error> {
                 category: c,
                 department: 0,
                 tag: String::new(),
-                title: format!("{} complaints at {name}", category_name(c)),
+                title: format!("{} complaints at {name}", crate::report::html::category(c)),
                 owner_staff_id: String::new(),
                 plan: String::new(),
                 due_time: None,
                 target_rate: None,
                 proposal_reason: format!(
                     "{} complaints per 100 stays above {:.1} over the {} days ending on each of the last {} days; latest {:.1} ({} complaints, {} stays)",
-                    category_name(c),
+                    crate::report::html::category(c),
                     s.threshold_per_100_stays,
                     s.window_days,
                     s.sustained_days,

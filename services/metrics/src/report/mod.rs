@@ -7,6 +7,7 @@
 
 pub mod html;
 pub mod mailer;
+mod sections;
 
 use crate::api::scope::{Resolved, to_date};
 use crate::kpi::{self, Totals, def_of};
@@ -251,11 +252,7 @@ pub async fn build(
 /// The improvement items open in the scope (a region's and the chain's include their
 /// regions' own), due first; at most 50.
 async fn open_items(state: &State, r: &Resolved) -> Result<Vec<pb::ImprovementItem>, sqlx::Error> {
-    let regions: Vec<String> = match ScopeLevel::try_from(r.scope.level).unwrap_or_default() {
-        ScopeLevel::Region => vec![r.scope.id.clone()],
-        ScopeLevel::Chain => state.chain.regions.iter().map(|x| x.id.clone()).collect(),
-        _ => vec![],
-    };
+    let regions = crate::api::scope::regions(state, &r.scope);
     let open = crate::improvement::OPEN.map(|s| s as i16);
     let page = guestloop_db::page::Page {
         size: 50,
