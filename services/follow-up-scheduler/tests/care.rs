@@ -4,7 +4,8 @@
 //!   stays, creates exactly the configured pre-arrival tasks, due their lead time before
 //!   the arrival (14:00 local); a redelivered booking creates nothing more; others get none;
 //! - a cancelled stay cancels them, a moved arrival re-times them, a booking again plans
-//!   anew;
+//!   anew; a booking again while planned (the guest's tier or care facts changed) re-plans:
+//!   what is no longer asked is cancelled, what changed is replaced, what is done stays;
 //! - a VIP's satisfaction contact is a task for the duty manager (and an alert to them),
 //!   not the survey message; a regular guest's is the message;
 //! - the anniversary greeting from the profile (a REAL guest-profile answers the look-up)
@@ -410,6 +411,90 @@ async fn a_moved_arrival_re_times_the_open_tasks() {
     assert_eq!(
         care_tasks(&app, &stay, &[pb::TaskStatus::Open]).await[0].task_id,
         open[0].task_id
+    );
+}
+
+#[tokio::test]
+async fn a_profile_change_before_arrival_re_plans_the_care() {
+    let app = care_app(false, "").await;
+    let (stay, guest) = (uid(), uid());
+    let arrival = day_in(7);
+    let with_care = |tier, seq, care: ev::StayCare| {
+        let mut e = booked(&stay, &guest, tier, 0, arrival, seq);
+        if let Some(Payload::StayBooked(b)) = e.payload.as_mut() {
+            b.care = Some(care);
+        }
+        e
+    };
+    let rooms = ev::StayCare {
+        room_type: "king".into(),
+        pillow: "buckwheat".into(),
+        ..Default::default()
+    };
+    let allergic = ev::StayCare {
+        allergies: vec!["peanuts".into()],
+        ..rooms.clone()
+    };
+    let open = || async {
+        let mut t = care_tasks(&app, &stay, &[pb::TaskStatus::Open]).await;
+        t.sort_by(|a, b| a.title.cmp(&b.title));
+        t
+    };
+
+    // Booked as a regular guest: nothing to prepare.
+    deliver(&app, vec![with_care(Tier::Regular, 1, Default::default())]).await;
+    assert!(open().await.is_empty());
+    // Made gold before arrival (guest-profile books the stay again): the amenity.
+    deliver(&app, vec![with_care(Tier::VipGold, 2, Default::default())]).await;
+    let first = open().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].title.starts_with("Welcome amenity"), "{first:?}");
+    // Room preferences added: the room task joins; the amenity is the same task.
+    deliver(&app, vec![with_care(Tier::VipGold, 3, rooms.clone())]).await;
+    let both = open().await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both[1].title.starts_with("Welcome amenity"));
+    assert_eq!(both[1].task_id, first[0].task_id);
+    assert!(both[0].instructions.contains("buckwheat"), "{both:?}");
+    // The same booking redelivered: nothing more.
+    deliver(&app, vec![with_care(Tier::VipGold, 3, rooms.clone())]).await;
+    assert_eq!(care_tasks(&app, &stay, &[]).await.len(), 2);
+    // An allergy recorded: the amenity is replaced by one that says so; the room task stays.
+    deliver(&app, vec![with_care(Tier::VipGold, 4, allergic.clone())]).await;
+    let now_open = open().await;
+    assert_eq!(now_open.len(), 2, "{now_open:?}");
+    assert_eq!(now_open[0].task_id, both[0].task_id);
+    assert_ne!(now_open[1].task_id, first[0].task_id);
+    assert!(now_open[1].instructions.contains("peanuts"), "{now_open:?}");
+
+    // The amenity is placed; then the tier lapses: the open room task is cancelled, the
+    // done amenity stays done.
+    app.staff("sh-bund")
+        .complete_task(pb::CompleteTaskRequest {
+            task_id: now_open[1].task_id.clone(),
+            outcome: pb::TaskOutcome::NoActionNeeded as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("complete");
+    deliver(&app, vec![with_care(Tier::Regular, 5, allergic.clone())]).await;
+    assert!(open().await.is_empty());
+    let cancelled_ones = care_tasks(&app, &stay, &[pb::TaskStatus::Cancelled]).await;
+    assert_eq!(
+        cancelled_ones.len(),
+        2,
+        "the first amenity and the room: {cancelled_ones:?}"
+    );
+    // Gold again: the room task comes back, the amenity (done) is not asked again.
+    deliver(&app, vec![with_care(Tier::VipGold, 6, allergic)]).await;
+    let again = open().await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(again[0].title.starts_with("Prepare the room"), "{again:?}");
+    assert_eq!(
+        care_tasks(&app, &stay, &[pb::TaskStatus::Completed])
+            .await
+            .len(),
+        1
     );
 }
 

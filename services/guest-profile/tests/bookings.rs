@@ -2,7 +2,8 @@
 //! pre-arrival care from — the guest's tier, their earlier checked-out stays (merged
 //! profiles' included) and the profile's care facts — and nothing else about the guest. A
 //! stay booked again after a cancellation is announced again; a stay first seen later than
-//! booked is no booking. Erasing the guest blanks the care facts in the outbox.
+//! booked is no booking. A change to the guest's tier or care facts books their stays still
+//! to come again (a name does not). Erasing the guest blanks the care facts in the outbox.
 
 mod common;
 
@@ -197,4 +198,92 @@ async fn erasing_the_guest_blanks_the_care_facts_of_their_bookings() {
         .pop()
         .unwrap();
     assert_eq!(kept.care.unwrap().pillow, "buckwheat");
+}
+
+#[tokio::test]
+async fn a_tier_or_care_change_books_the_coming_stays_again() {
+    let app = TestApp::spawn().await;
+    let g = app.create_guest("sh-bund", guest()).await;
+    let soon = chrono::Utc::now().date_naive() + chrono::Duration::days(10);
+    let ymd = |d: chrono::NaiveDate| {
+        use chrono::Datelike;
+        date(d.year(), d.month() as i32, d.day() as i32)
+    };
+    let coming = |reservation: &str| pb::Stay {
+        arrival_date: Some(ymd(soon)),
+        departure_date: Some(ymd(soon + chrono::Duration::days(2))),
+        ..stay(&g.guest_id, "sh-bund", reservation)
+    };
+    let mut ids = Vec::new();
+    // Two stays to come, one long past (still BOOKED in the PMS), one checked out, one
+    // cancelled: only the two to come are booked again.
+    for s in [
+        coming("C-1"),
+        coming("C-2"),
+        stay(&g.guest_id, "sh-bund", "OLD-1"),
+        with_status(coming("OUT-1"), pb::StayStatus::CheckedOut),
+        with_status(coming("X-1"), pb::StayStatus::Cancelled),
+    ] {
+        ids.push(app.upsert_stay(s).await.stay.unwrap().stay_id);
+    }
+    let bookings_of = |id: &str| {
+        let (app, id) = (&app, id.to_string());
+        async move { bookings(&app.events("stay", &id).await) }
+    };
+    let before: Vec<usize> = futures::future::join_all(ids.iter().map(|i| bookings_of(i)))
+        .await
+        .iter()
+        .map(Vec::len)
+        .collect();
+
+    let update = |guest: pb::Guest, paths: &[&str]| pb::UpdateGuestRequest {
+        guest: Some(guest),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        }),
+    };
+    // A name changes nothing the property prepares: no event.
+    app.head_office()
+        .update_guest(update(
+            pb::Guest {
+                guest_id: g.guest_id.clone(),
+                given_name: "Wei-Ming".into(),
+                ..Default::default()
+            },
+            &["given_name"],
+        ))
+        .await
+        .expect("rename");
+    // Platinum now, and an allergy: each coming stay is booked again with both.
+    let mut prefs = g.preferences.clone().unwrap();
+    prefs.allergies.push("shellfish".into());
+    app.head_office()
+        .update_guest(update(
+            pb::Guest {
+                guest_id: g.guest_id.clone(),
+                tier: pb::Tier::VipPlatinum as i32,
+                preferences: Some(prefs),
+                ..Default::default()
+            },
+            &["tier", "preferences"],
+        ))
+        .await
+        .expect("upgrade");
+    for (i, id) in ids.iter().enumerate() {
+        let now = bookings_of(id).await;
+        if i < 2 {
+            assert_eq!(now.len(), before[i] + 1, "stay {i}");
+            let last = now.last().unwrap();
+            assert_eq!(last.tier, pb::Tier::VipPlatinum as i32);
+            assert!(
+                last.care
+                    .as_ref()
+                    .unwrap()
+                    .allergies
+                    .contains(&"shellfish".to_string())
+            );
+        } else {
+            assert_eq!(now.len(), before[i], "stay {i} is not to come");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The care plan of a stay, written in the event's transaction: a booking creates its
-//! pre-arrival tasks once (a redelivered or repeated booking finds the plan), a moved
-//! arrival re-times them, a cancellation cancels them, an erased guest's plans go. Each
+//! pre-arrival tasks once (a redelivered booking finds the plan), a booking again (the
+//! guest's tier or care facts changed before arrival) re-plans them, a moved arrival
+//! re-times them, a cancellation cancels them, an erased guest's plans go. Each
 //! plan remembers the stay event that last changed it (`version`, the event's sequence), so
 //! an older event changes nothing.
 //!
@@ -41,10 +42,10 @@ pub async fn booked(
     let plan = store::lock(conn, &b.stay_id).await?;
     match &plan {
         Some(p) if p.version >= version => return Ok(0),
-        // Booked again while planned: at most a move.
+        // Booked again while planned: the guest's tier or care facts changed before
+        // arrival (guest-profile books the coming stays again), or the arrival moved.
         Some(p) if p.state == ACTIVE => {
-            moved(conn, state, p.clone(), b.arrival, version, now).await?;
-            return Ok(0);
+            return replanned(conn, state, p.clone(), &b, version, now).await;
         }
         _ => {}
     }
@@ -162,6 +163,61 @@ async fn moved(
     p.arrival_date = arrival;
     p.version = version;
     store::save(conn, &p).await
+}
+
+/// The plan's tasks brought to what `b` asks for now: an open task no longer asked for is
+/// cancelled (`care_changed`), one whose due time or instructions differ is cancelled and
+/// succeeded, a task newly asked for is created; one already completed or missed is not
+/// asked again. Returns how many tasks were created.
+async fn replanned(
+    conn: &mut PgConnection,
+    state: &State,
+    mut p: PlanRow,
+    b: &Booking,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let planned = super::plan(b, &state.care, &state.chain, now);
+    let open = task_store::lock_open_care_of_stay(conn, &p.stay_id).await?;
+    let done: Vec<Prep> = task_store::done_care_keys_of_stay(conn, &p.stay_id)
+        .await?
+        .iter()
+        .filter_map(|k| store::task_of_key(k).and_then(Prep::from_name))
+        .collect();
+    let mut kept = Vec::new();
+    for (key, t) in open {
+        let Some(prep) = store::task_of_key(&key).and_then(Prep::from_name) else {
+            continue;
+        };
+        // A task already due stays as it is when the new plan wants it now too.
+        let now_due = crate::domain::micros(now);
+        let same = planned.iter().any(|x| {
+            x.prep == prep
+                && x.instructions == t.instructions
+                && (x.due == t.due_time || (x.due == now_due && t.due_time <= now_due))
+        });
+        if same {
+            kept.push(prep);
+        } else {
+            tasks::cancel(conn, t, "care_changed".into()).await?;
+        }
+    }
+    let mut created = 0;
+    for x in planned
+        .iter()
+        .filter(|x| !kept.contains(&x.prep) && !done.contains(&x.prep))
+    {
+        let row = task(b, x.due, &x.title, &x.instructions, now);
+        let key = store::task_key(&p.stay_id, x.prep.name(), version);
+        tasks::create(conn, state, &row, Some(&key)).await?;
+        created += 1;
+    }
+    p.arrival_date = b.arrival;
+    p.version = version;
+    store::save(conn, &p).await?;
+    tracing::info!(stay_id = %p.stay_id, property_id = %p.property_id, created,
+        "pre-arrival care re-planned");
+    Ok(created)
 }
 
 /// A new pre-arrival task for the property.

@@ -125,6 +125,24 @@ pub async fn lock_open_of_guest(
 
 /// The open pre-arrival care tasks of a stay (keys `care:<stay>:…`) with their keys,
 /// locked, oldest first.
+/// The keys of the stay's care tasks that were completed or missed (done with: a re-plan
+/// does not ask for them again).
+pub async fn done_care_keys_of_stay(
+    conn: &mut PgConnection,
+    stay_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT idempotency_key FROM tasks
+          WHERE stay_id = $1 AND status IN ($2, $3) AND starts_with(idempotency_key, $4)",
+    )
+    .bind(stay_id)
+    .bind(COMPLETED)
+    .bind(MISSED)
+    .bind(format!("care:{stay_id}:"))
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn lock_open_care_of_stay(
     conn: &mut PgConnection,
     stay_id: &str,

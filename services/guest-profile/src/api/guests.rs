@@ -127,6 +127,7 @@ pub async fn update(
         completeness::score(&profile, &state.required_fields(&current.home_property_id));
     let guest =
         store::update_profile(&mut tx, current.id, &profile, score, missing.is_empty()).await?;
+    super::stays::rebook_coming_stays(&mut tx, &current.profile, &guest).await?;
     state.log_access(&mut tx, caller, &[guest.id]).await?;
     tx.commit().await?;
     Ok(pb::UpdateGuestResponse {

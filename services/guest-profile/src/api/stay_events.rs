@@ -2,7 +2,9 @@
 //! it, if any. The first check-out (the after-stay plan, the stay KPIs); a cancellation; a
 //! booking — a new reservation, or a cancelled one booked again — with the guest's tier,
 //! earlier stays and care facts (the scheduler's pre-arrival care for VIP and frequent
-//! guests); or a change to a stay the others already know about.
+//! guests); or a change to a stay the others already know about. A change to the guest's
+//! tier or care facts before arrival books their coming stays again ([`rebooked`]), so the
+//! pre-arrival care follows the profile.
 
 use super::convert;
 use crate::domain::{Profile, StayStatus};
@@ -59,16 +61,7 @@ pub fn event_for(
         }));
     }
     if is_booking(old, new) {
-        return Some(Payload::StayBooked(StayBooked {
-            stay_id: new.id.to_string(),
-            guest_id: new.guest_id.to_string(),
-            property_id: new.property_id.clone(),
-            arrival_date: Some(convert::date(new.arrival_date)),
-            departure_date: Some(convert::date(new.departure_date)),
-            tier: guest.profile.tier,
-            previous_stays: facts.previous_stays,
-            care: Some(care(&guest.profile)),
-        }));
+        return Some(booked(new, &guest.profile, facts.previous_stays));
     }
     old.map(|_| {
         Payload::StayChanged(StayChanged {
@@ -82,6 +75,31 @@ pub fn event_for(
             tier: guest.profile.tier,
         })
     })
+}
+
+fn booked(stay: &StayRecord, profile: &Profile, previous_stays: i32) -> Payload {
+    Payload::StayBooked(StayBooked {
+        stay_id: stay.id.to_string(),
+        guest_id: stay.guest_id.to_string(),
+        property_id: stay.property_id.clone(),
+        arrival_date: Some(convert::date(stay.arrival_date)),
+        departure_date: Some(convert::date(stay.departure_date)),
+        tier: profile.tier,
+        previous_stays,
+        care: Some(care(profile)),
+    })
+}
+
+/// The booking of a stay still to come, again, when the guest's profile went from `old` to
+/// `new`: `None` unless the tier or the care facts changed (a name or an address changes
+/// nothing the property prepares).
+pub fn rebooked(
+    stay: &StayRecord,
+    old: &Profile,
+    new: &Profile,
+    previous_stays: i32,
+) -> Option<Payload> {
+    (old.tier != new.tier || care(old) != care(new)).then(|| booked(stay, new, previous_stays))
 }
 
 /// The care facts a property prepares from: preferences and special needs. Never names,

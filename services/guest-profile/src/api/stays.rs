@@ -133,6 +133,26 @@ async fn facts<'a>(
     })
 }
 
+/// After the guest's profile changed from `old` (in the same transaction): each stay still
+/// to come is booked again when its care depends on what changed (tier, preferences,
+/// special needs), so the scheduler re-plans it. From yesterday on, as a guest arriving
+/// today in a zone ahead of UTC still counts as coming.
+pub async fn rebook_coming_stays(
+    conn: &mut PgConnection,
+    old: &crate::domain::Profile,
+    guest: &GuestRecord,
+) -> Result<()> {
+    let from = chrono::Utc::now().date_naive() - chrono::Duration::days(1);
+    for stay in store::booked_from(conn, guest.id, from).await? {
+        let previous = store::checked_out_count(conn, guest.id, stay.id).await?;
+        let previous = i32::try_from(previous).unwrap_or(i32::MAX);
+        if let Some(payload) = super::stay_events::rebooked(&stay, old, &guest.profile, previous) {
+            emit(conn, &stay, payload).await?;
+        }
+    }
+    Ok(())
+}
+
 async fn emit(conn: &mut PgConnection, stay: &StayRecord, payload: Payload) -> Result<()> {
     guestloop_outbox::enqueue(
         conn,

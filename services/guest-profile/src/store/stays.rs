@@ -133,6 +133,23 @@ pub async fn all_for_guest<'e>(
     .await
 }
 
+/// The guest's stays still booked to arrive on or after `from`, oldest arrival first.
+pub async fn booked_from(
+    conn: &mut PgConnection,
+    guest_id: Uuid,
+    from: chrono::NaiveDate,
+) -> Result<Vec<StayRecord>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM stays WHERE guest_id = $1 AND status = $2 AND arrival_date >= $3
+         ORDER BY arrival_date, id"
+    )))
+    .bind(guest_id)
+    .bind(crate::domain::StayStatus::Booked as i16)
+    .bind(from)
+    .fetch_all(conn)
+    .await
+}
+
 /// The guest's stays other than `except` that checked out: how often they stayed before
 /// (a merged profile's stays were moved to the survivor, so they count too).
 pub async fn checked_out_count(
