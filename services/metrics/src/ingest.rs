@@ -377,13 +377,16 @@ async fn apply(
             }
         }
         Payload::FollowUpTaskCreated(t) => {
-            if let Some(due) = time(&t.due_time) {
+            if follow_up(t.kind)
+                && let Some(due) = time(&t.due_time)
+            {
                 let d = day(state, &t.property_id, due);
                 add(conn, &t.property_id, d, "tasks", "", Add::count()).await?;
             }
         }
         Payload::FollowUpTaskCompleted(t) => {
-            if !t.late
+            if follow_up(t.kind)
+                && !t.late
                 && let Some(due) = time(&t.due_time)
             {
                 let d = day(state, &t.property_id, due);
@@ -407,6 +410,8 @@ async fn apply(
         // completed: an erasure changes no KPI (issue 11), while any other cancellation
         // takes the task out of the denominator.
         Payload::FollowUpTaskCancelled(t) if t.reason == "guest_erased" => {}
+        // A VIP care task was never counted (follow_up): nothing to take out.
+        Payload::FollowUpTaskCancelled(t) if !follow_up(t.kind) => {}
         Payload::FollowUpTaskCancelled(t) => {
             if let Some(due) = time(&t.due_time) {
                 let d = day(state, &t.property_id, due);
@@ -420,6 +425,14 @@ async fn apply(
         _ => {}
     }
     Ok(())
+}
+
+/// Whether a scheduler task of this kind counts in the follow-up completion rate. A VIP's
+/// pre-arrival care (an upgrade, a welcome gift) is the stay's plan, not a follow-up owed
+/// to a guest after their feedback or stay: neither its creation, completion nor
+/// cancellation counts.
+fn follow_up(kind: i32) -> bool {
+    kind != TaskKind::VipCare as i32
 }
 
 /// A feedback answered (replied, or its case acknowledged): counted once, on its receipt day.
@@ -485,7 +498,11 @@ async fn case(
         ] {
             add(conn, p, d, "complaints", &b, Add::count()).await?;
         }
-        add(conn, p, d, "repeat", "", Add::rate(c.repeat)).await?;
+        // By category too: the board proposes a category whose cases keep being repeats
+        // (improvement/proposer.rs), whatever its complaint rate.
+        for b in ["".to_string(), bd("category", c.category)] {
+            add(conn, p, d, "repeat", &b, Add::rate(c.repeat)).await?;
+        }
         add(conn, p, d, "closed_24h", "", Add::rate(false)).await?;
         for b in ["".to_string(), bd("channel", c.channel)] {
             add(conn, p, d, "resolution_rate", &b, Add::rate(false)).await?;

@@ -26,6 +26,11 @@ pub struct ImprovementSettings {
     /// above this on every one of them (each window with at least the KPIs' minimum sample
     /// of stays).
     pub threshold_per_100_stays: f64,
+    /// A category is proposed at a property, too, when the share of its cases that were
+    /// repeats (same guest, same category again: CaseFacts.repeat), over the same windows,
+    /// was above this on every one of them (each window with at least the KPIs' minimum
+    /// sample of cases). Default 0.3: repeats should fall, and three in ten is a pattern.
+    pub repeat_threshold: f64,
     pub window_days: i64,
     pub sustained_days: i64,
     /// The baseline: the rate over this many local days before the item opened.
@@ -148,6 +153,12 @@ impl Validate for Settings {
                 "must be a number >= 0",
             ));
         }
+        if !(0.0..1.0).contains(&i.repeat_threshold) {
+            return Err(ConfigError::invalid(
+                "improvement.repeat_threshold",
+                "must be a share of cases, at least 0 and below 1",
+            ));
+        }
         for (key, v) in [
             ("improvement.window_days", i.window_days),
             ("improvement.sustained_days", i.sustained_days),
@@ -223,6 +234,7 @@ keep_days = 90
 propose = true
 propose_interval = "1h"
 threshold_per_100_stays = 2.0
+repeat_threshold = 0.3
 window_days = 7
 sustained_days = 5
 baseline_days = 28

@@ -1,10 +1,14 @@
 //! The improvement board's RPCs. Requests are parsed into checked values first (every bad
 //! field named at once); then the caller's scope decides: an item outside it answers
 //! NOT_FOUND, property staff read but only managers (and services) create and move items.
+//! Linked cases must be the item's: a case metrics has no facts of yet, or one the caller
+//! does not see, answers NOT_FOUND like an item; one of another scope or category is
+//! INVALID_ARGUMENT on its `case_ids[i]`.
 
 use super::scope;
 use crate::error::{MetricsError, Result, invalid};
 use crate::improvement::{self as board, NewItem, store};
+use crate::report::html::category as category_name;
 use crate::state::{Caller, State};
 use chrono::{DateTime, Utc};
 use guestloop_db::page::{Cursor, Page};
@@ -14,6 +18,7 @@ use guestloop_proto::feedback::v1::Category;
 use guestloop_proto::metrics::v1::{self as pb, ImprovementState as S, ImprovementVerdict as V};
 use guestloop_proto::metrics::v1::{Scope, ScopeLevel};
 use prost::Message;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 const MAX_TEXT: usize = 4000;
@@ -233,12 +238,8 @@ pub async fn list(
         t: r.create_time,
         id: r.id,
     });
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        items.push(board::view(state, r, false).await?);
-    }
     Ok(pb::ListImprovementItemsResponse {
-        items,
+        items: board::views(state, &rows).await?,
         next_page_token,
     })
 }
@@ -352,6 +353,24 @@ pub async fn advance(
             if row.due_time.is_none() {
                 v.add("due_time", "is required to accept a proposal");
             }
+            // Accepting opens the item: its baseline is taken again over the days before
+            // today, so a proposal made while events were still arriving, or accepted days
+            // later, starts from the whole record (and the default target with it).
+            let days = state.improvement.baseline_days;
+            let baseline = board::rate::over(
+                state,
+                &properties,
+                i32::from(row.category),
+                today - chrono::Duration::days(days),
+                today - chrono::Duration::days(1),
+                None,
+            )
+            .await?;
+            if a.target_rate.is_none() {
+                row.target_rate = board::default_target(state, &baseline);
+            }
+            row.baseline = baseline.encode_to_vec();
+            row.open_day = today;
         }
         (S::Plan, S::Do) => {
             if row.plan.is_empty() {
@@ -435,14 +454,40 @@ pub async fn link(
     may_work(caller)?;
     let properties = board::properties(state, row.scope_level, &row.scope_id);
     let known = store::known_cases(&state.pool, &ids).await?;
+    let known: HashMap<&str, &store::KnownCase> =
+        known.iter().map(|k| (k.case_id.as_str(), k)).collect();
+    // A case metrics has no facts of (unknown, or its events still on their way) and one at
+    // a property the caller does not see answer NOT_FOUND, as an item does: the two the same,
+    // so nothing is told about another property's cases.
+    let seen = |c: &String| {
+        known.get(c.as_str()).is_some_and(|k| {
+            caller
+                .principal
+                .can_see_property(&state.chain, &k.property_id)
+        })
+    };
+    if !ids.iter().all(seen) {
+        return Err(MetricsError::NotFound("case"));
+    }
+    // A case the caller sees but of another scope or category is a mistake in the request.
     let mut v = FieldViolations::new();
     for (i, c) in ids.iter().enumerate() {
-        let here = known.iter().any(|(k, p)| k == c && properties.contains(p));
-        if !here {
-            // Unknown and elsewhere answer the same: no word about another property's case.
+        let k = known[c.as_str()];
+        let field = format!("case_ids[{i}]");
+        if !properties.contains(&k.property_id) {
             v.add(
-                format!("case_ids[{i}]"),
-                "is not a case of this item's scope",
+                &field,
+                format!("is a case of {}, outside this item's scope", k.property_id),
+            );
+        }
+        if k.category != row.category {
+            v.add(
+                &field,
+                format!(
+                    "is a {} case, not {} like this item",
+                    category_name(i32::from(k.category)),
+                    category_name(i32::from(row.category)),
+                ),
             );
         }
     }

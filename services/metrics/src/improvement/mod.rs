@@ -2,7 +2,8 @@
 //! category at a property or region, becomes an item with an owner, a plan, a due time, the
 //! complaint rate at opening (the baseline) and a target; it moves PLAN -> DO -> CHECK ->
 //! ACT -> CLOSED, its rate followed day by day from the rollups and judged at CHECK like a
-//! KPI (minimum sample, interval). The platform proposes items (proposer.rs); an item past
+//! KPI (minimum sample, interval). The platform proposes items (proposer.rs: a sustained
+//! complaint rate, or a sustained share of repeat cases, repeats.rs); an item past
 //! its due time before it was checked alerts the general manager through a scheduler timer
 //! (overdue.rs).
 //!
@@ -14,16 +15,17 @@
 pub mod overdue;
 pub mod proposer;
 pub mod rate;
+pub mod repeats;
 pub mod store;
+mod view;
+
+pub use view::{view, views};
 
 use crate::state::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use guestloop_proto::metrics::v1::{
     self as pb, ImprovementState as S, ImprovementVerdict as V, KpiStatus, Scope, ScopeLevel,
 };
-use guestloop_proto::time::to_timestamp as ts;
-use prost::Message;
-use store::ItemRow;
 
 /// The steps the board allows.
 pub fn allowed(from: S, to: S) -> bool {
@@ -77,70 +79,6 @@ pub fn properties(state: &State, level: i16, id: &str) -> Vec<String> {
 pub fn today(state: &State, properties: &[String]) -> NaiveDate {
     let first = properties.first().map(String::as_str).unwrap_or_default();
     crate::ingest::day(state, first, Utc::now())
-}
-
-/// The item as the API shows it: the current rate since DO (to the CHECK day once judged),
-/// and with `with_daily` the rate on each day since it opened (90 at most).
-pub async fn view(
-    state: &State,
-    row: &ItemRow,
-    with_daily: bool,
-) -> Result<pb::ImprovementItem, sqlx::Error> {
-    let properties = properties(state, row.scope_level, &row.scope_id);
-    let today = today(state, &properties);
-    let target = Some(row.target_rate);
-    let category = i32::from(row.category);
-    let current = match (row.do_day, row.check_day, &row.verdict_value) {
-        (_, Some(_), Some(judged)) => pb::KpiValue::decode(judged.as_slice()).ok(),
-        (Some(from), _, _) => {
-            Some(rate::over(state, &properties, category, from, today, target).await?)
-        }
-        _ => None,
-    };
-    let daily = if with_daily {
-        let from = row.open_day.max(today - chrono::Duration::days(89));
-        rate::daily(state, &properties, category, from, today, target).await?
-    } else {
-        Vec::new()
-    };
-    let steps = store::steps(&state.pool, row.id).await?;
-    let case_ids = store::cases(&state.pool, row.id).await?;
-    let st = S::try_from(i32::from(row.state)).unwrap_or_default();
-    Ok(pb::ImprovementItem {
-        item_id: row.id.to_string(),
-        state: st as i32,
-        scope: Some(Scope {
-            level: i32::from(row.scope_level),
-            id: row.scope_id.clone(),
-        }),
-        category,
-        department: i32::from(row.department),
-        tag: row.tag.clone(),
-        title: row.title.clone(),
-        owner_staff_id: row.owner_staff_id.clone(),
-        plan: row.plan.clone(),
-        due_time: row.due_time.map(ts),
-        baseline: pb::KpiValue::decode(row.baseline.as_slice()).ok(),
-        target_rate: row.target_rate,
-        current,
-        verdict: i32::from(row.verdict),
-        daily,
-        proposal_reason: row.proposal_reason.clone(),
-        case_ids,
-        steps: steps
-            .into_iter()
-            .map(|s| pb::ImprovementStep {
-                from_state: i32::from(s.from_state),
-                to_state: i32::from(s.to_state),
-                note: s.note,
-                actor: s.actor,
-                step_time: Some(ts(s.step_time)),
-            })
-            .collect(),
-        create_time: Some(ts(row.create_time)),
-        update_time: Some(ts(row.update_time)),
-        overdue: watched(st) && row.due_time.is_some_and(|d| d <= Utc::now()),
-    })
 }
 
 /// The scope level of an item (property or region only).

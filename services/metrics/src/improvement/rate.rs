@@ -20,16 +20,16 @@ pub struct DayCount {
     pub n: i64,
 }
 
-/// Stays and per-category complaints of `properties` over `from..=to` (every category
-/// when `category` is None).
+/// Stays and per-category complaints of `properties` over `from..=to`, of `categories`
+/// (every category when empty).
 pub async fn counts<'e>(
     exec: impl PgExecutor<'e>,
     properties: &[String],
-    category: Option<i32>,
+    categories: &[i32],
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<DayCount>, sqlx::Error> {
-    let wanted = category.map(|c| format!("category:{c}"));
+    let wanted: Vec<String> = categories.iter().map(|c| format!("category:{c}")).collect();
     sqlx::query_as(
         "SELECT property_id, day,
             CASE WHEN measure = 'stays' THEN 'stays' ELSE breakdown END AS what,
@@ -38,7 +38,7 @@ pub async fn counts<'e>(
          WHERE property_id = ANY($1) AND day BETWEEN $2 AND $3
            AND ((measure = 'stays' AND breakdown = '')
              OR (measure = 'complaints' AND breakdown ~ '^category:[0-9]+$'
-                 AND ($4::text IS NULL OR breakdown = $4)))
+                 AND (cardinality($4::text[]) = 0 OR breakdown = ANY($4))))
          GROUP BY 1, 2, 3",
     )
     .bind(properties)
@@ -90,7 +90,7 @@ pub async fn over(
     to: NaiveDate,
     target: Option<f64>,
 ) -> Result<pb::KpiValue, sqlx::Error> {
-    let rows = counts(&state.pool, properties, Some(category), from, to).await?;
+    let rows = counts(&state.pool, properties, &[category], from, to).await?;
     Ok(judge(state, &totals(rows.iter()), category, target))
 }
 
@@ -103,7 +103,7 @@ pub async fn daily(
     to: NaiveDate,
     target: Option<f64>,
 ) -> Result<Vec<pb::KpiDayValue>, sqlx::Error> {
-    let rows = counts(&state.pool, properties, Some(category), from, to).await?;
+    let rows = counts(&state.pool, properties, &[category], from, to).await?;
     let mut by_day: BTreeMap<NaiveDate, Vec<&DayCount>> = BTreeMap::new();
     for r in &rows {
         by_day.entry(r.day).or_default().push(r);

@@ -6,6 +6,7 @@ use guestloop_db::page::{Cursor, Page};
 use guestloop_proto::metrics::v1 as pb;
 use prost::Message;
 use sqlx::{PgConnection, PgExecutor, QueryBuilder};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 pub const COLUMNS: &str = "id, state, scope_level, scope_id, category, department, tag, title,
@@ -39,6 +40,7 @@ pub struct ItemRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StepRow {
+    pub item_id: Uuid,
     pub step_time: DateTime<Utc>,
     pub from_state: i16,
     pub to_state: i16,
@@ -162,7 +164,8 @@ pub async fn update(conn: &mut PgConnection, r: &ItemRow, retime: bool) -> Resul
     sqlx::query(
         "UPDATE improvement_items SET state = $2, owner_staff_id = $3, plan = $4, due_time = $5,
             target_rate = $6, do_day = $7, check_day = $8, verdict = $9, verdict_value = $10,
-            update_time = $11, timer_synced = timer_synced AND NOT $12
+            update_time = $11, timer_synced = timer_synced AND NOT $12, baseline = $13,
+            open_day = $14
          WHERE id = $1",
     )
     .bind(r.id)
@@ -177,37 +180,73 @@ pub async fn update(conn: &mut PgConnection, r: &ItemRow, retime: bool) -> Resul
     .bind(&r.verdict_value)
     .bind(r.update_time)
     .bind(retime)
+    .bind(&r.baseline)
+    .bind(r.open_day)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-pub async fn steps<'e>(exec: impl PgExecutor<'e>, id: Uuid) -> Result<Vec<StepRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT step_time, from_state, to_state, note, actor FROM improvement_steps
-         WHERE item_id = $1 ORDER BY step_time, to_state",
+/// The steps of each of the items, in order (one query for a page of items).
+pub async fn steps<'e>(
+    exec: impl PgExecutor<'e>,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<StepRow>>, sqlx::Error> {
+    let rows: Vec<StepRow> = sqlx::query_as(
+        "SELECT item_id, step_time, from_state, to_state, note, actor FROM improvement_steps
+         WHERE item_id = ANY($1) ORDER BY item_id, step_time, to_state",
     )
-    .bind(id)
+    .bind(ids)
     .fetch_all(exec)
-    .await
+    .await?;
+    let mut out: HashMap<Uuid, Vec<StepRow>> = HashMap::new();
+    for r in rows {
+        out.entry(r.item_id).or_default().push(r);
+    }
+    Ok(out)
 }
 
-pub async fn cases<'e>(exec: impl PgExecutor<'e>, id: Uuid) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT case_id FROM improvement_cases WHERE item_id = $1 ORDER BY case_id")
-        .bind(id)
-        .fetch_all(exec)
-        .await
+/// The cases linked to each of the items, by id (one query for a page of items).
+pub async fn cases<'e>(
+    exec: impl PgExecutor<'e>,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<String>>, sqlx::Error> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT item_id, case_id FROM improvement_cases
+         WHERE item_id = ANY($1) ORDER BY item_id, case_id",
+    )
+    .bind(ids)
+    .fetch_all(exec)
+    .await?;
+    let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (item, case) in rows {
+        out.entry(item).or_default().push(case);
+    }
+    Ok(out)
 }
 
-/// Of `ids`, the cases metrics knows (from case events) and where: (case id, property).
+/// A case as the board checks it before linking it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KnownCase {
+    pub case_id: String,
+    pub property_id: String,
+    /// The latest the case events told (a regraded case may have changed category).
+    pub category: i16,
+}
+
+/// Of `ids`, the cases metrics knows the facts of. A case seen only through an SLA clock
+/// (its facts not arrived yet) is not known: its category is not.
 pub async fn known_cases<'e>(
     exec: impl PgExecutor<'e>,
     ids: &[String],
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT case_id, property_id FROM case_state WHERE case_id = ANY($1)")
-        .bind(ids)
-        .fetch_all(exec)
-        .await
+) -> Result<Vec<KnownCase>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT case_id, property_id, category FROM case_state
+         WHERE case_id = ANY($1) AND opened_counted",
+    )
+    .bind(ids)
+    .fetch_all(exec)
+    .await
 }
 
 pub async fn link(conn: &mut PgConnection, id: Uuid, cases: &[String]) -> Result<(), sqlx::Error> {

@@ -260,10 +260,7 @@ async fn open_items(state: &State, r: &Resolved) -> Result<Vec<pb::ImprovementIt
     };
     let rows =
         crate::improvement::store::list(&state.pool, &r.properties, &regions, &open, &page).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(crate::improvement::view(state, row, false).await?);
-    }
+    let mut items = crate::improvement::views(state, &rows).await?;
     items.sort_by_key(|i| {
         (
             i.due_time
