@@ -3,7 +3,10 @@
 //!   through the scheduler's durable timer and notification, exactly once; an item dismissed
 //!   before its due time sends nothing (its timer was cancelled);
 //! - each property manager receives the day's voice-of-customer report in the morning,
-//!   once, as an HTML mail with its charts.
+//!   once, as an HTML mail with its charts;
+//! - a hotel's old complaint log, imported closed with the times it was handled at, counts
+//!   on its own days: the platform proposes an improvement item for the category that kept
+//!   coming back (hz-lake's noise), and nobody is alerted for a case long done.
 
 use guestloop_e2e::eventually;
 use guestloop_proto::metrics::v1 as mx;
@@ -152,4 +155,105 @@ async fn overdue_items_reach_the_general_manager_and_reports_reach_managers_once
     assert!(shown.overdue);
     let _ = replica.stop(Duration::from_secs(10));
     platform.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_complaint_log_proposes_an_item_and_alerts_nobody() {
+    let smtp = sinks::smtp_sink();
+    let config = scenario::config_toml(smtp.port) + "\n[daily_report]\nenabled = false\n";
+    let spec = guestloop_e2e::platform_spec("oldlog", "metrics", &config, Default::default()).await;
+    let mut platform = Platform::start(&spec)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let token = guestloop_e2e::head_office_token(&spec.signing_key);
+    let endpoints = scenario::Endpoints::of(&platform);
+    let history = guestloop_testkit::history::play(&endpoints, &token, 14, 6, 11)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let noise = guestloop_proto::feedback::v1::Category::Noise as i32;
+    let hz_noise = history
+        .old_cases
+        .iter()
+        .filter(|c| c.property_id == "hz-lake" && c.category == noise)
+        .count();
+    assert!(hz_noise >= 5, "{:?}", history.old_cases);
+    assert_eq!(
+        history.old_cases.len(),
+        hz_noise,
+        "only hz-lake's noise in 14 days"
+    );
+
+    let metrics = guestloop_client::Connection::builder(endpoints.metrics.clone())
+        .token(&token)
+        .connect_lazy()
+        .unwrap()
+        .metrics();
+    let items = eventually("a proposal", Duration::from_secs(60), || {
+        let mut m = metrics.clone();
+        async move {
+            let items = m
+                .list_improvement_items(mx::ListImprovementItemsRequest::default())
+                .await
+                .ok()?
+                .into_inner()
+                .items;
+            (!items.is_empty()).then_some(items)
+        }
+    })
+    .await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item.state, mx::ImprovementState::Proposed as i32);
+    assert_eq!(item.scope.as_ref().unwrap().id, "hz-lake");
+    assert_eq!(item.category, noise);
+    // Its baseline counts the imported cases on the days they came in.
+    let baseline = item.baseline.unwrap();
+    assert_eq!(baseline.numerator as usize, hz_noise, "{baseline:?}");
+
+    // The cases were closed when they arrived: no clock ran, no case alert went out (one
+    // would have fired at once: their deadlines are days past). What the managers do get
+    // are the KPI alerts the history's numbers earn.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = smtp.mails();
+    let other: Vec<_> = mails
+        .iter()
+        .filter(|m| !subject(m).contains("KPI alert"))
+        .collect();
+    assert!(other.is_empty(), "{other:?}");
+    let league = metrics
+        .clone()
+        .get_league_table(mx::GetLeagueTableRequest {
+            scope: Some(mx::Scope {
+                level: mx::ScopeLevel::Property as i32,
+                id: "hz-lake".into(),
+            }),
+            date_range: Some(guestloop_proto::common::v1::DateRange {
+                start_date: Some(date_ago(14)),
+                end_date: Some(date_ago(1)),
+            }),
+            order_by: mx::LeagueTableOrder::SlaCompliance as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let row = &league.rows[0];
+    // One in five of the old log's complaints was answered late, by its own times.
+    let sla = row.first_response_within_sla.unwrap();
+    assert_eq!(sla.denominator as usize, hz_noise, "{sla:?}");
+    assert!(
+        sla.numerator > 0 && (sla.numerator as usize) < hz_noise,
+        "{sla:?}"
+    );
+    platform.stop();
+}
+
+fn date_ago(days: i64) -> guestloop_proto::common::v1::Date {
+    use chrono::Datelike;
+    let d = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+        - chrono::Duration::days(days);
+    guestloop_proto::common::v1::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
 }

@@ -1,12 +1,16 @@
-//! The demo's improvement board (issue 13): after the closed loop has played, the top
-//! complaint category at sh-bund becomes an improvement item; it is planned, worked and
-//! checked against its target on today's numbers, then either standardised and closed
-//! (met) or sent round again (not met). Returns what happened, for the demo to print.
+//! The demo's improvement board (issue 13): after the history and the closed loop have
+//! played, the item the platform proposed from the history's complaints (hz-lake's noise)
+//! is accepted with an owner, its old cases linked, planned, worked and checked against its
+//! target on today's numbers, then either standardised and closed (met) or sent round
+//! again (not met). Without a proposal (no history played) sh-bund's top issue today is
+//! opened by hand instead. Returns what happened, for the demo to print.
 
+use crate::history::OldCase;
 use anyhow::Context;
 use guestloop_client::Connection;
 use guestloop_proto::feedback::v1::Category;
 use guestloop_proto::metrics::v1::{self as mx, ImprovementState as S};
+use std::time::{Duration, Instant};
 
 fn pretty(c: i32) -> String {
     Category::try_from(c)
@@ -33,12 +37,36 @@ fn rate(v: &Option<mx::KpiValue>) -> String {
     }
 }
 
-/// Opens, works and judges one item; returns the lines to print.
-pub async fn play(metrics_url: &str, token: &str) -> anyhow::Result<Vec<String>> {
-    let mut m = Connection::builder(metrics_url.to_string())
-        .token(token)
-        .connect_lazy()?
-        .metrics();
+/// The first item the platform proposed, waiting up to `within` for the proposer to run
+/// over the history (it runs every `improvement.propose_interval`).
+async fn proposed(
+    m: &mut guestloop_client::MetricsClient,
+    within: Duration,
+) -> anyhow::Result<Option<mx::ImprovementItem>> {
+    let start = Instant::now();
+    loop {
+        let items = m
+            .list_improvement_items(mx::ListImprovementItemsRequest {
+                states: vec![S::Proposed as i32],
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .items;
+        if let Some(item) = items.into_iter().next() {
+            return Ok(Some(item));
+        }
+        if start.elapsed() > within {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// sh-bund's top complaint category today, opened by hand.
+async fn opened_by_hand(
+    m: &mut guestloop_client::MetricsClient,
+) -> anyhow::Result<Result<mx::ImprovementItem, String>> {
     let scope = mx::Scope {
         level: mx::ScopeLevel::Property as i32,
         id: "sh-bund".into(),
@@ -58,7 +86,6 @@ pub async fn play(metrics_url: &str, token: &str) -> anyhow::Result<Vec<String>>
         .first()
         .map(|t| t.category)
         .unwrap_or(Category::Noise as i32);
-    let mut lines = Vec::new();
     let created = m
         .create_improvement_item(mx::CreateImprovementItemRequest {
             scope: Some(scope),
@@ -73,13 +100,77 @@ pub async fn play(metrics_url: &str, token: &str) -> anyhow::Result<Vec<String>>
             ..Default::default()
         })
         .await;
-    let item = match created {
-        Ok(r) => r.into_inner().item.context("an item")?,
-        Err(s) if s.code() == tonic::Code::AlreadyExists => {
-            lines.push(format!("an item for {} is already open", pretty(category)));
-            return Ok(lines);
+    match created {
+        Ok(r) => Ok(Ok(r.into_inner().item.context("an item")?)),
+        Err(s) if s.code() == tonic::Code::AlreadyExists => Ok(Err(format!(
+            "an item for {} is already open",
+            pretty(category)
+        ))),
+        Err(s) => Err(s.into()),
+    }
+}
+
+/// Takes the platform's proposal (or opens one), works and judges it; returns the lines to
+/// print. `old_cases` are the history's imported cases, linked to the item they concern.
+pub async fn play(
+    metrics_url: &str,
+    token: &str,
+    old_cases: &[OldCase],
+) -> anyhow::Result<Vec<String>> {
+    let mut m = Connection::builder(metrics_url.to_string())
+        .token(token)
+        .connect_lazy()?
+        .metrics();
+    let mut lines = Vec::new();
+    let wait = if old_cases.is_empty() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(60)
+    };
+    let item = match proposed(&mut m, wait).await? {
+        Some(p) => {
+            lines.push(format!("proposed {:<45} {}", p.title, p.proposal_reason));
+            let accepted = m
+                .advance_improvement_item(mx::AdvanceImprovementItemRequest {
+                    item_id: p.item_id.clone(),
+                    from_state: p.state,
+                    to_state: S::Plan as i32,
+                    note: "accepted at the morning meeting".into(),
+                    owner_staff_id: format!("{}-dm", p.scope.as_ref().map_or("", |s| &s.id)),
+                    due_time: Some(guestloop_proto::time::to_timestamp(
+                        chrono::Utc::now() + chrono::Duration::days(14),
+                    )),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .item
+                .context("an item")?;
+            let property = accepted.scope.as_ref().map_or("", |s| s.id.as_str());
+            let ids: Vec<String> = old_cases
+                .iter()
+                .filter(|c| c.property_id == property && c.category == accepted.category)
+                .map(|c| c.case_id.clone())
+                .take(100)
+                .collect();
+            if !ids.is_empty() {
+                let n = ids.len();
+                m.link_improvement_cases(mx::LinkImprovementCasesRequest {
+                    item_id: accepted.item_id.clone(),
+                    case_ids: ids,
+                })
+                .await?;
+                lines.push(format!("linked  {n} of its cases from the old log"));
+            }
+            accepted
         }
-        Err(s) => return Err(s.into()),
+        None => match opened_by_hand(&mut m).await? {
+            Ok(item) => item,
+            Err(why) => {
+                lines.push(why);
+                return Ok(lines);
+            }
+        },
     };
     lines.push(format!(
         "opened  {:<46} baseline {}  target {:.1}",

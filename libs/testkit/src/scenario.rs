@@ -99,6 +99,9 @@ gauge_interval = "1s"
 
 [kpi_alerts]
 interval = "1s"
+
+[improvement]
+propose_interval = "2s"
 "#
     ));
     let roles = [

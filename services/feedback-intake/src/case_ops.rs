@@ -122,6 +122,9 @@ pub async fn open(
     let dur = |s: guestloop_config::Seconds| {
         chrono::Duration::from_std(s.as_duration()).unwrap_or_default()
     };
+    // A complaint from the hotel's old log is recorded as it was handled: closed at its
+    // resolve time, so the scheduler stops its clocks where they stood and alerts nobody.
+    let past = input.past.clone();
     let row = CaseRow {
         id,
         reference: store::next_reference(conn, &feedback.property_id, open_time).await?,
@@ -141,7 +144,11 @@ pub async fn open(
         urgency: urgency as i16,
         department: department as i16,
         assignee_id: input.assignee_id,
-        status: pb::CaseStatus::Received as i16,
+        status: if past.is_some() {
+            pb::CaseStatus::Closed as i16
+        } else {
+            pb::CaseStatus::Received as i16
+        },
         escalation_tier: escalation_tier as i16,
         open_reason: reason as i16,
         repeat: !repeat_of.is_empty(),
@@ -152,9 +159,9 @@ pub async fn open(
         first_response_due: open_time + dur(first_response),
         resolution_due: open_time + dur(standards.resolution),
         paused_since: None,
-        acknowledge_time: None,
-        resolve_time: None,
-        close_time: None,
+        acknowledge_time: past.as_ref().map(|p| p.acknowledge_time),
+        resolve_time: past.as_ref().map(|p| p.resolve_time),
+        close_time: past.as_ref().map(|p| p.resolve_time),
         reopen_count: 0,
         compensation: sqlx::types::Json(Default::default()),
         version: 1,
@@ -174,6 +181,11 @@ pub async fn open(
     event.department = row.department.into();
     event.to_tier = row.escalation_tier.into();
     event.reason = row.grade_reason.clone();
+    if let Some(p) = &past
+        && !crate::retention::case_notes_expired(state, &row.property_id, row.open_time)
+    {
+        event.note = p.resolution.clone().unwrap_or_default();
+    }
     events::append(conn, &event, None).await?;
     emit(
         conn,

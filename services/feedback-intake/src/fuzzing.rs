@@ -129,6 +129,7 @@ fn valid_details() -> pb::CaseDetails {
         urgency: Urgency::Urgent as i32,
         department: Department::Housekeeping as i32,
         assignee_id: "u-1".into(),
+        past: None,
     }
 }
 

@@ -45,14 +45,20 @@ pub fn expire_on_arrival(state: &State, row: &mut NewFeedback) {
 /// A new case opened longer ago than its property's `case_notes` period keeps no title or
 /// description.
 pub fn expire_case_on_arrival(state: &State, mut row: CaseRow) -> CaseRow {
-    let periods = state.retention.for_property(&state.chain, &row.property_id);
-    if past(row.open_time, periods.case_notes) {
+    if case_notes_expired(state, &row.property_id, row.open_time) {
         row.title = ERASED.to_string();
         if !row.description.is_empty() {
             row.description = ERASED.to_string();
         }
     }
     row
+}
+
+/// Whether a case opened at `open_time` is past its property's case-note period (an
+/// imported record's notes are then not kept at all).
+pub fn case_notes_expired(state: &State, property_id: &str, open_time: DateTime<Utc>) -> bool {
+    let periods = state.retention.for_property(&state.chain, property_id);
+    past(open_time, periods.case_notes)
 }
 
 pub fn tasks() -> Vec<Task> {

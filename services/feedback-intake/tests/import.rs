@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use guestloop_proto::events::v1::event_envelope::Payload;
 use guestloop_proto::feedback::v1 as pb;
 use pb::FeedbackChannel as Ch;
 use std::time::Instant;
@@ -270,4 +271,129 @@ async fn two_thousand_items_import_in_one_call() {
             .enumerate()
             .all(|(i, x)| x.index == i as i32)
     );
+}
+
+/// When the old log's complaints came in: 20 days ago.
+static RECEIVED: std::sync::LazyLock<chrono::DateTime<chrono::Utc>> =
+    std::sync::LazyLock::new(|| chrono::Utc::now() - chrono::Duration::days(20));
+
+/// A complaint from the hotel's old log.
+fn past_complaint(
+    serial: u32,
+    past: Option<pb::PastHandling>,
+    received: Option<prost_types::Timestamp>,
+) -> pb::ImportFeedbackRequest {
+    let mut req = complaint(
+        "sh-bund",
+        Ch::Phone,
+        "The air conditioning rattled all night.",
+    );
+    req.idempotency_key = format!("old-log-{serial}");
+    if let Some(f) = req.feedback.as_mut() {
+        f.receive_time = received;
+    }
+    if let Some(c) = req.complaint.as_mut() {
+        c.past = past;
+    }
+    item(req)
+}
+
+fn handled(ack_hours: i64, resolve_hours: i64) -> Option<pb::PastHandling> {
+    let at = |h: i64| Some(ts(*RECEIVED + chrono::Duration::hours(h)));
+    Some(pb::PastHandling {
+        acknowledge_time: at(ack_hours),
+        resolve_time: at(resolve_hours),
+        resolution: "Fan bearing replaced; a night refunded.".into(),
+    })
+}
+
+#[tokio::test]
+async fn a_complaint_handled_in_the_past_is_imported_closed_and_its_clocks_never_run() {
+    let app = TestApp::spawn().await;
+    let received = Some(ts(*RECEIVED));
+    let r = import(
+        &app,
+        vec![
+            past_complaint(1, handled(1, 30), received), // 0 created, closed
+            past_complaint(2, handled(3, 2), received),  // 1 resolved before acknowledged
+            past_complaint(3, handled(1, 30), None),     // 2 no receive time
+            past_complaint(4, handled(-1, 30), received), // 3 acknowledged before received
+            past_complaint(
+                5,
+                Some(pb::PastHandling {
+                    resolve_time: ago(chrono::Duration::days(1)),
+                    ..Default::default()
+                }),
+                received,
+            ), // 4 no acknowledge time
+            past_complaint(
+                6,
+                Some(pb::PastHandling {
+                    acknowledge_time: ago(chrono::Duration::days(1)),
+                    resolve_time: Some(ts(chrono::Utc::now() + chrono::Duration::days(1))),
+                    ..Default::default()
+                }),
+                received,
+            ), // 5 resolved in the future
+        ],
+    )
+    .await;
+    let statuses: Vec<_> = r.results.iter().map(|x| x.status).collect();
+    use pb::ImportItemStatus::{Created as C, Failed as F};
+    assert_eq!(statuses, [C, F, F, F, F, F].map(|s| s as i32));
+    assert_eq!(r.cases_opened_count, 1);
+    for (i, field) in [
+        (1, "complaint.past.resolve_time"),
+        (2, "feedback.receive_time"),
+        (3, "complaint.past.acknowledge_time"),
+        (4, "complaint.past.acknowledge_time"),
+        (5, "complaint.past.resolve_time"),
+    ] {
+        let x = &r.results[i];
+        assert_eq!(
+            x.error_code,
+            Code::InvalidArgument as i32,
+            "item {i}: {x:?}"
+        );
+        assert!(
+            x.error_message.contains(field),
+            "item {i} names {field}: {}",
+            x.error_message
+        );
+    }
+
+    let case = app.get_case(&r.results[0].case_id).await;
+    assert_eq!(status_of(&case), pb::CaseStatus::Closed);
+    // Stored to the microsecond.
+    let micros = |t: &Option<prost_types::Timestamp>| time_of(t).timestamp_micros();
+    let h = handled(1, 30).unwrap();
+    assert_eq!(micros(&case.open_time), micros(&received));
+    assert_eq!(micros(&case.acknowledge_time), micros(&h.acknowledge_time));
+    assert_eq!(micros(&case.resolve_time), micros(&h.resolve_time));
+    assert_eq!(case.close_time, case.resolve_time);
+    let events = app.case_events(&case.case_id).await;
+    assert_eq!(events.len(), 1, "one Opened event: {events:?}");
+    assert_eq!(events[0].note, "Fan bearing replaced; a night refunded.");
+    // What the scheduler and metrics read: the case already done, so no clock is armed.
+    let opened = app.events("case", &case.case_id).await;
+    let facts = opened
+        .iter()
+        .find_map(|e| match payload(e) {
+            Payload::CaseOpened(o) => o.case.clone(),
+            _ => None,
+        })
+        .expect("CaseOpened");
+    assert_eq!(facts.status, pb::CaseStatus::Closed as i32);
+    assert_eq!(facts.resolve_time, case.resolve_time);
+    assert_eq!(facts.acknowledge_time, case.acknowledge_time);
+
+    // The past is an import's alone: SubmitFeedback refuses it and writes nothing.
+    let before = app.counts().await;
+    let mut live = complaint("sh-bund", Ch::Phone, "Rattling AC.");
+    live.feedback.as_mut().unwrap().receive_time = received;
+    live.complaint.as_mut().unwrap().past = handled(1, 30);
+    let refused = app.head_office().submit_feedback(live).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().contains("complaint.past"), "{refused:?}");
+    assert_eq!(app.counts().await, before);
 }

@@ -177,10 +177,17 @@ async fn demo(
     use guestloop_proto::metrics::v1 as mx;
     use guestloop_testkit::scenario::{self, Endpoints, PROPERTIES};
     let endpoints = Endpoints::of(platform);
+    let mut old_cases = Vec::new();
     if days > 0 {
         println!("Playing {days} days of history (check-outs and survey answers) ...");
         let h = guestloop_testkit::history::play(&endpoints, token, days, 6, 11).await?;
-        println!("  {} past stays, {} past answers", h.stays, h.answers);
+        println!(
+            "  {} past stays, {} past answers, {} closed complaints from the old log",
+            h.stays,
+            h.answers,
+            h.old_cases.len()
+        );
+        old_cases = h.old_cases;
     }
     println!(
         "Playing the demo: {} guests per property at {} properties ...",
@@ -235,8 +242,8 @@ async fn demo(
             num(&r.complaints_per_100_stays)
         );
     }
-    println!("\nThe improvement board (sh-bund's top issue):");
-    for line in guestloop_testkit::board_demo::play(&endpoints.metrics, token).await? {
+    println!("\nThe improvement board:");
+    for line in guestloop_testkit::board_demo::play(&endpoints.metrics, token, &old_cases).await? {
         println!("  {line}");
     }
     let dir = state.join("reports");

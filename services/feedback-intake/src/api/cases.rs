@@ -113,6 +113,12 @@ pub async fn open(
 ) -> Result<pb::OpenCaseResponse> {
     let mut v = FieldViolations::new();
     let input = case_input(req.details.unwrap_or_default(), "details", &mut v);
+    if input.past.is_some() {
+        v.add(
+            "details.past",
+            "only ImportFeedback records a complaint handled in the past",
+        );
+    }
     v.check("idempotency_key", optional_text(&req.idempotency_key, 128));
     if !v.is_empty() {
         return Err(v.into());

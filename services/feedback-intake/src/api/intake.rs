@@ -47,6 +47,12 @@ pub async fn submit(
         req.complaint,
         &state.intake,
     )?;
+    if s.complaint.as_ref().is_some_and(|c| c.past.is_some()) {
+        return Err(crate::error::invalid(
+            "complaint.past",
+            "only ImportFeedback records a complaint handled in the past",
+        ));
+    }
     let outcome = intake::submit(state, caller, s).await?;
     respond(state, outcome).await
 }

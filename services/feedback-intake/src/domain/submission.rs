@@ -36,6 +36,16 @@ pub struct CaseInput {
     pub urgency: Option<Urgency>,
     pub department: Option<Department>,
     pub assignee_id: Option<String>,
+    /// A complaint handled before the hotel came to Guestloop (import only).
+    pub past: Option<PastHandling>,
+}
+
+/// How a past complaint was handled; its times are in order and not in the future.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastHandling {
+    pub acknowledge_time: DateTime<Utc>,
+    pub resolve_time: DateTime<Utc>,
+    pub resolution: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +218,19 @@ impl Submission {
             phone: v.check("guest.phone", phone(&guest.phone)).flatten(),
         };
         let complaint = complaint.map(|c| case_input(c, "complaint", &mut v));
+        if let Some(past) = complaint.as_ref().and_then(|c| c.past.as_ref()) {
+            match receive_time {
+                None => v.add(
+                    "feedback.receive_time",
+                    "is required for a complaint handled in the past",
+                ),
+                Some(t) if past.acknowledge_time < t => v.add(
+                    "complaint.past.acknowledge_time",
+                    "is before feedback.receive_time",
+                ),
+                Some(_) => {}
+            }
+        }
 
         if !v.is_empty() {
             return Err(v);
@@ -271,7 +294,38 @@ pub fn case_input(c: pb::CaseDetails, prefix: &str, v: &mut FieldViolations) -> 
         assignee_id: v
             .check(&f("assignee_id"), optional_text(&c.assignee_id, 64))
             .flatten(),
+        past: c.past.and_then(|p| past_handling(p, &f("past"), v)),
     }
+}
+
+/// Parses a past complaint's handling under `prefix` ("complaint.past").
+fn past_handling(
+    p: pb::PastHandling,
+    prefix: &str,
+    v: &mut FieldViolations,
+) -> Option<PastHandling> {
+    let f = |n: &str| format!("{prefix}.{n}");
+    let required = |name: &str, t: Option<prost_types::Timestamp>, v: &mut FieldViolations| {
+        if t.is_none() {
+            v.add(f(name), "is required");
+        }
+        time(&f(name), t, v)
+    };
+    let ack = required("acknowledge_time", p.acknowledge_time, v);
+    let resolve = required("resolve_time", p.resolve_time, v);
+    let resolution = v
+        .check(&f("resolution"), optional_text(&p.resolution, 4000))
+        .flatten();
+    let (ack, resolve) = (ack?, resolve?);
+    if resolve < ack {
+        v.add(f("resolve_time"), "is before acknowledge_time");
+        return None;
+    }
+    Some(PastHandling {
+        acknowledge_time: ack,
+        resolve_time: resolve,
+        resolution,
+    })
 }
 
 fn ota(r: pb::OtaReview, v: &mut FieldViolations) -> Option<pb::OtaReview> {
