@@ -43,6 +43,10 @@ pub struct KpiTargets {
     pub nps: f64,
     pub profile_completeness: f64,
     pub emergency_response_minutes: f64,
+    /// Share of OTA reviews given a public reply.
+    pub ota_reply_rate: f64,
+    /// Share of OTA replies posted by the site's deadline.
+    pub ota_reply_within_deadline: f64,
 }
 
 /// A region's or property's changes to the chain default; absent fields inherit.
@@ -194,6 +198,11 @@ fn check_standards(prefix: &str, s: &ServiceStandards) -> Result<(), ConfigError
         ),
         ("targets.csat", s.targets.csat),
         ("targets.closed_within_24h", s.targets.closed_within_24h),
+        ("targets.ota_reply_rate", s.targets.ota_reply_rate),
+        (
+            "targets.ota_reply_within_deadline",
+            s.targets.ota_reply_within_deadline,
+        ),
     ] {
         if !(0.0..=1.0).contains(&v) {
             return Err(ConfigError::invalid(

@@ -134,6 +134,7 @@ pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Resul
         let events = guestloop_outbox::prepare_new(
             SOURCE,
             received_events(
+                state,
                 &row,
                 None,
                 s.ota_review.as_ref(),
@@ -199,6 +200,7 @@ async fn write(
     // The row was inserted in this transaction under a fresh id: its events are the
     // aggregate's first (no lock or sequence look-up needed), written in one statement.
     let events = received_events(
+        state,
         row,
         case_id,
         s.ota_review.as_ref(),
@@ -304,6 +306,7 @@ pub(crate) async fn replay(conn: &mut PgConnection, key: &ReplayKey) -> Result<O
 
 /// FeedbackReceived (and SurveyAnswered for a survey) of a new item.
 fn received_events(
+    state: &State,
     f: &NewFeedback,
     case_id: Option<Uuid>,
     ota: Option<&pb::OtaReview>,
@@ -344,6 +347,13 @@ fn received_events(
             redact::excerpt(&f.text, 280)
         },
         guest_tier: i32::from(f.guest_tier),
+        reply_due_time: crate::reply::announced_due(
+            state,
+            f.channel,
+            ota,
+            f.sentiment,
+            f.receive_time,
+        ),
     }))];
     if let Some(s) = survey {
         events.push(event(Payload::SurveyAnswered(SurveyAnswered {

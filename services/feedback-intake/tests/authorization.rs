@@ -299,6 +299,15 @@ async fn probe_outsider(w: &World, who: &str, mut c: FeedbackClient, mine: &Own)
         .await,
         NF,
     );
+    p.refused(
+        "ListReviewReplies",
+        c.list_review_replies(pb::ListReviewRepliesRequest {
+            property_id: "sh-bund".into(),
+            ..Default::default()
+        })
+        .await,
+        NF,
+    );
 
     // Cases.
     p.refused(
@@ -823,6 +832,16 @@ async fn call_every_rpc(c: &mut FeedbackClient, w: &World) -> Vec<(&'static str,
             code(
                 c.record_review_reply_posted(pb::RecordReviewReplyPostedRequest {
                     feedback_id: w.review.feedback_id.clone(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "ListReviewReplies",
+            code(
+                c.list_review_replies(pb::ListReviewRepliesRequest {
+                    property_id: "sh-bund".into(),
                     ..Default::default()
                 })
                 .await,

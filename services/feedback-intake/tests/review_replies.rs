@@ -482,3 +482,367 @@ async fn erasing_the_reviewer_marks_the_reply_text_and_keeps_its_facts() {
     // Another guest's review keeps its reply.
     assert_eq!(reply_of(&app, &other.feedback_id).await.text, text);
 }
+
+/// The queue's request at sh-bund.
+fn queue_req(states: &[St], overdue_only: bool) -> pb::ListReviewRepliesRequest {
+    pb::ListReviewRepliesRequest {
+        property_id: "sh-bund".into(),
+        states: states.iter().map(|s| *s as i32).collect(),
+        overdue_only,
+        page: None,
+    }
+}
+
+async fn queue_ids(
+    c: &mut guestloop_client::FeedbackClient,
+    req: pb::ListReviewRepliesRequest,
+) -> Vec<String> {
+    c.list_review_replies(req)
+        .await
+        .unwrap()
+        .into_inner()
+        .entries
+        .into_iter()
+        .map(|e| e.reply.unwrap().feedback_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_reply_queue_lists_a_propertys_reviews_due_first_by_state_and_overdue() {
+    let app = TestApp::spawn().await;
+    let now = Utc::now();
+    let h = Duration::hours;
+    let negative = Review {
+        site: pb::OtaSite::TripCom,
+        rating: 1.0,
+        scale: 5.0,
+        language: "en",
+        category: pb::Category::Noise,
+        text: "Noisy all night.",
+    };
+    let positive = Review {
+        site: pb::OtaSite::Expedia,
+        rating: 5.0,
+        scale: 5.0,
+        language: "en",
+        category: pb::Category::FoodAndBeverage,
+        text: "Great breakfast.",
+    };
+    let mut staff = app.staff("sh-bund");
+    // Due 24 h (negative) or 72 h after receipt.
+    let late_suggested = submit_review(&app, &negative, now - h(30))
+        .await
+        .feedback_id; // due -6 h
+    let fresh = submit_review(&app, &positive, now - h(1)).await.feedback_id; // due +71 h
+    let pending = submit_review(&app, &negative, now - h(2)).await.feedback_id; // due +22 h
+    let posted_in_time = submit_review(&app, &positive, now - h(80))
+        .await
+        .feedback_id; // due -8 h
+    let posted_late = submit_review(&app, &positive, now - h(100))
+        .await
+        .feedback_id; // due -28 h
+    staff
+        .draft_review_reply(pb::DraftReviewReplyRequest {
+            feedback_id: pending.clone(),
+            text: "We are sorry about the noise.".into(),
+        })
+        .await
+        .unwrap();
+    for (id, received, after) in [
+        (&posted_in_time, now - h(80), h(70)),
+        (&posted_late, now - h(100), h(80)),
+    ] {
+        staff
+            .record_review_reply_posted(pb::RecordReviewReplyPostedRequest {
+                feedback_id: id.clone(),
+                text: "Thank you!".into(),
+                post_time: Some(ts(received + after)),
+            })
+            .await
+            .unwrap();
+    }
+    // Not in the queue: a review the site says needs no reply, one answered on the site
+    // before anyone drafted here, other channels, other properties.
+    for status in [
+        pb::OtaReplyStatus::NotRequired,
+        pb::OtaReplyStatus::Published,
+    ] {
+        let mut f = ota_review(
+            "sh-bund",
+            pb::OtaSite::Agoda,
+            &format!("R-{}", next()),
+            9.0,
+            10.0,
+        );
+        f.ota_review.as_mut().unwrap().reply_status = status as i32;
+        app.submit(submit_req(f)).await;
+    }
+    app.submit(submit_req(feedback(
+        "sh-bund",
+        pb::FeedbackChannel::Email,
+        "not a review",
+    )))
+    .await;
+    let lake = app
+        .submit(submit_req(ota_review(
+            "hz-lake",
+            pb::OtaSite::BookingCom,
+            "LAKE-1",
+            9.0,
+            10.0,
+        )))
+        .await
+        .feedback
+        .unwrap()
+        .feedback_id;
+
+    // Everything, the earliest due first, with the review's site facts.
+    let all = staff
+        .list_review_replies(queue_req(&[], false))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<&str> = all
+        .entries
+        .iter()
+        .map(|e| e.reply.as_ref().unwrap().feedback_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            &posted_late,
+            &posted_in_time,
+            &late_suggested,
+            &pending,
+            &fresh
+        ]
+        .map(String::as_str)
+    );
+    assert!(all.next_page_token.is_empty());
+    // (feedback, state, overdue, site, rating)
+    let want = [
+        (&posted_late, St::Posted, true, pb::OtaSite::Expedia, 5.0),
+        (
+            &posted_in_time,
+            St::Posted,
+            false,
+            pb::OtaSite::Expedia,
+            5.0,
+        ),
+        (
+            &late_suggested,
+            St::Suggested,
+            true,
+            pb::OtaSite::TripCom,
+            1.0,
+        ),
+        (
+            &pending,
+            St::PendingApproval,
+            false,
+            pb::OtaSite::TripCom,
+            1.0,
+        ),
+        (&fresh, St::Suggested, false, pb::OtaSite::Expedia, 5.0),
+    ];
+    for (e, (id, state, overdue, site, rating)) in all.entries.iter().zip(want) {
+        let r = e.reply.as_ref().unwrap();
+        assert_eq!(
+            (&r.feedback_id, r.state(), r.overdue, r.site(), e.rating),
+            (id, state, overdue, site, rating)
+        );
+        assert_eq!((e.rating_scale, r.property_id.as_str()), (5.0, "sh-bund"));
+        assert!(e.review_id.starts_with("R-") && e.receive_time.is_some());
+        assert!(r.due_time.is_some() && !r.suggested_text.is_empty());
+    }
+    // A review nobody drafted for is still not stored.
+    assert_eq!(app.count("review_replies").await, 3);
+
+    // Filters: (states, overdue_only, ids in order)
+    let cases: [(&[St], bool, Vec<&String>); 6] = [
+        (&[St::Suggested], false, vec![&late_suggested, &fresh]),
+        (&[St::PendingApproval, St::Approved], false, vec![&pending]),
+        (&[St::Posted], false, vec![&posted_late, &posted_in_time]),
+        (&[], true, vec![&posted_late, &late_suggested]),
+        (&[St::Suggested], true, vec![&late_suggested]),
+        (&[St::Approved], false, vec![]),
+    ];
+    for (states, overdue_only, want) in cases {
+        let got = queue_ids(&mut staff, queue_req(states, overdue_only)).await;
+        let want: Vec<String> = want.into_iter().cloned().collect();
+        assert_eq!(got, want, "{states:?} overdue_only={overdue_only}");
+    }
+
+    // Pages of two, the token bound to the filter.
+    let mut pages = Vec::new();
+    let mut token = String::new();
+    loop {
+        let out = staff
+            .list_review_replies(pb::ListReviewRepliesRequest {
+                page: page(2, &token),
+                ..queue_req(&[], false)
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages.push(
+            out.entries
+                .into_iter()
+                .map(|e| e.reply.unwrap().feedback_id)
+                .collect::<Vec<_>>(),
+        );
+        if out.next_page_token.is_empty() {
+            break;
+        }
+        token = out.next_page_token;
+    }
+    assert_eq!(
+        pages,
+        [
+            vec![posted_late.clone(), posted_in_time.clone()],
+            vec![late_suggested.clone(), pending.clone()],
+            vec![fresh.clone()],
+        ]
+    );
+    let first = staff
+        .list_review_replies(pb::ListReviewRepliesRequest {
+            page: page(2, ""),
+            ..queue_req(&[], false)
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .next_page_token;
+    assert_invalid(
+        staff
+            .list_review_replies(pb::ListReviewRepliesRequest {
+                page: page(2, &first),
+                ..queue_req(&[St::Suggested], false)
+            })
+            .await,
+        "page.page_token",
+    );
+
+    // Another property's staff see nothing of sh-bund; their own queue is theirs alone.
+    let mut lake_staff = app.staff("hz-lake");
+    assert_code(
+        lake_staff.list_review_replies(queue_req(&[], false)).await,
+        Code::NotFound,
+    );
+    let own = queue_ids(
+        &mut lake_staff,
+        pb::ListReviewRepliesRequest {
+            property_id: "hz-lake".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(own, [lake]);
+    // Head office sees every property's queue.
+    assert_eq!(
+        queue_ids(&mut app.head_office(), queue_req(&[St::Posted], false)).await,
+        [posted_late, posted_in_time]
+    );
+}
+
+#[tokio::test]
+async fn a_bad_queue_request_names_the_field() {
+    let app = TestApp::spawn().await;
+    let mut c = app.staff("sh-bund");
+    // (request, field)
+    let cases = [
+        (pb::ListReviewRepliesRequest::default(), "property_id"),
+        (
+            pb::ListReviewRepliesRequest {
+                states: vec![St::Suggested as i32, 99],
+                ..queue_req(&[], false)
+            },
+            "states[1]",
+        ),
+        (
+            pb::ListReviewRepliesRequest {
+                states: vec![St::Unspecified as i32],
+                ..queue_req(&[], false)
+            },
+            "states[0]",
+        ),
+        (
+            pb::ListReviewRepliesRequest {
+                page: page(-1, ""),
+                ..queue_req(&[], false)
+            },
+            "page.page_size",
+        ),
+        (
+            pb::ListReviewRepliesRequest {
+                page: page(10, "garbage"),
+                ..queue_req(&[], false)
+            },
+            "page.page_token",
+        ),
+    ];
+    for (req, field) in cases {
+        assert_invalid(c.list_review_replies(req).await, field);
+    }
+    // An unknown property answers as one outside the caller's scope.
+    assert_code(
+        app.head_office()
+            .list_review_replies(pb::ListReviewRepliesRequest {
+                property_id: "nowhere".into(),
+                ..Default::default()
+            })
+            .await,
+        Code::NotFound,
+    );
+}
+
+#[tokio::test]
+async fn feedback_received_announces_the_replys_deadline() {
+    let app = TestApp::spawn_with(DEADLINES).await;
+    let received = Utc::now() - Duration::hours(1);
+    let review = |site, rating| Review {
+        site,
+        rating,
+        scale: 10.0,
+        language: "en",
+        category: pb::Category::Other,
+        text: "The stay.",
+    };
+    // (review, hours to reply): the deadline GetReviewReply shows.
+    let cases = [
+        (review(pb::OtaSite::BookingCom, 3.0), 12),
+        (review(pb::OtaSite::Agoda, 9.0), 48),
+        (review(pb::OtaSite::TripCom, 3.0), 24),
+    ];
+    for (r, hours) in cases {
+        let fb = submit_review(&app, &r, received).await;
+        let events = app.events("feedback", &fb.feedback_id).await;
+        let Payload::FeedbackReceived(fr) = payload(&events[0]).clone() else {
+            panic!("FeedbackReceived first")
+        };
+        let due = time_of(&fr.reply_due_time);
+        assert_eq!(
+            due.timestamp(),
+            (received + Duration::hours(hours)).timestamp(),
+            "{:?}",
+            r.site
+        );
+        let shown = reply_of(&app, &fb.feedback_id).await;
+        assert_eq!(due, time_of(&shown.due_time), "{:?}", r.site);
+    }
+    // Other channels have no reply deadline.
+    let email = app
+        .submit(submit_req(feedback(
+            "sh-bund",
+            pb::FeedbackChannel::Email,
+            "not a review",
+        )))
+        .await
+        .feedback
+        .unwrap();
+    let events = app.events("feedback", &email.feedback_id).await;
+    let Payload::FeedbackReceived(fr) = payload(&events[0]).clone() else {
+        panic!("FeedbackReceived first")
+    };
+    assert!(fr.reply_due_time.is_none());
+}

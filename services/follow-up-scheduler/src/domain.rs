@@ -31,7 +31,7 @@ pub struct NewTimer {
 pub const MAX_KEY: usize = 200;
 
 /// Key prefixes of the timers the scheduler keeps for itself.
-pub const RESERVED_PREFIXES: [&str; 4] = ["stay/", "case/", "task/", "guest/"];
+pub const RESERVED_PREFIXES: [&str; 5] = ["stay/", "case/", "task/", "guest/", "review/"];
 
 /// A request's or an event's instant, with a reason when it is none: years 1 to 9999 only
 /// (`guestloop_proto::time::FIRST_SECOND`, why there).
@@ -80,7 +80,7 @@ pub fn parse_schedule(
         // namespace could pre-empt a guest's survey or probe for another property's stays.
         v.add(
             "timer.key",
-            "stay/, case/, task/ and guest/ keys are the scheduler's own",
+            "stay/, case/, task/, guest/ and review/ keys are the scheduler's own",
         );
     }
     let property_id = v.check(

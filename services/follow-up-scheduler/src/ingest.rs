@@ -1,8 +1,9 @@
 //! The event consumer: guest-profile's stay events drive the after-stay plan and the
 //! pre-arrival care of VIP and frequent guests (care/), feedback-intake's case events the
-//! SLA clocks, answered surveys cancel reminders, erased guests lose their pending contacts,
-//! a merged duplicate's rows move to the survivor (guest_merge.rs). Each event is applied in
-//! one transaction with its inbox row, so a redelivered event is acknowledged without being
+//! SLA clocks, its OTA reviews and their replies the reply reminders (reviews.rs);
+//! answered surveys cancel reminders, erased guests lose their pending contacts, a merged
+//! duplicate's rows move to the survivor (guest_merge.rs). Each event is applied in one
+//! transaction with its inbox row, so a redelivered event is acknowledged without being
 //! applied twice. Events are applied in the order given; the first that cannot be applied
 //! (a peer or the database unreachable) stops the batch, and the relay sends it again later.
 
@@ -279,6 +280,14 @@ async fn apply(
                 crate::tasks::erase_guest(conn, id).await?;
                 crate::store::guests::record_erased(conn, id).await?;
             }
+            return Ok(());
+        }
+        Payload::FeedbackReceived(f) => {
+            crate::reviews::received(conn, state, f, Utc::now()).await?;
+            return Ok(());
+        }
+        Payload::FeedbackReplied(r) => {
+            crate::reviews::replied(conn, r).await?;
             return Ok(());
         }
         Payload::CaseOpened(e) => &e.case,

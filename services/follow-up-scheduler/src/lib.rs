@@ -23,6 +23,7 @@ mod guest_merge;
 mod ingest;
 mod plan;
 mod retention;
+mod reviews;
 mod settings;
 mod state;
 mod store;
@@ -30,8 +31,8 @@ mod tasks;
 
 pub use error::SchedulerError;
 pub use settings::{
-    AlertSettings, CareSettings, PlanSettings, PreArrivalLeads, SERVICE_DEFAULTS, Settings,
-    TaskSettings, TimerSettings, default_layers,
+    AlertSettings, CareSettings, PlanSettings, PreArrivalLeads, ReviewReplySettings,
+    SERVICE_DEFAULTS, Settings, TaskSettings, TimerSettings, default_layers,
 };
 
 use guestloop_proto::events::v1::event_ingest_service_server::EventIngestServiceServer;
@@ -92,6 +93,7 @@ impl Application {
             alerts: settings.alerts.clone(),
             tasks: settings.tasks.clone(),
             care: settings.care.clone(),
+            review_replies: settings.review_replies.clone(),
             peers,
             deadline_feed: guestloop_db::feed::ChangeFeed::new(store::DEADLINE_CHANNEL),
         });

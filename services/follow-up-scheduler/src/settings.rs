@@ -1,5 +1,6 @@
 //! follow-up-scheduler's settings: the common ones, the timer worker (`[timers]`), the
-//! after-stay plan (`[plan]`), alerts, tasks, and VIP and frequent-guest care (`[care]`).
+//! after-stay plan (`[plan]`), alerts, tasks, VIP and frequent-guest care (`[care]`), and
+//! the reminders of OTA review replies (`[review_replies]`).
 
 use guestloop_config::{CommonSettings, ConfigError, LocalTimeRange, Seconds, Validate};
 use serde::Deserialize;
@@ -13,6 +14,17 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub tasks: TaskSettings,
     pub care: CareSettings,
+    pub review_replies: ReviewReplySettings,
+}
+
+/// Reminders before an OTA review's public reply is due (reviews.rs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewReplySettings {
+    /// Remind at all (off: reviews arm nothing).
+    pub enabled: bool,
+    /// The reminder goes when this share of the reply window (receipt to deadline) is left:
+    /// 0.25 reminds 6 h before a 24 h deadline, 18 h before a 72 h one. Between 0 and 1.
+    pub remind_share: f64,
 }
 
 /// The after-stay plan (issue 4, part 2). The deadlines themselves (48 h, 7 days, one survey
@@ -171,6 +183,13 @@ impl Validate for Settings {
                 "must be positive",
             ));
         }
+        let share = self.review_replies.remind_share;
+        if !(share > 0.0 && share < 1.0) {
+            return Err(ConfigError::invalid(
+                "review_replies.remind_share",
+                "must be between 0 and 1 (the share of the reply window left)",
+            ));
+        }
         if t.lease.as_duration() <= t.action_timeout.as_duration() * 2 {
             return Err(ConfigError::invalid(
                 "timers.lease",
@@ -228,6 +247,10 @@ vip_contact_by_duty_manager = true
 welcome_amenity = "24h"
 room_preferences = "48h"
 special_needs = "72h"
+
+[review_replies]
+enabled = true
+remind_share = 0.25
 "#;
 
 pub fn default_layers() -> [&'static str; 2] {

@@ -1,7 +1,9 @@
 //! What every request handler, the event consumer and the firing worker share, and the
 //! caller of one request.
 
-use crate::settings::{AlertSettings, CareSettings, PlanSettings, TaskSettings, TimerSettings};
+use crate::settings::{
+    AlertSettings, CareSettings, PlanSettings, ReviewReplySettings, TaskSettings, TimerSettings,
+};
 use guestloop_auth::Principal;
 use guestloop_client::{FeedbackClient, GuestProfileClient, NotificationClient};
 use guestloop_config::{ChainDirectory, Standards};
@@ -18,6 +20,7 @@ pub struct State {
     pub alerts: AlertSettings,
     pub tasks: TaskSettings,
     pub care: CareSettings,
+    pub review_replies: ReviewReplySettings,
     pub peers: Peers,
     /// Deadline changes for WatchDeadlines, from one listening connection per process.
     pub deadline_feed: guestloop_db::feed::ChangeFeed,

@@ -139,6 +139,7 @@ async fn invalid_requests_name_their_fields() {
         "stay/x/satisfaction_contact",
         "case/x/first_response/warn/1",
         "guest/x/birthday/2027",
+        "review/x/reply-due",
     ] {
         let err = app
             .head_office()

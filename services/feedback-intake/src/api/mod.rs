@@ -103,6 +103,12 @@ impl FeedbackIntakeService for FeedbackApi {
     ) -> R<pb::RecordReviewReplyPostedResponse> {
         rpc!(self, request, replies::posted)
     }
+    async fn list_review_replies(
+        &self,
+        request: Request<pb::ListReviewRepliesRequest>,
+    ) -> R<pb::ListReviewRepliesResponse> {
+        rpc!(self, request, replies::list)
+    }
     async fn open_case(&self, request: Request<pb::OpenCaseRequest>) -> R<pb::OpenCaseResponse> {
         rpc!(self, request, cases::open)
     }

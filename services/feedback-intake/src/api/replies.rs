@@ -1,17 +1,19 @@
-//! OTA review reply RPCs: get (with the suggestion), draft, approve (managers), and record
-//! the reply as posted on the site. The rules are reply/mod.rs; each change holds the
+//! OTA review reply RPCs: get (with the suggestion), draft, approve (managers), record
+//! the reply as posted on the site, and the property's reply queue. The rules are reply/mod.rs; each change holds the
 //! review's feedback row FOR UPDATE, so changes to one reply are ordered.
 
 use super::intake::visible_feedback;
 use crate::case_ops::SOURCE;
 use crate::convert;
 use crate::domain::submission::time;
-use crate::error::{Result, invalid};
+use crate::error::{FeedbackError, Result, invalid};
+use crate::reply::queue::{self, QueueFilter};
 use crate::reply::{self, Review};
 use crate::state::{Caller, State};
 use crate::store::feedback::{self as feedback_store, FeedbackRow};
 use crate::store::replies::{self as store, ReplyRow};
 use chrono::Utc;
+use guestloop_db::page::BoundOffset;
 use guestloop_errors::FieldViolations;
 use guestloop_errors::parse::{optional_text, required_text};
 use guestloop_outbox::NewEvent;
@@ -231,4 +233,87 @@ async fn answer_review(
     )
     .await?;
     Ok(row)
+}
+
+/// The reply queue: the property's reviews, the reply due first. Reviews without a reply
+/// row come from the feedback table (LEFT JOIN) as SUGGESTED with today's deadline, as
+/// GetReviewReply shows them; a review already answered on the site (or needing no reply)
+/// before anyone drafted here is not in the queue.
+pub async fn list(
+    state: &State,
+    caller: &Caller,
+    mut req: pb::ListReviewRepliesRequest,
+) -> Result<pb::ListReviewRepliesResponse> {
+    let filter = QueueFilter::try_from(&req)?;
+    let page = req.page.take().unwrap_or_default();
+    // Bound to everything but the page: another filter's token is refused.
+    let binding = guestloop_db::page::binding_of(&req.encode_to_vec());
+    let (size, offset) = BoundOffset::parse(page.page_size, &page.page_token, binding)
+        .map_err(|(k, e)| invalid(k, e))?;
+    if state.chain.property(&filter.property_id).is_none()
+        || !caller.sees(state, &filter.property_id)
+    {
+        return Err(FeedbackError::NotFound("property"));
+    }
+    tracing::Span::current().record("property_id", filter.property_id.as_str());
+    let now = Utc::now();
+    let received_before = filter
+        .overdue_only
+        .then(|| now - queue::shortest_within(&state.ota_replies));
+    let rows = store::queue(
+        &state.pool,
+        &filter.property_id,
+        pb::FeedbackChannel::OtaReview as i16,
+        &filter.stored_states(),
+        received_before,
+    )
+    .await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let reply = row.reply();
+        let fb = row.feedback;
+        // A row of the OTA channel always holds its review; one that does not is no
+        // review to answer.
+        let Ok(review) = Review::of(&fb, &state.intake, &state.ota_replies) else {
+            continue;
+        };
+        let site_review = fb
+            .ota_review
+            .as_deref()
+            .and_then(|b| pb::OtaReview::decode(b).ok())
+            .unwrap_or_default();
+        let settled = [
+            pb::OtaReplyStatus::Published,
+            pb::OtaReplyStatus::NotRequired,
+        ]
+        .map(|s| s as i32)
+        .contains(&site_review.reply_status);
+        if reply.is_none() && settled {
+            continue;
+        }
+        let due = queue::Due {
+            feedback_id: fb.id,
+            due_time: reply.as_ref().map_or(review.due_time, |r| r.due_time),
+            post_time: reply.as_ref().and_then(|r| r.post_time),
+        };
+        items.push((due, (fb, review, reply, site_review)));
+    }
+    let chosen = queue::select(items, filter.overdue_only, now, offset, size);
+    let next_page_token = BoundOffset::next_token(size, offset, chosen.len(), binding);
+    let entries = chosen
+        .into_iter()
+        .map(|(_, (fb, review, reply, r))| pb::ReviewReplyQueueEntry {
+            reply: Some(message(&fb, &review, reply.as_ref())),
+            site_name: r.site_name,
+            rating: r.rating,
+            rating_scale: r.rating_scale,
+            review_id: r.review_id,
+            review_url: r.review_url,
+            receive_time: Some(convert::ts(fb.receive_time)),
+        })
+        .collect();
+    Ok(pb::ListReviewRepliesResponse {
+        entries,
+        next_page_token,
+    })
 }

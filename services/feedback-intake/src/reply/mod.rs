@@ -3,6 +3,7 @@
 //! allows. Pure rules over the review; the RPCs are api/replies.rs, the rows
 //! store/replies.rs, the suggested text templates.rs.
 
+pub mod queue;
 pub mod templates;
 
 use crate::domain::rules::normalized_rating;
@@ -111,6 +112,43 @@ pub fn is_negative(
     }
 }
 
+/// When a review's reply is due: its receipt plus its site's deadline, the negative one
+/// for a negative review. The one rule behind ReviewReply.due_time and the deadline that
+/// FeedbackReceived announces (the scheduler's reminder), so the two cannot disagree.
+pub fn due_time(
+    review: &pb::OtaReview,
+    sentiment: pb::Sentiment,
+    receive_time: DateTime<Utc>,
+    limits: &IntakeSettings,
+    deadlines: &OtaReplySettings,
+) -> DateTime<Utc> {
+    let site = pb::OtaSite::try_from(review.site).unwrap_or(pb::OtaSite::Other);
+    receive_time + deadlines.within(site, is_negative(review, sentiment, limits))
+}
+
+/// The reply deadline FeedbackReceived announces for a new OTA review ([`due_time`] with
+/// the service's settings); `None` for any other feedback.
+pub fn announced_due(
+    state: &crate::state::State,
+    channel: i16,
+    review: Option<&pb::OtaReview>,
+    sentiment: i16,
+    receive_time: DateTime<Utc>,
+) -> Option<prost_types::Timestamp> {
+    let review = review.filter(|_| channel == pb::FeedbackChannel::OtaReview as i16)?;
+    let sentiment = pb::Sentiment::try_from(i32::from(sentiment)).unwrap_or_default();
+    let due = due_time(
+        review,
+        sentiment,
+        receive_time,
+        &state.intake,
+        &state.ota_replies,
+    );
+    // As stored (PostgreSQL keeps microseconds), so it is the instant ReviewReply shows.
+    let due = DateTime::from_timestamp_micros(due.timestamp_micros()).unwrap_or(due);
+    Some(crate::convert::ts(due))
+}
+
 /// What a reply is about: the review's facts, from its feedback row.
 #[derive(Debug, Clone)]
 pub struct Review {
@@ -139,11 +177,10 @@ impl Review {
             .ok_or_else(|| crate::error::invalid("feedback_id", "is not an OTA review"))?;
         let site = pb::OtaSite::try_from(review.site).unwrap_or(pb::OtaSite::Other);
         let sentiment = pb::Sentiment::try_from(i32::from(row.sentiment)).unwrap_or_default();
-        let negative = is_negative(&review, sentiment, limits);
         Ok(Self {
             site,
-            negative,
-            due_time: row.receive_time + deadlines.within(site, negative),
+            negative: is_negative(&review, sentiment, limits),
+            due_time: due_time(&review, sentiment, row.receive_time, limits, deadlines),
             language: row.language.clone(),
             category: pb::Category::try_from(i32::from(row.category)).unwrap_or_default(),
             text: row.text.clone(),

@@ -83,3 +83,76 @@ pub async fn blank(
     .await?;
     Ok(())
 }
+
+/// A review of the reply queue: its feedback row and its reply row, if one was written.
+#[derive(Debug, sqlx::FromRow)]
+pub struct QueueRow {
+    #[sqlx(flatten)]
+    pub feedback: crate::store::feedback::FeedbackRow,
+    pub r_feedback_id: Option<Uuid>,
+    pub r_site: Option<i16>,
+    pub r_state: Option<i16>,
+    pub r_needs_approval: Option<bool>,
+    pub r_due_time: Option<DateTime<Utc>>,
+    pub r_text: Option<String>,
+    pub r_drafted_by: Option<String>,
+    pub r_draft_time: Option<DateTime<Utc>>,
+    pub r_approved_by: Option<String>,
+    pub r_approve_time: Option<DateTime<Utc>>,
+    pub r_posted_by: Option<String>,
+    pub r_post_time: Option<DateTime<Utc>>,
+}
+
+impl QueueRow {
+    /// The reply row, when the review has one.
+    pub fn reply(&self) -> Option<ReplyRow> {
+        let fb = &self.feedback;
+        Some(ReplyRow {
+            feedback_id: self.r_feedback_id?,
+            property_id: fb.property_id.clone(),
+            site: self.r_site?,
+            state: self.r_state?,
+            needs_approval: self.r_needs_approval?,
+            due_time: self.r_due_time?,
+            text: self.r_text.clone()?,
+            drafted_by: self.r_drafted_by.clone(),
+            draft_time: self.r_draft_time,
+            approved_by: self.r_approved_by.clone(),
+            approve_time: self.r_approve_time,
+            posted_by: self.r_posted_by.clone(),
+            post_time: self.r_post_time,
+        })
+    }
+}
+
+/// A property's OTA reviews with their reply rows, in any order (the due time of a review
+/// without a row depends on its rating, inside the review's encoded blob, so the caller
+/// computes it and sorts). From the feedback table, because a review has no reply row
+/// until somebody drafts for it: a review without one is SUGGESTED (`states` holding 1).
+/// `unreplied_received_before` drops reviews without a row received later (a reply due
+/// no sooner than the shortest deadline cannot be overdue yet).
+pub async fn queue<'e>(
+    exec: impl sqlx::PgExecutor<'e>,
+    property_id: &str,
+    channel: i16,
+    states: &[i16],
+    unreplied_received_before: Option<DateTime<Utc>>,
+) -> Result<Vec<QueueRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT f.*, r.feedback_id AS r_feedback_id, r.site AS r_site, r.state AS r_state,
+                r.needs_approval AS r_needs_approval, r.due_time AS r_due_time,
+                r.text AS r_text, r.drafted_by AS r_drafted_by, r.draft_time AS r_draft_time,
+                r.approved_by AS r_approved_by, r.approve_time AS r_approve_time,
+                r.posted_by AS r_posted_by, r.post_time AS r_post_time
+           FROM feedback f LEFT JOIN review_replies r ON r.feedback_id = f.id
+          WHERE f.property_id = $1 AND f.channel = $2
+            AND (cardinality($3::smallint[]) = 0 OR COALESCE(r.state, 1) = ANY($3))
+            AND ($4::timestamptz IS NULL OR r.feedback_id IS NOT NULL OR f.receive_time < $4)",
+    )
+    .bind(property_id)
+    .bind(channel)
+    .bind(states)
+    .bind(unreplied_received_before)
+    .fetch_all(exec)
+    .await
+}

@@ -243,6 +243,8 @@ pub fn target(kpi: Kpi, s: &ServiceStandards) -> Option<f64> {
         Kpi::ClosedWithin24hRate => Some(t.closed_within_24h),
         Kpi::FeedbackResponseRate => Some(t.feedback_response_rate),
         Kpi::ProfileCompleteness => Some(t.profile_completeness),
+        Kpi::OtaReplyRate => Some(t.ota_reply_rate),
+        Kpi::OtaReplyWithinDeadlineRate => Some(t.ota_reply_within_deadline),
         _ => None,
     }
 }

@@ -502,3 +502,66 @@ fn languages_normalise() {
     assert_eq!(normalise_language("zh"), "zh-CN");
     assert_eq!(normalise_language("en-GB"), "en");
 }
+
+#[test]
+fn the_review_reply_reminder_names_the_site_deadline_and_review_in_each_language() {
+    let mut layers = crate::default_layers().to_vec();
+    layers.push(guestloop_testkit::TEST_CHAIN_TOML);
+    let s: crate::Settings = guestloop_config::load_offline(&layers).unwrap();
+    let t = Templates::load(&s.templates).unwrap();
+    let v = values(&[
+        ("recipient_name", "Li"),
+        ("property_name", "Bund"),
+        ("site", "Trip.com"),
+        ("due_time", "2026-12-06 18:00:00 CST"),
+        ("feedback_id", "f-42"),
+    ]);
+    // (language, channel, words the text must hold)
+    let cases = [
+        (
+            "en",
+            ContactChannel::Email,
+            &["Trip.com review", "2026-12-06 18:00:00 CST", "f-42"][..],
+        ),
+        ("en", ContactChannel::Sms, &["Trip.com", "f-42"][..]),
+        (
+            "zh-CN",
+            ContactChannel::Email,
+            &["Trip.com", "点评", "f-42"][..],
+        ),
+        ("zh-CN", ContactChannel::Sms, &["Trip.com", "f-42"][..]),
+        (
+            "zh-TW",
+            ContactChannel::Email,
+            &["Trip.com", "評論", "f-42"][..],
+        ),
+        ("zh-TW", ContactChannel::Sms, &["Trip.com", "f-42"][..]),
+    ];
+    for (language, channel, words) in cases {
+        let tpl = t
+            .exact(MessageKind::StaffReviewReplyDue, language, channel)
+            .unwrap_or_else(|| panic!("{language} {channel:?}"));
+        let out = t.render(tpl, &v).unwrap();
+        for w in words {
+            assert!(
+                out.body.contains(w),
+                "{language} {channel:?}: {w} in {}",
+                out.body
+            );
+        }
+        if channel == ContactChannel::Email {
+            assert!(out.subject.contains("Bund"), "{}", out.subject);
+        }
+    }
+    // The reminder's variables are all required: one missing is an error, never a blank.
+    let tpl = t
+        .exact(
+            MessageKind::StaffReviewReplyDue,
+            "en",
+            ContactChannel::Email,
+        )
+        .unwrap();
+    let mut missing = v.clone();
+    missing.remove("due_time");
+    assert!(t.render(tpl, &missing).is_err());
+}
