@@ -1,5 +1,6 @@
 //! The chain directory: regions and properties with their time zone, default language,
-//! quiet hours and working hours. Shared by every service; head office edits it.
+//! quiet hours and working hours, and which guest tiers the chain treats as VIP. Shared by
+//! every service; head office edits it.
 
 use crate::ConfigError;
 use chrono::NaiveTime;
@@ -12,6 +13,43 @@ pub struct ChainDirectory {
     pub regions: Vec<Region>,
     #[serde(default)]
     pub properties: Vec<Property>,
+    /// The guest tiers (guestprofile.v1.Tier names) the chain treats as VIP, the same
+    /// everywhere: a complaint's risk grade, pre-arrival care, the duty manager's
+    /// after-stay call, the VIP return rate.
+    #[serde(default = "default_vip_tiers", deserialize_with = "tier_numbers")]
+    pub vip_tiers: Vec<i32>,
+}
+
+/// guestprofile.v1.Tier's names and numbers (libs/proto's tests hold the two equal).
+pub const TIERS: [(&str, i32); 5] = [
+    ("TIER_POTENTIAL", 1),
+    ("TIER_REGULAR", 2),
+    ("TIER_VIP_SILVER", 3),
+    ("TIER_VIP_GOLD", 4),
+    ("TIER_VIP_PLATINUM", 5),
+];
+
+fn default_vip_tiers() -> Vec<i32> {
+    vec![3, 4, 5]
+}
+
+/// Tier names to their numbers; an unknown name is an error naming it.
+fn tier_numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|name| {
+            TIERS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| *v)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = TIERS.iter().map(|(n, _)| *n).collect();
+                    serde::de::Error::custom(format!(
+                        "chain.vip_tiers: `{name}` is not a guest tier (one of {names:?})"
+                    ))
+                })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +124,11 @@ impl ChainDirectory {
 
     pub fn region(&self, id: &str) -> Option<&Region> {
         self.regions.iter().find(|r| r.id == id)
+    }
+
+    /// Whether a guest of `tier` (guestprofile.v1.Tier) is a VIP to the chain.
+    pub fn is_vip(&self, tier: i32) -> bool {
+        tier != 0 && self.vip_tiers.contains(&tier)
     }
 
     /// The ids of the properties in a region.

@@ -8,7 +8,7 @@ mod duration;
 mod retention;
 mod standards;
 
-pub use chain::{ChainDirectory, LocalTimeRange, Property, Region, hh_mm};
+pub use chain::{ChainDirectory, LocalTimeRange, Property, Region, TIERS, hh_mm};
 pub use duration::Seconds;
 pub use retention::{RetentionOverride, RetentionPeriods, RetentionSettings};
 pub use standards::{KpiTargets, ServiceStandards, Standards, StandardsOverride};

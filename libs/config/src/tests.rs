@@ -171,3 +171,28 @@ fn retention_resolves_chain_then_region_and_names_bad_keys() {
         assert!(err.to_string().contains(key), "{toml}: {err}");
     }
 }
+
+#[test]
+fn vip_tiers_are_named_tiers_silver_and_up_by_default() {
+    let s = load_with(&[]).unwrap();
+    let vip: Vec<i32> = (0..=5).filter(|t| s.common.chain.is_vip(*t)).collect();
+    assert_eq!(vip, [3, 4, 5]);
+    let load = |tiers: &str| {
+        load_from_env::<Settings>(
+            &[
+                COMMON_DEFAULTS,
+                CHAIN,
+                &format!("[chain]\nvip_tiers = {tiers}\n"),
+            ],
+            None,
+            std::iter::empty(),
+        )
+    };
+    let gold_up = load(r#"["TIER_VIP_GOLD", "TIER_VIP_PLATINUM"]"#).unwrap();
+    assert!(!gold_up.common.chain.is_vip(3) && gold_up.common.chain.is_vip(4));
+    let err = load(r#"["TIER_DIAMOND"]"#).unwrap_err().to_string();
+    assert!(
+        err.contains("TIER_DIAMOND") && err.contains("vip_tiers"),
+        "{err}"
+    );
+}

@@ -103,7 +103,13 @@ pub async fn open(
         }
         None => Vec::new(),
     };
-    let (grade, grade_reason) = rules::grade(category, urgency, &words, tier, repeat_of.len());
+    let (grade, grade_reason) = rules::grade(
+        category,
+        urgency,
+        &words,
+        state.chain.is_vip(tier as i32),
+        repeat_of.len(),
+    );
     // Negative feedback and high-risk cases start with the customer-service manager.
     let negative = !matches!(
         reason,

@@ -18,7 +18,6 @@ use guestloop_proto::arbitrary::{Choices, assert_names_fields, encoded, request}
 use guestloop_proto::common::v1::{Department, Urgency};
 use guestloop_proto::events::v1::{self as ev, EventEnvelope, event_envelope::Payload};
 use guestloop_proto::feedback::v1 as pb;
-use guestloop_proto::guestprofile::v1::Tier;
 use std::sync::OnceLock;
 
 /// The parse steps, by name; [`run`] picks one by index.
@@ -182,7 +181,7 @@ fn submit(c: &mut Choices<'_>) {
     }
     let urgency = rules::default_urgency(category, s.channel, &s.text);
     let _ = rules::default_department(category);
-    let (grade, reason) = rules::grade(category, urgency, &s.text, Tier::VipGold, 3);
+    let (grade, reason) = rules::grade(category, urgency, &s.text, true, 3);
     assert_ne!(grade, pb::RiskGrade::Unspecified);
     assert!(!reason.is_empty());
     let excerpt = crate::redact::excerpt(&s.text, 280);

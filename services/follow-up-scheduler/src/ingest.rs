@@ -205,7 +205,7 @@ async fn apply(
         c.guest_id = guests::survivor(conn, &c.guest_id).await?;
         // A VIP's contacts are the duty manager's calls (plan/calls.rs): no survey, so no
         // reminder either (one planned before the guest became a VIP goes).
-        c.by_duty_manager = state.care.vip_contact_by_duty_manager && state.care.is_vip(c.tier);
+        c.by_duty_manager = state.care.vip_contact_by_duty_manager && state.chain.is_vip(c.tier);
         let timers = plan::stay_timers(&c, &state.chain, &state.standards, &state.plan);
         plan::schedule(conn, timers).await?;
         if c.by_duty_manager {

@@ -60,9 +60,6 @@ pub struct PlanSettings {
 pub struct CareSettings {
     /// Plan pre-arrival care at all (off: bookings create nothing).
     pub enabled: bool,
-    /// The tiers cared for as VIPs: guestprofile.v1.Tier names, e.g. "TIER_VIP_GOLD".
-    #[serde(deserialize_with = "tiers")]
-    pub vip_tiers: Vec<i32>,
     /// A guest with at least this many earlier checked-out stays is cared for as a frequent
     /// guest; 0: nobody is, by stays alone.
     pub frequent_after_stays: u32,
@@ -89,31 +86,11 @@ pub struct PreArrivalLeads {
 }
 
 impl CareSettings {
-    pub fn is_vip(&self, tier: i32) -> bool {
-        tier != 0 && self.vip_tiers.contains(&tier)
+    /// A guest the chain cares for before arrival: a VIP (`chain.vip_tiers`), or enough
+    /// earlier stays.
+    pub fn cares_for(&self, vip: bool, previous_stays: u32) -> bool {
+        vip || (self.frequent_after_stays > 0 && previous_stays >= self.frequent_after_stays)
     }
-
-    /// A guest the chain cares for before arrival: a VIP tier, or enough earlier stays.
-    pub fn cares_for(&self, tier: i32, previous_stays: u32) -> bool {
-        self.is_vip(tier)
-            || (self.frequent_after_stays > 0 && previous_stays >= self.frequent_after_stays)
-    }
-}
-
-/// guestprofile.v1.Tier names ("TIER_VIP_GOLD") to their numbers; an unknown name is a
-/// configuration error naming it.
-fn tiers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
-    use guestloop_proto::guestprofile::v1::Tier;
-    Vec::<String>::deserialize(d)?
-        .iter()
-        .map(|name| match Tier::from_str_name(name) {
-            Some(t) if t != Tier::Unspecified => Ok(t as i32),
-            _ => Err(serde::de::Error::custom(format!(
-                "`{name}` is not a guest tier (TIER_POTENTIAL, TIER_REGULAR, TIER_VIP_SILVER, \
-                 TIER_VIP_GOLD, TIER_VIP_PLATINUM)"
-            ))),
-        })
-        .collect()
 }
 
 /// Staff alerts the scheduler sends (SLA warnings, escalations, missed timers).
@@ -239,7 +216,6 @@ miss_grace = "1h"
 
 [care]
 enabled = true
-vip_tiers = ["TIER_VIP_SILVER", "TIER_VIP_GOLD", "TIER_VIP_PLATINUM"]
 frequent_after_stays = 5
 arrival_time = "14:00"
 vip_contact_by_duty_manager = true

@@ -27,11 +27,11 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// VIPs are gold and platinum only; three earlier stays make a frequent guest; two of the
-/// three pre-arrival tasks are configured.
+/// The chain's VIPs are gold and platinum only; three earlier stays make a frequent guest;
+/// two of the three pre-arrival tasks are configured.
+const VIPS: &str = r#"vip_tiers = ["TIER_VIP_GOLD", "TIER_VIP_PLATINUM"]"#;
 const CARE: &str = r#"
 [care]
-vip_tiers = ["TIER_VIP_GOLD", "TIER_VIP_PLATINUM"]
 frequent_after_stays = 3
 arrival_time = "14:00"
 [care.pre_arrival]
@@ -159,18 +159,6 @@ fn checked_out(stay: &str, guest: &str, tier: Tier, at: DateTime<Utc>) -> EventE
     )
 }
 
-async fn deliver(app: &TestApp, events: Vec<EventEnvelope>) {
-    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    let acked = app
-        .events(&service_token())
-        .deliver_events(ev::DeliverEventsRequest { events })
-        .await
-        .unwrap_or_else(|s| panic!("deliver: {s:?}"))
-        .into_inner()
-        .acknowledged_event_ids;
-    assert_eq!(acked, ids, "every event acknowledged, in order");
-}
-
 /// The stay's pre-arrival tasks as the property's staff list them, soonest due first.
 async fn care_tasks(
     app: &TestApp,
@@ -200,7 +188,8 @@ fn to_utc(t: Option<prost_types::Timestamp>) -> DateTime<Utc> {
 /// (default settings) is stopped, so events go to it.
 async fn care_app(worker: bool, extra: &str) -> TestApp {
     let mut app = TestApp::spawn(false).await;
-    app.start(worker, &format!("{CARE}\n{extra}")).await;
+    app.start(worker, &format!("[chain]\n{VIPS}\n{CARE}\n{extra}"))
+        .await;
     app.stop(0).await;
     app
 }
@@ -503,9 +492,11 @@ async fn a_profile_change_before_arrival_re_plans_the_care() {
 async fn fast_care_app() -> (TestApp, sqlx::PgPool) {
     let mut app = TestApp::spawn(false).await;
     let (peer, notification) = app.notification().await;
+    // One [chain] table: the test chain's, with quiet hours moved and the VIP tiers.
+    let chain = quiet_hours_away_from_now().replacen("[chain]\n", &format!("[chain]\n{VIPS}\n"), 1);
+    assert!(chain.contains(VIPS));
     let extra = format!(
-        "{peer}\n[plan]\nsatisfaction_delay = \"1s\"\ncontact_hours = {{ start = \"00:00\", end = \"23:59\" }}\n{CARE}\n{}",
-        quiet_hours_away_from_now()
+        "{peer}\n[plan]\nsatisfaction_delay = \"1s\"\ncontact_hours = {{ start = \"00:00\", end = \"23:59\" }}\n{CARE}\n{chain}"
     );
     app.start(true, &extra).await;
     app.stop(0).await;

@@ -86,18 +86,6 @@ fn case_opened(case_id: &str, guest: &str) -> EventEnvelope {
     )
 }
 
-async fn deliver(app: &TestApp, events: Vec<EventEnvelope>) {
-    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    let acked = app
-        .events(&service_token())
-        .deliver_events(ev::DeliverEventsRequest { events })
-        .await
-        .unwrap_or_else(|s| panic!("deliver: {s:?}"))
-        .into_inner()
-        .acknowledged_event_ids;
-    assert_eq!(acked, ids, "every event acknowledged, in order");
-}
-
 /// A task for `guest` written straight into the table (as a previous-release pod or any
 /// writer would): the trigger, not the writer, settles its guest.
 async fn insert_task(app: &TestApp, guest: &str) -> uuid::Uuid {

@@ -123,19 +123,6 @@ fn follow_up(stay: &str) -> String {
     format!("stay/{stay}/post_stay_follow_up")
 }
 
-/// Delivers `events` with a service token and asserts every one was acknowledged.
-async fn deliver(app: &TestApp, events: Vec<EventEnvelope>) {
-    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    let acked = app
-        .events(&service_token())
-        .deliver_events(ev::DeliverEventsRequest { events })
-        .await
-        .unwrap_or_else(|s| panic!("deliver: {s:?}"))
-        .into_inner()
-        .acknowledged_event_ids;
-    assert_eq!(acked, ids, "every event acknowledged, in order");
-}
-
 async fn try_get(app: &TestApp, key: &str) -> Result<pb::Timer, tonic::Status> {
     app.head_office()
         .get_timer(pb::GetTimerRequest {

@@ -82,18 +82,6 @@ fn replied(id: &str, kind: fb::FeedbackReplyKind) -> EventEnvelope {
     )
 }
 
-async fn deliver(app: &TestApp, events: Vec<EventEnvelope>) {
-    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
-    let acked = app
-        .events(&service_token())
-        .deliver_events(ev::DeliverEventsRequest { events })
-        .await
-        .unwrap_or_else(|s| panic!("deliver: {s:?}"))
-        .into_inner()
-        .acknowledged_event_ids;
-    assert_eq!(acked, ids, "every event acknowledged, in order");
-}
-
 fn key(feedback_id: &str) -> String {
     format!("review/{feedback_id}/reply-due")
 }

@@ -16,7 +16,6 @@ use guestloop_proto::common::v1::Urgency;
 use guestloop_proto::events::v1::{CaseFacts, EventEnvelope, event_envelope::Payload};
 use guestloop_proto::feedback::v1::{CaseStatus, Sentiment};
 use guestloop_proto::followup::v1::{ClockKind, TaskKind, TaskOutcome};
-use guestloop_proto::guestprofile::v1::Tier;
 use guestloop_proto::notification::v1::{DeliveryStatus, MessageKind};
 use sqlx::PgConnection;
 use std::sync::Arc;
@@ -271,7 +270,7 @@ async fn apply(
                 Add::rate(s.profile_complete),
             )
             .await?;
-            if s.tier >= Tier::VipSilver as i32 {
+            if state.chain.is_vip(s.tier) {
                 let returned = ent::stayed_before(conn, &s.guest_id, &s.stay_id, t).await?;
                 add(
                     conn,

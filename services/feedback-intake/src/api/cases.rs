@@ -448,10 +448,13 @@ fn regraded(
 /// The rules' grade of the case as it stands (its category, urgency, guest tier and
 /// repeats) on the words they graded when it opened (case_ops::open): the guest's text and
 /// staff's description, not the title staff may have typed.
-async fn rules_grade(conn: &mut PgConnection, case: &CaseRow) -> Result<(pb::RiskGrade, String)> {
+async fn rules_grade(
+    state: &State,
+    conn: &mut PgConnection,
+    case: &CaseRow,
+) -> Result<(pb::RiskGrade, String)> {
     let category = pb::Category::try_from(i32::from(case.category)).unwrap_or(pb::Category::Other);
     let urgency = Urgency::try_from(i32::from(case.urgency)).unwrap_or(Urgency::Normal);
-    let tier = Tier::try_from(i32::from(case.guest_tier)).unwrap_or(Tier::Unspecified);
     let origin = feedback_store::get(&mut *conn, case.origin_feedback_id, false).await?;
     let text = format!(
         "{} {}",
@@ -462,7 +465,7 @@ async fn rules_grade(conn: &mut PgConnection, case: &CaseRow) -> Result<(pb::Ris
         category,
         urgency,
         &text,
-        tier,
+        state.chain.is_vip(i32::from(case.guest_tier)),
         case.repeat_of.len(),
     ))
 }
@@ -502,7 +505,7 @@ pub async fn set_grade(
             case.grade_reason = format!("set by staff: {reason}");
         }
         None => {
-            let (g, why) = rules_grade(&mut tx, &case).await?;
+            let (g, why) = rules_grade(state, &mut tx, &case).await?;
             case.risk_grade = g as i16;
             case.grade_overridden = false;
             case.grade_reason = why;
@@ -604,7 +607,7 @@ pub async fn reclassify(
     // The rules grade on category and urgency: a grade they set follows the change; one
     // staff set by hand stays.
     if !case.grade_overridden {
-        let (g, why) = rules_grade(&mut tx, &case).await?;
+        let (g, why) = rules_grade(state, &mut tx, &case).await?;
         case.risk_grade = g as i16;
         case.grade_reason = why;
     }

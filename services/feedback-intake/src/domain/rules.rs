@@ -4,7 +4,6 @@
 use crate::settings::IntakeSettings;
 use guestloop_proto::common::v1::{Department, Urgency};
 use guestloop_proto::feedback::v1 as pb;
-use guestloop_proto::guestprofile::v1::Tier;
 
 /// Whether survey scores are at or under the chain's case thresholds.
 pub fn low_score(s: &pb::SurveyAnswers, limits: &IntakeSettings) -> bool {
@@ -142,12 +141,13 @@ pub fn default_department(category: pb::Category) -> Department {
 }
 
 /// The rules' risk grade and the reason, from likelihood and impact: the category's base,
-/// raised by risky wording, a VIP guest, a repeat complaint and an emergency.
+/// raised by risky wording, a VIP guest (a tier in `chain.vip_tiers`), a repeat complaint
+/// and an emergency.
 pub fn grade(
     category: pb::Category,
     urgency: Urgency,
     text: &str,
-    tier: Tier,
+    vip: bool,
     repeat_count: usize,
 ) -> (pb::RiskGrade, String) {
     let mut score = match category {
@@ -166,7 +166,7 @@ pub fn grade(
         score += 2;
         reasons.push(format!("risk wording: {}", words.join(", ")));
     }
-    if matches!(tier, Tier::VipSilver | Tier::VipGold | Tier::VipPlatinum) {
+    if vip {
         score += 1;
         reasons.push("VIP guest".into());
     }
@@ -192,36 +192,18 @@ mod tests {
 
     #[test]
     fn grading_rises_with_wording_vip_and_repeats() {
-        let (g, _) = grade(
-            pb::Category::Noise,
-            Urgency::Normal,
-            "too loud",
-            Tier::Regular,
-            0,
-        );
+        let (g, _) = grade(pb::Category::Noise, Urgency::Normal, "too loud", false, 0);
         assert_eq!(g, pb::RiskGrade::Low);
-        let (g, _) = grade(
-            pb::Category::Noise,
-            Urgency::Normal,
-            "too loud",
-            Tier::VipGold,
-            0,
-        );
+        let (g, _) = grade(pb::Category::Noise, Urgency::Normal, "too loud", true, 0);
         assert_eq!(g, pb::RiskGrade::Medium);
-        let (g, why) = grade(
-            pb::Category::Noise,
-            Urgency::Normal,
-            "too loud",
-            Tier::VipGold,
-            2,
-        );
+        let (g, why) = grade(pb::Category::Noise, Urgency::Normal, "too loud", true, 2);
         assert_eq!(g, pb::RiskGrade::High);
         assert!(why.contains("repeat"));
         let (g, why) = grade(
             pb::Category::FoodAndBeverage,
             Urgency::Normal,
             "我要报警",
-            Tier::Regular,
+            false,
             0,
         );
         assert_eq!(g, pb::RiskGrade::High, "{why}");

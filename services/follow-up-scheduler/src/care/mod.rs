@@ -1,6 +1,6 @@
 //! VIP and frequent-guest care before arrival (issue 13). guest-profile's StayBooked says a
 //! stay was booked, with the guest's tier, their earlier stays and the profile's care facts
-//! (preferences, special needs). For a tier in `[care] vip_tiers`, or a guest with at least
+//! (preferences, special needs). For a VIP tier (`[chain] vip_tiers`), or a guest with at least
 //! `frequent_after_stays` earlier stays, the property gets pre-arrival tasks (kind
 //! VIP_CARE): a welcome amenity, the room to the guest's preferences, their special needs
 //! — each configured task the guest has anything for, due its `[care.pre_arrival]` lead time
@@ -251,13 +251,13 @@ pub fn plan(
     chain: &ChainDirectory,
     now: DateTime<Utc>,
 ) -> Vec<Planned> {
-    if !s.enabled || !s.cares_for(b.tier, b.previous_stays) {
+    let vip = chain.is_vip(b.tier);
+    if !s.enabled || !s.cares_for(vip, b.previous_stays) {
         return Vec::new();
     }
     let Some(arrival) = arrival_at(chain, &b.property_id, b.arrival, s.arrival_time) else {
         return Vec::new();
     };
-    let vip = s.is_vip(b.tier);
     Prep::ALL
         .into_iter()
         .filter(|p| !p.lead(s).is_zero())
@@ -285,6 +285,28 @@ mod tests {
         let mut layers: Vec<&str> = crate::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
         guestloop_config::load_offline(&layers).expect("the default settings load")
+    }
+
+    #[test]
+    fn the_chains_tier_names_are_the_guest_profiles() {
+        // `[chain] vip_tiers` is parsed in libs/config, which does not see the proto.
+        for (name, number) in guestloop_config::TIERS {
+            assert_eq!(Tier::from_str_name(name).map(|t| t as i32), Some(number));
+        }
+        let all = [
+            Tier::Potential,
+            Tier::Regular,
+            Tier::VipSilver,
+            Tier::VipGold,
+            Tier::VipPlatinum,
+        ];
+        assert_eq!(guestloop_config::TIERS.len(), all.len());
+        // The chain's default: silver and up.
+        let vip: Vec<Tier> = all
+            .into_iter()
+            .filter(|t| settings().common.chain.is_vip(*t as i32))
+            .collect();
+        assert_eq!(vip, [Tier::VipSilver, Tier::VipGold, Tier::VipPlatinum]);
     }
 
     fn booked(tier: Tier, previous_stays: i32) -> StayBooked {

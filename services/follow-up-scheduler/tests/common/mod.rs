@@ -427,3 +427,17 @@ pub fn timer(key: &str, property: &str, due: DateTime<Utc>) -> pb::Timer {
 pub fn in_ms(ms: i64) -> DateTime<Utc> {
     Utc::now() + chrono::Duration::milliseconds(ms)
 }
+
+/// Delivers `events` as an outbox relay does (a service token) and asserts every one was
+/// acknowledged, in order.
+pub async fn deliver(app: &TestApp, events: Vec<guestloop_proto::events::v1::EventEnvelope>) {
+    let ids: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
+    let acked = app
+        .events(&service_token())
+        .deliver_events(guestloop_proto::events::v1::DeliverEventsRequest { events })
+        .await
+        .unwrap_or_else(|s| panic!("deliver: {s:?}"))
+        .into_inner()
+        .acknowledged_event_ids;
+    assert_eq!(acked, ids, "every event acknowledged, in order");
+}

@@ -81,6 +81,10 @@ pub(super) struct Labels {
     pub(super) improvement: &'static str,
     pub(super) no_items: &'static str,
     pub(super) overdue: &'static str,
+    pub(super) owner: &'static str,
+    pub(super) due: &'static str,
+    pub(super) baseline: &'static str,
+    pub(super) now: &'static str,
 }
 
 fn labels(language: &str) -> Labels {
@@ -112,6 +116,10 @@ fn labels(language: &str) -> Labels {
             improvement: "改进项目",
             no_items: "没有进行中的改进项目",
             overdue: "已逾期",
+            owner: "负责人",
+            due: "期限",
+            baseline: "基线",
+            now: "当前",
         },
         "zh-TW" => Labels {
             title: "賓客之聲日報",
@@ -140,6 +148,10 @@ fn labels(language: &str) -> Labels {
             improvement: "改進項目",
             no_items: "沒有進行中的改進項目",
             overdue: "已逾期",
+            owner: "負責人",
+            due: "期限",
+            baseline: "基線",
+            now: "目前",
         },
         _ => Labels {
             title: "Voice of the customer",
@@ -168,6 +180,10 @@ fn labels(language: &str) -> Labels {
             improvement: "Improvement items",
             no_items: "No open improvement items",
             overdue: "overdue",
+            owner: "owner",
+            due: "due",
+            baseline: "baseline",
+            now: "now",
         },
     }
 }

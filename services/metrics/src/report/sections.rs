@@ -216,7 +216,11 @@ pub(super) fn improvement(h: &mut String, r: &pb::VoiceOfCustomerReport, l: &Lab
         let _ = write!(h, "<p>{}</p>", l.no_items);
         return;
     }
-    h.push_str("<table><tr><th></th><th>PDCA</th><th>owner</th><th>due</th><th>baseline</th><th>now</th><th>target</th></tr>");
+    let _ = write!(
+        h,
+        "<table><tr><th></th><th>PDCA</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        l.owner, l.due, l.baseline, l.now, l.target
+    );
     for i in &r.improvement_items {
         let state = pb::ImprovementState::try_from(i.state)
             .unwrap_or_default()
