@@ -121,6 +121,8 @@ import_in_flight = 2048
 [ota_replies]
 negative_within = "24h"
 positive_within = "72h"
+# The reply queue lists the reviews of the last this many days.
+queue_days = 60
 "#;
 
 pub fn default_layers() -> [&'static str; 3] {

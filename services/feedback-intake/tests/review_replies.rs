@@ -541,6 +541,11 @@ async fn the_reply_queue_lists_a_propertys_reviews_due_first_by_state_and_overdu
     let posted_late = submit_review(&app, &positive, now - h(100))
         .await
         .feedback_id; // due -28 h
+    // Past the queue's 60 days (never answered): not listed, still readable on its own.
+    let too_old = submit_review(&app, &negative, now - Duration::days(61))
+        .await
+        .feedback_id;
+    assert_eq!(reply_of(&app, &too_old).await.feedback_id, too_old);
     staff
         .draft_review_reply(pb::DraftReviewReplyRequest {
             feedback_id: pending.clone(),

@@ -266,6 +266,7 @@ pub async fn list(
         pb::FeedbackChannel::OtaReview as i16,
         &filter.stored_states(),
         received_before,
+        now - chrono::Duration::days(i64::from(state.ota_replies.queue_days)),
     )
     .await?;
     let mut items = Vec::with_capacity(rows.len());

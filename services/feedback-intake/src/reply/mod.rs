@@ -28,6 +28,10 @@ pub struct OtaReplySettings {
     /// Per site, keyed by [`site_key`]; an unset duration falls back to the chain's.
     #[serde(default)]
     pub sites: BTreeMap<String, SiteDeadlines>,
+    /// The reply queue (ListReviewReplies) holds the reviews received within this many
+    /// days (default 60): far past every deadline, an older one is looked up on its own
+    /// (GetReviewReply), so a property's years of reviews are never read for the queue.
+    pub queue_days: u32,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -81,6 +85,12 @@ impl OtaReplySettings {
             if d.is_some_and(Seconds::is_zero) {
                 return Err(ConfigError::invalid(key, "must be longer than zero"));
             }
+        }
+        if self.queue_days == 0 {
+            return Err(ConfigError::invalid(
+                "ota_replies.queue_days",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -256,6 +266,7 @@ mod tests {
         let toml = r#"
             negative_within = "24h"
             positive_within = "72h"
+            queue_days = 60
             [sites.booking_com]
             negative_within = "12h"
         "#;

@@ -130,13 +130,16 @@ impl QueueRow {
 /// computes it and sorts). From the feedback table, because a review has no reply row
 /// until somebody drafts for it: a review without one is SUGGESTED (`states` holding 1).
 /// `unreplied_received_before` drops reviews without a row received later (a reply due
-/// no sooner than the shortest deadline cannot be overdue yet).
+/// no sooner than the shortest deadline cannot be overdue yet). Only reviews received
+/// since `received_since` (the queue's horizon, on the property-and-time index), so what
+/// is read grows with the horizon, not with the property's history.
 pub async fn queue<'e>(
     exec: impl sqlx::PgExecutor<'e>,
     property_id: &str,
     channel: i16,
     states: &[i16],
     unreplied_received_before: Option<DateTime<Utc>>,
+    received_since: DateTime<Utc>,
 ) -> Result<Vec<QueueRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT f.*, r.feedback_id AS r_feedback_id, r.site AS r_site, r.state AS r_state,
@@ -147,12 +150,14 @@ pub async fn queue<'e>(
            FROM feedback f LEFT JOIN review_replies r ON r.feedback_id = f.id
           WHERE f.property_id = $1 AND f.channel = $2
             AND (cardinality($3::smallint[]) = 0 OR COALESCE(r.state, 1) = ANY($3))
-            AND ($4::timestamptz IS NULL OR r.feedback_id IS NOT NULL OR f.receive_time < $4)",
+            AND ($4::timestamptz IS NULL OR r.feedback_id IS NOT NULL OR f.receive_time < $4)
+            AND f.receive_time >= $5",
     )
     .bind(property_id)
     .bind(channel)
     .bind(states)
     .bind(unreplied_received_before)
+    .bind(received_since)
     .fetch_all(exec)
     .await
 }
