@@ -332,6 +332,33 @@ pub async fn pending(pool: &sqlx::PgPool, subscriber: &str) -> Result<i64, sqlx:
     .await
 }
 
+/// Rewrites envelopes already in the outbox, in place (an erasure taking personal data out
+/// of events written before it, delivered or not: nothing deletes outbox rows). `rows` are
+/// (outbox id, envelope) as the caller selected them; `rewrite` gives the new envelope, or
+/// `None` to leave one as it is. Returns how many changed.
+pub async fn rewrite_envelopes(
+    conn: &mut sqlx::PgConnection,
+    rows: &[(i64, Vec<u8>)],
+    rewrite: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> Result<u64, sqlx::Error> {
+    let (ids, envelopes): (Vec<i64>, Vec<Vec<u8>>) = rows
+        .iter()
+        .filter_map(|(id, bytes)| Some((*id, rewrite(bytes)?)))
+        .unzip();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(sqlx::query(
+        "UPDATE outbox o SET envelope = u.envelope
+           FROM UNNEST($1::bigint[], $2::bytea[]) AS u(id, envelope) WHERE o.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&envelopes)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Every envelope in the outbox for one aggregate, oldest first (tests and support tools).
 pub async fn envelopes_for(
     pool: &sqlx::PgPool,

@@ -487,7 +487,6 @@ fn task_from_action(row: &TimerRow, a: &pb::CreateTaskAction) -> TaskRow {
         .filter(|d| *d > chrono::Duration::zero())
         .unwrap_or_else(|| chrono::Duration::hours(24));
     TaskRow {
-        id: uuid::Uuid::now_v7(),
         kind: i16::try_from(a.kind)
             .unwrap_or(pb::TaskKind::Other as i16)
             .max(1),
@@ -505,17 +504,7 @@ fn task_from_action(row: &TimerRow, a: &pb::CreateTaskAction) -> TaskRow {
         assignee_id: a.assignee_id.clone(),
         urgency: i16::try_from(a.urgency).unwrap_or(0),
         due_time: crate::domain::micros(now + after),
-        status: crate::store::tasks::OPEN,
-        outcome: 0,
-        outcome_note: String::new(),
-        contact_channel: 0,
-        complete_time: None,
-        completed_by: String::new(),
-        miss_time: None,
-        late: false,
         timer_id: Some(row.id),
-        created_by: crate::SERVICE_NAME.into(),
-        create_time: now,
-        update_time: now,
+        ..TaskRow::open(crate::SERVICE_NAME.into(), now)
     }
 }

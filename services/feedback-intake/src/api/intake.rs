@@ -319,6 +319,37 @@ pub async fn emit_replied(
     row: &FeedbackRow,
     kind: pb::FeedbackReplyKind,
 ) -> Result<()> {
+    emit_reply_event(conn, row, replied(row, kind)).await
+}
+
+/// FeedbackReplied for `row` answered by `kind` at its first reply time. An OTA reply
+/// recorded here counts in the site's reply rate (no deadline).
+pub fn replied(row: &FeedbackRow, kind: pb::FeedbackReplyKind) -> FeedbackReplied {
+    FeedbackReplied {
+        feedback_id: row.id.to_string(),
+        property_id: row.property_id.clone(),
+        channel: i32::from(row.channel),
+        receive_time: Some(convert::ts(row.receive_time)),
+        reply_time: row.reply_time.map(convert::ts),
+        kind: kind as i32,
+        ota_site: if kind == pb::FeedbackReplyKind::OtaReply {
+            row.ota_review
+                .as_deref()
+                .and_then(|b| pb::OtaReview::decode(b).ok())
+                .map_or(0, |r| r.site)
+        } else {
+            0
+        },
+        reply_due_time: None,
+    }
+}
+
+/// Writes `event` to the outbox as the feedback's.
+pub async fn emit_reply_event(
+    conn: &mut sqlx::PgConnection,
+    row: &FeedbackRow,
+    event: FeedbackReplied,
+) -> Result<()> {
     guestloop_outbox::enqueue(
         conn,
         SOURCE,
@@ -326,24 +357,7 @@ pub async fn emit_replied(
             aggregate_type: "feedback",
             aggregate_id: row.id.to_string(),
             property_id: row.property_id.clone(),
-            payload: Payload::FeedbackReplied(FeedbackReplied {
-                feedback_id: row.id.to_string(),
-                property_id: row.property_id.clone(),
-                channel: i32::from(row.channel),
-                receive_time: Some(convert::ts(row.receive_time)),
-                reply_time: row.reply_time.map(convert::ts),
-                kind: kind as i32,
-                // An OTA reply recorded here counts in the site's reply rate (no deadline).
-                ota_site: if kind == pb::FeedbackReplyKind::OtaReply {
-                    row.ota_review
-                        .as_deref()
-                        .and_then(|b| pb::OtaReview::decode(b).ok())
-                        .map_or(0, |r| r.site)
-                } else {
-                    0
-                },
-                reply_due_time: None,
-            }),
+            payload: Payload::FeedbackReplied(event),
         },
     )
     .await?;

@@ -3,7 +3,6 @@
 //! review's feedback row FOR UPDATE, so changes to one reply are ordered.
 
 use super::intake::visible_feedback;
-use crate::case_ops::SOURCE;
 use crate::convert;
 use crate::domain::submission::time;
 use crate::error::{FeedbackError, Result, invalid};
@@ -16,8 +15,7 @@ use chrono::Utc;
 use guestloop_db::page::BoundOffset;
 use guestloop_errors::FieldViolations;
 use guestloop_errors::parse::{optional_text, required_text};
-use guestloop_outbox::NewEvent;
-use guestloop_proto::events::v1::{FeedbackReplied, event_envelope::Payload};
+use guestloop_proto::events::v1::FeedbackReplied;
 use guestloop_proto::feedback::v1 as pb;
 use guestloop_proto::feedback::v1::ReviewReplyState as St;
 use prost::Message;
@@ -212,26 +210,13 @@ async fn answer_review(
     if review.reply_published {
         return Ok(row);
     }
-    guestloop_outbox::enqueue(
-        conn,
-        SOURCE,
-        NewEvent {
-            aggregate_type: "feedback",
-            aggregate_id: row.id.to_string(),
-            property_id: row.property_id.clone(),
-            payload: Payload::FeedbackReplied(FeedbackReplied {
-                feedback_id: row.id.to_string(),
-                property_id: row.property_id.clone(),
-                channel: i32::from(row.channel),
-                receive_time: Some(convert::ts(row.receive_time)),
-                reply_time: Some(convert::ts(at)),
-                kind: pb::FeedbackReplyKind::OtaReply as i32,
-                ota_site: review.site as i32,
-                reply_due_time: Some(convert::ts(r.due_time)),
-            }),
-        },
-    )
-    .await?;
+    let event = FeedbackReplied {
+        reply_time: Some(convert::ts(at)),
+        ota_site: review.site as i32,
+        reply_due_time: Some(convert::ts(r.due_time)),
+        ..super::intake::replied(&row, pb::FeedbackReplyKind::OtaReply)
+    };
+    super::intake::emit_reply_event(conn, &row, event).await?;
     Ok(row)
 }
 

@@ -159,22 +159,7 @@ pub async fn erase_outbox(conn: &mut PgConnection, feedback: &[Uuid]) -> Result<
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    let (ids, envelopes): (Vec<i64>, Vec<Vec<u8>>) = rows
-        .iter()
-        .filter_map(|(id, bytes)| Some((*id, erasure::envelope(bytes)?)))
-        .unzip();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    Ok(sqlx::query(
-        "UPDATE outbox o SET envelope = u.envelope
-           FROM UNNEST($1::bigint[], $2::bytea[]) AS u(id, envelope) WHERE o.id = u.id",
-    )
-    .bind(&ids)
-    .bind(&envelopes)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    guestloop_outbox::rewrite_envelopes(conn, &rows, erasure::envelope).await
 }
 
 /// Replaces the free text of every case of `guest` and of its history, and unlinks the

@@ -130,7 +130,6 @@ pub async fn create(
     }
     let now = Utc::now();
     let row = TaskRow {
-        id: uuid::Uuid::now_v7(),
         kind: kind.expect("checked") as i16,
         property_id,
         guest_id,
@@ -142,18 +141,7 @@ pub async fn create(
         assignee_id,
         urgency: urgency.map(|u| u as i16).unwrap_or(0),
         due_time: due_time.expect("checked"),
-        status: store::OPEN,
-        outcome: 0,
-        outcome_note: String::new(),
-        contact_channel: 0,
-        complete_time: None,
-        completed_by: String::new(),
-        miss_time: None,
-        late: false,
-        timer_id: None,
-        created_by: caller.principal.subject.clone(),
-        create_time: now,
-        update_time: now,
+        ..TaskRow::open(caller.principal.subject.clone(), now)
     };
     let key = key.map(|k| format!("api:{}:{k}", row.property_id));
     let mut tx = state.pool.begin().await?;

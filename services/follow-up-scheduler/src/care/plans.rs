@@ -229,29 +229,15 @@ fn task(
     now: DateTime<Utc>,
 ) -> TaskRow {
     TaskRow {
-        id: uuid::Uuid::now_v7(),
         kind: TaskKind::VipCare as i16,
         property_id: b.property_id.clone(),
         guest_id: b.guest_id.clone(),
         stay_id: b.stay_id.clone(),
-        case_id: String::new(),
         title: title.to_string(),
         instructions: instructions.to_string(),
         department: Department::FrontOffice as i16,
-        assignee_id: String::new(),
         urgency: Urgency::Normal as i16,
         due_time: due,
-        status: OPEN,
-        outcome: 0,
-        outcome_note: String::new(),
-        contact_channel: 0,
-        complete_time: None,
-        completed_by: String::new(),
-        miss_time: None,
-        late: false,
-        timer_id: None,
-        created_by: crate::SERVICE_NAME.into(),
-        create_time: now,
-        update_time: now,
+        ..TaskRow::open(crate::SERVICE_NAME.into(), now)
     }
 }

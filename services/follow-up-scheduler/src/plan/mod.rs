@@ -225,34 +225,17 @@ pub fn birthday_timer(
     chain: &ChainDirectory,
     plan: &PlanSettings,
 ) -> Option<NewTimer> {
-    let property = chain.property(&c.property_id)?;
-    let tz: Tz = property.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = zone_of(chain, &c.property_id)?;
     let due = slot::next_birthday(now, tz, month, day, plan.birthday_time)?;
-    let year = due.with_timezone(&tz).year();
-    Some(NewTimer {
-        key: format!("guest/{}/birthday/{year}", c.guest_id),
-        purpose: TimerPurpose::BirthdayCare,
-        property_id: c.property_id.clone(),
-        guest_id: c.guest_id.clone(),
-        stay_id: String::new(),
-        case_id: String::new(),
-        due_time: micros(due),
-        // A greeting a day late is worse than none.
-        late_policy: LatePolicy::Skip,
-        late_threshold_ms: Duration::hours(6).num_milliseconds(),
-        action: Some(message_action(
-            &CheckOut {
-                stay_id: String::new(),
-                ..c.clone()
-            },
-            notify::MessageKind::BirthdayGreeting,
-            ConsentPurpose::Marketing,
-            None,
-            &[],
-        )),
-        clock_id: None,
-        task_id: None,
-    })
+    Some(greeting(
+        c,
+        "birthday",
+        tz,
+        due,
+        TimerPurpose::BirthdayCare,
+        notify::MessageKind::BirthdayGreeting,
+        &[],
+    ))
 }
 
 /// The anniversary greeting after this stay, like the birthday's: at the plan's local time
@@ -265,13 +248,39 @@ pub fn anniversary_timer(
     chain: &ChainDirectory,
     plan: &PlanSettings,
 ) -> Option<NewTimer> {
-    let property = chain.property(&c.property_id)?;
-    let tz: Tz = property.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = zone_of(chain, &c.property_id)?;
     let (due, years) = slot::next_anniversary(now, tz, date, plan.anniversary_time)?;
+    Some(greeting(
+        c,
+        "anniversary",
+        tz,
+        due,
+        TimerPurpose::AnniversaryCare,
+        notify::MessageKind::AnniversaryGreeting,
+        &[("years", years.to_string())],
+    ))
+}
+
+/// The property's time zone (UTC if its name does not parse); `None` for an unknown one.
+fn zone_of(chain: &ChainDirectory, property_id: &str) -> Option<Tz> {
+    let property = chain.property(property_id)?;
+    Some(property.time_zone.parse().unwrap_or(chrono_tz::UTC))
+}
+
+/// A yearly greeting (marketing consent) due `due`, keyed `guest/<id>/<what>/<local year>`.
+fn greeting(
+    c: &CheckOut,
+    what: &str,
+    tz: Tz,
+    due: DateTime<Utc>,
+    purpose: TimerPurpose,
+    kind: notify::MessageKind,
+    variables: &[(&str, String)],
+) -> NewTimer {
     let year = due.with_timezone(&tz).year();
-    Some(NewTimer {
-        key: format!("guest/{}/anniversary/{year}", c.guest_id),
-        purpose: TimerPurpose::AnniversaryCare,
+    NewTimer {
+        key: format!("guest/{}/{what}/{year}", c.guest_id),
+        purpose,
         property_id: c.property_id.clone(),
         guest_id: c.guest_id.clone(),
         stay_id: String::new(),
@@ -285,14 +294,14 @@ pub fn anniversary_timer(
                 stay_id: String::new(),
                 ..c.clone()
             },
-            notify::MessageKind::AnniversaryGreeting,
+            kind,
             ConsentPurpose::Marketing,
             None,
-            &[("years", years.to_string())],
+            variables,
         )),
         clock_id: None,
         task_id: None,
-    })
+    }
 }
 
 /// Schedules (or re-anchors) the plan of a checked-out stay. The reminder is left out when

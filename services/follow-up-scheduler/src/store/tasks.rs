@@ -45,6 +45,39 @@ pub struct TaskRow {
     pub update_time: DateTime<Utc>,
 }
 
+impl TaskRow {
+    /// A new open task made by `created_by` at `now`, not yet worked on: the caller sets
+    /// what it is (kind, whose, what to do, when) over it.
+    pub fn open(created_by: String, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind: 0,
+            property_id: String::new(),
+            guest_id: String::new(),
+            stay_id: String::new(),
+            case_id: String::new(),
+            title: String::new(),
+            instructions: String::new(),
+            department: 0,
+            assignee_id: String::new(),
+            urgency: 0,
+            due_time: now,
+            status: OPEN,
+            outcome: 0,
+            outcome_note: String::new(),
+            contact_channel: 0,
+            complete_time: None,
+            completed_by: String::new(),
+            miss_time: None,
+            late: false,
+            timer_id: None,
+            created_by,
+            create_time: now,
+            update_time: now,
+        }
+    }
+}
+
 /// Inserts the task unless its idempotency key exists; `None` when it does.
 pub async fn insert(
     conn: &mut PgConnection,

@@ -47,14 +47,7 @@ pub fn guest(g: &GuestRecord) -> pb::Guest {
             allergies: p.preferences.allergies.clone(),
             free_text: s(&p.preferences.free_text),
         }),
-        special_needs: p
-            .special_needs
-            .iter()
-            .map(|n| pb::SpecialNeed {
-                kind: n.kind,
-                description: n.description.clone(),
-            })
-            .collect(),
+        special_needs: special_needs(p),
         notes: s(&p.notes),
         completeness_score: g.completeness_score,
         erased: g.erased,
@@ -119,4 +112,15 @@ pub fn access(a: &AccessRecord) -> pb::AccessLogEntry {
         rpc: a.rpc.clone(),
         access_time: Some(timestamp(a.access_time)),
     }
+}
+
+/// The profile's special needs as the API and the events carry them.
+pub fn special_needs(p: &crate::domain::Profile) -> Vec<pb::SpecialNeed> {
+    p.special_needs
+        .iter()
+        .map(|n| pb::SpecialNeed {
+            kind: n.kind,
+            description: n.description.clone(),
+        })
+        .collect()
 }

@@ -12,7 +12,6 @@ use crate::store::{GuestRecord, StayRecord};
 use guestloop_proto::events::v1::{
     StayBooked, StayCancelled, StayCare, StayChanged, StayCheckedOut, event_envelope::Payload,
 };
-use guestloop_proto::guestprofile::v1 as pb;
 
 /// What the events need to know about the guest besides the stay.
 pub struct GuestFacts<'a> {
@@ -112,13 +111,6 @@ fn care(p: &Profile) -> StayCare {
         floor: s(&p.preferences.floor),
         dietary: p.preferences.dietary.clone(),
         allergies: p.preferences.allergies.clone(),
-        special_needs: p
-            .special_needs
-            .iter()
-            .map(|n| pb::SpecialNeed {
-                kind: n.kind,
-                description: n.description.clone(),
-            })
-            .collect(),
+        special_needs: convert::special_needs(p),
     }
 }

@@ -19,22 +19,7 @@ pub async fn erase(conn: &mut PgConnection, guest_ids: &[Uuid]) -> Result<u64, s
     .bind(guest_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let (ids, envelopes): (Vec<i64>, Vec<Vec<u8>>) = rows
-        .iter()
-        .filter_map(|(id, bytes)| Some((*id, without_care(bytes)?)))
-        .unzip();
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    Ok(sqlx::query(
-        "UPDATE outbox o SET envelope = u.envelope
-           FROM UNNEST($1::bigint[], $2::bytea[]) AS u(id, envelope) WHERE o.id = u.id",
-    )
-    .bind(&ids)
-    .bind(&envelopes)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    guestloop_outbox::rewrite_envelopes(conn, &rows, without_care).await
 }
 
 /// The envelope with its StayBooked's care facts removed; `None` when there is nothing to
