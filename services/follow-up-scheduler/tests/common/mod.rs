@@ -107,24 +107,7 @@ impl TestApp {
             .db
             .service_url("notification", "notification_svc")
             .await;
-        let overrides = format!(
-            r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{}"
-[delivery]
-worker_enabled = false
-"#,
-            keys().public_key_path.display(),
-        );
+        let overrides = peer_overrides(&url, "[delivery]\nworker_enabled = false\n");
         let mut layers: Vec<&str> = notification::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
         layers.push(&overrides);
@@ -136,21 +119,8 @@ worker_enabled = false
             .expect("notification builds");
         let addr = app.grpc_addr();
         let admin = app.admin_addr();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            let _ = app
-                .run_until_stopped(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        // Kept with the replicas so it stops with them.
-        self.replicas.push(Replica {
-            addr,
-            admin,
-            scheduler: false,
-            stop: Some(tx),
-            handle: Some(handle),
+        self.beside(addr, admin, |stop| async move {
+            let _ = app.run_until_stopped(stop).await;
         });
         let options = PgConnectOptions::from_str(&url)
             .expect("notification url")
@@ -173,22 +143,7 @@ worker_enabled = false
             .db
             .service_url("guest_profile", "guest_profile_svc")
             .await;
-        let overrides = format!(
-            r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{}"
-"#,
-            keys().public_key_path.display(),
-        );
+        let overrides = peer_overrides(&url, "");
         let mut layers: Vec<&str> = guest_profile::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
         layers.push(&overrides);
@@ -200,20 +155,8 @@ public_key_path = "{}"
             .expect("guest-profile builds");
         let addr = app.grpc_addr();
         let admin = app.admin_addr();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(async move {
-            let _ = app
-                .run_until_stopped(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
-        self.replicas.push(Replica {
-            addr,
-            admin,
-            scheduler: false,
-            stop: Some(tx),
-            handle: Some(handle),
+        self.beside(addr, admin, |stop| async move {
+            let _ = app.run_until_stopped(stop).await;
         });
         let client = Connection::builder(format!("http://{addr}"))
             .token(&keys().head_office())
@@ -222,6 +165,26 @@ public_key_path = "{}"
             .expect("client")
             .guest_profile();
         (format!("http://{addr}"), client)
+    }
+
+    /// Runs a peer service beside the replicas (stopped with them): `run` gets the future
+    /// that resolves when it should stop.
+    fn beside<F, Fut>(&mut self, addr: SocketAddr, admin: SocketAddr, run: F)
+    where
+        F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(run(Box::pin(async move {
+            let _ = rx.await;
+        })));
+        self.replicas.push(Replica {
+            addr,
+            admin,
+            scheduler: false,
+            stop: Some(tx),
+            handle: Some(handle),
+        });
     }
 
     /// Starts another replica on the same database; returns its index.
@@ -389,6 +352,27 @@ public_key_path = "{}"
 }
 
 /// A token of another Guestloop service (what outbox relays deliver events with).
+/// A peer service's settings in tests: port 0, its schema's URL, migrating on start,
+/// the test keys; `extra` appended.
+fn peer_overrides(url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[grpc]
+listen_addr = "127.0.0.1:0"
+shutdown_grace = "1s"
+[admin]
+listen_addr = "127.0.0.1:0"
+[database]
+url = "{url}"
+migrate_on_start = true
+max_connections = 5
+[auth]
+public_key_path = "{}"
+{extra}"#,
+        keys().public_key_path.display(),
+    )
+}
+
 pub fn service_token() -> String {
     keys().token(guestloop_auth::Role::Service, &[], None)
 }
