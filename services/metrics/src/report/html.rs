@@ -436,4 +436,26 @@ mod tests {
             "Room cleanliness"
         );
     }
+
+    #[test]
+    fn the_improvement_table_speaks_the_readers_language() {
+        let report = pb::VoiceOfCustomerReport {
+            improvement_items: vec![pb::ImprovementItem {
+                title: "Noise".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        for (language, heads) in [
+            ("en", ["owner", "due", "baseline", "now", "target"]),
+            ("zh-CN", ["负责人", "期限", "基线", "当前", "目标"]),
+            ("zh-TW", ["負責人", "期限", "基線", "目前", "目標"]),
+        ] {
+            let mut h = String::new();
+            super::super::sections::improvement(&mut h, &report, &labels(language));
+            for head in heads {
+                assert!(h.contains(&format!("<th>{head}</th>")), "{language}: {h}");
+            }
+        }
+    }
 }
