@@ -204,6 +204,8 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     pub migrate_on_start: bool,
     pub acquire_timeout: Seconds,
+    /// A pooled connection idle this long is tested before use; 0 tests every checkout.
+    pub ping_idle_after: Seconds,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,9 +3,21 @@
 //! batch is one item, and batches grow by themselves while the previous one is being
 //! written. The queue is bounded; a full queue refuses at once rather than grow.
 //! [`crate::group`] builds group commit on it; services batch their own inserts with it.
+//!
+//! Each worker keeps its database connection ([`Lease`]) from one batch to the next while
+//! work keeps coming, and gives it back after `hold_connection` without any. A pool
+//! checkout costs two round trips besides the batch's own (sqlx pings a connection when it
+//! goes back to the pool, and the pool's own check on the way out), which under load was
+//! a third of a batch's work in the profile (docs/benchmarks/README.md).
 
-use std::future::Future;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use guestloop_config::Seconds;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 
 /// How a batcher runs.
@@ -20,6 +32,9 @@ pub struct BatchSettings {
     pub max_batch: usize,
     /// Items waiting beyond this are refused with [`GroupError::Overloaded`].
     pub queue: usize,
+    /// How long a worker with nothing to do keeps its database connection before it goes
+    /// back to the pool; 0 gives it back after every batch.
+    pub hold_connection: Seconds,
 }
 
 impl Default for BatchSettings {
@@ -28,6 +43,7 @@ impl Default for BatchSettings {
             workers: 2,
             max_batch: 64,
             queue: 4096,
+            hold_connection: Seconds(Duration::from_millis(100)),
         }
     }
 }
@@ -67,39 +83,85 @@ impl<I> std::fmt::Debug for Batcher<I> {
     }
 }
 
+/// A worker's database connection: taken from the pool when a batch first needs it, kept
+/// while batches keep coming, given back when the worker has been idle `hold_connection`.
+/// Other loops that run batch after batch (the scheduler's firing worker) hold one too.
+pub struct Lease {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Lease {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool, conn: None }
+    }
+
+    /// The worker's connection, taken from the pool if it has none.
+    pub async fn conn(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        if self.conn.is_none() {
+            self.conn = Some(self.pool.acquire().await?);
+        }
+        Ok(self.conn.as_deref_mut().expect("just acquired"))
+    }
+
+    /// Gives the connection back to the pool. After a failed batch this is the way to
+    /// drop a connection that may be broken: the pool tests it on return and closes it if
+    /// it does not answer, and the next batch takes another.
+    pub fn release(&mut self) {
+        self.conn = None;
+    }
+
+    /// Closes the connection instead: a batch panicked and its state is unknown.
+    fn discard(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
+    }
+
+    fn held(&self) -> bool {
+        self.conn.is_some()
+    }
+}
+
 impl<I: Send + 'static> Batcher<I> {
     /// Starts `settings.workers` workers on the current runtime, each handing batches to
-    /// `handle`, which answers every item's caller itself.
-    pub fn start<F, Fut>(settings: BatchSettings, handle: F) -> Self
+    /// `handle` with its [`Lease`] on `pool`; `handle` answers every item's caller itself.
+    pub fn start<F>(pool: PgPool, settings: BatchSettings, handle: F) -> Self
     where
-        F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        F: for<'l> Fn(Vec<I>, &'l mut Lease) -> BoxFuture<'l, ()> + Send + Sync + 'static,
     {
         let (queue, receiver) = mpsc::channel::<I>(settings.queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let handle = Arc::new(handle);
         let max_batch = settings.max_batch.max(1);
+        let hold = settings.hold_connection.as_duration();
         for _ in 0..settings.workers.max(1) {
             let (receiver, handle) = (receiver.clone(), handle.clone());
+            let mut lease = Lease::new(pool.clone());
             tokio::spawn(async move {
                 loop {
-                    let mut batch = Vec::with_capacity(max_batch);
-                    {
-                        let mut rx = receiver.lock().await;
-                        match rx.recv().await {
-                            Some(item) => batch.push(item),
-                            None => return,
-                        }
-                        while batch.len() < max_batch {
-                            match rx.try_recv() {
-                                Ok(item) => batch.push(item),
-                                Err(_) => break,
+                    let next = take(&receiver, max_batch);
+                    let batch = if lease.held() {
+                        match tokio::time::timeout(hold, next).await {
+                            Ok(batch) => batch,
+                            Err(_) => {
+                                lease.release();
+                                take(&receiver, max_batch).await
                             }
                         }
-                    }
+                    } else {
+                        next.await
+                    };
+                    let Some(batch) = batch else { return };
                     // A panic in one batch must not take the worker with it; that
-                    // batch's callers see `Closed` as their reply channels drop.
-                    let _ = tokio::spawn(handle(batch)).await;
+                    // batch's callers see `Closed` as their reply channels drop, and the
+                    // connection, in whatever state the batch left it, goes back.
+                    let run = AssertUnwindSafe(handle(batch, &mut lease)).catch_unwind();
+                    if run.await.is_err() {
+                        lease.discard();
+                    } else if hold.is_zero() {
+                        lease.release();
+                    }
                 }
             });
         }
@@ -113,4 +175,20 @@ impl<I: Send + 'static> Batcher<I> {
             mpsc::error::TrySendError::Closed(_) => GroupError::Closed,
         })
     }
+}
+
+/// Waits for an item, then takes whatever else has queued, up to `max_batch`; `None` once
+/// every handle is dropped. Cancel-safe: nothing is awaited after the first item arrives.
+async fn take<I>(receiver: &Mutex<mpsc::Receiver<I>>, max_batch: usize) -> Option<Vec<I>> {
+    let mut rx = receiver.lock().await;
+    let first = rx.recv().await?;
+    let mut batch = Vec::with_capacity(max_batch);
+    batch.push(first);
+    while batch.len() < max_batch {
+        match rx.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
 
-pub use crate::batch::{BatchSettings, Batcher, GroupError};
+pub use crate::batch::{BatchSettings, Batcher, GroupError, Lease};
 
 trait Job: Send {
     /// Runs the call's work; `true` when it succeeded (so its savepoint stays).
@@ -70,7 +70,9 @@ impl GroupCommit {
     /// Starts the workers on the current runtime; they stop when every handle is dropped.
     pub fn start(pool: PgPool, settings: BatchSettings) -> Self {
         Self {
-            batcher: Batcher::start(settings, move |batch| run_batch(pool.clone(), batch)),
+            batcher: Batcher::start(pool, settings, |batch, lease| {
+                Box::pin(run_batch(batch, lease))
+            }),
         }
     }
 
@@ -98,18 +100,28 @@ impl GroupCommit {
     }
 }
 
-async fn run_batch(pool: PgPool, mut batch: Vec<Box<dyn Job>>) {
-    let failed = |batch: Vec<Box<dyn Job>>, e: &sqlx::Error| {
-        for job in batch {
-            job.finish(Err(GroupError::Commit(e.to_string())));
-        }
+async fn run_batch(mut batch: Vec<Box<dyn Job>>, lease: &mut Lease) {
+    let outcome = match lease.conn().await {
+        Ok(conn) => run_calls(&mut batch, conn).await,
+        Err(e) => Err(e),
     };
+    match outcome {
+        Ok(()) => batch.into_iter().for_each(|job| job.finish(Ok(()))),
+        Err(e) => {
+            // The connection may be what failed: the pool tests it on return.
+            lease.release();
+            for job in batch {
+                job.finish(Err(GroupError::Commit(e.to_string())));
+            }
+        }
+    }
+}
+
+/// BEGIN, each call behind its own savepoint, COMMIT.
+async fn run_calls(batch: &mut [Box<dyn Job>], conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     // A sqlx transaction, so that a panic or an early return rolls back before the
     // connection serves anyone else.
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(e) => return failed(batch, &e),
-    };
+    let mut tx = sqlx::Connection::begin(conn).await?;
     let mut broken = None;
     for job in batch.iter_mut() {
         if let Err(e) = sqlx::raw_sql("SAVEPOINT call").execute(&mut *tx).await {
@@ -125,15 +137,11 @@ async fn run_batch(pool: PgPool, mut batch: Vec<Box<dyn Job>>) {
             break;
         }
     }
-    let outcome = match broken {
+    match broken {
         Some(e) => {
             let _ = tx.rollback().await;
             Err(e)
         }
         None => tx.commit().await,
-    };
-    match outcome {
-        Ok(()) => batch.into_iter().for_each(|job| job.finish(Ok(()))),
-        Err(e) => failed(batch, &e),
     }
 }

@@ -35,14 +35,29 @@ pub enum DbError {
 
 /// A pool whose connections see only `settings.schema` (plus pg_catalog). Connects lazily,
 /// so a service can start, report NOT_SERVING, and recover when the database comes back.
+///
+/// A connection taken from the pool is tested (a round trip) only when it sat idle for
+/// `database.ping_idle_after` or longer: one that was just in use answered moments ago,
+/// and testing every checkout cost a round trip per batch on the hot paths. One that broke
+/// meanwhile fails its statement, and the pool closes it when it comes back.
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(&settings.url)
         .map_err(DbError::Url)?
         .options([("search_path", settings.schema.as_str())])
         .application_name("guestloop");
+    let ping_idle_after = settings.ping_idle_after.as_duration();
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout.as_duration())
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_idle_after {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(options))
 }
 

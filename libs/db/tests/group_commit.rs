@@ -116,6 +116,7 @@ async fn a_full_queue_refuses_at_once_and_a_panic_stops_nothing() {
             workers: 1,
             max_batch: 1,
             queue: 1,
+            ..BatchSettings::default()
         },
     );
     // One slow call holds the only worker; one more waits in the queue; the next is refused.

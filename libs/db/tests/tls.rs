@@ -30,6 +30,7 @@ fn settings(url: String) -> DatabaseSettings {
         max_connections: 1,
         migrate_on_start: false,
         acquire_timeout: Seconds(Duration::from_secs(5)),
+        ping_idle_after: Seconds(Duration::from_secs(1)),
     }
 }
 

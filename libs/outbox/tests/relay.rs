@@ -93,6 +93,7 @@ async fn pool() -> PgPool {
         max_connections: 10,
         migrate_on_start: true,
         acquire_timeout: Seconds(Duration::from_secs(5)),
+        ping_idle_after: Seconds(Duration::from_secs(1)),
     })
     .unwrap();
     guestloop_db::migrate(&pool, &[&guestloop_outbox::MIGRATOR])

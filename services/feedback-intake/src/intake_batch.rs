@@ -12,7 +12,7 @@
 use crate::error::{FeedbackError, Result};
 use crate::intake::{Outcome, ReplayKey, replay};
 use crate::store::feedback::{self as store, NewFeedback};
-use guestloop_db::batch::{BatchSettings, Batcher, GroupError};
+use guestloop_db::batch::{BatchSettings, Batcher, GroupError, Lease};
 use guestloop_outbox::PreparedEvent;
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ pub struct IntakeBatch {
 impl IntakeBatch {
     pub fn start(pool: PgPool, settings: BatchSettings) -> Self {
         Self {
-            batcher: Batcher::start(settings, move |batch| write(pool.clone(), batch)),
+            batcher: Batcher::start(pool, settings, |batch, lease| Box::pin(write(batch, lease))),
         }
     }
 
@@ -58,8 +58,8 @@ impl IntakeBatch {
     }
 }
 
-async fn write(pool: PgPool, batch: Vec<Pending>) {
-    let outcome = write_all(&pool, &batch).await;
+async fn write(batch: Vec<Pending>, lease: &mut Lease) {
+    let outcome = write_on(lease, &batch).await;
     match outcome {
         Ok(outcomes) => {
             for (p, o) in batch.into_iter().zip(outcomes) {
@@ -68,7 +68,7 @@ async fn write(pool: PgPool, batch: Vec<Pending>) {
         }
         Err(_) if batch.len() > 1 => {
             for p in batch {
-                let one = write_all(&pool, std::slice::from_ref(&p)).await;
+                let one = write_on(lease, std::slice::from_ref(&p)).await;
                 let _ = p.done.send(one.map(|mut o| o.remove(0)));
             }
         }
@@ -80,17 +80,29 @@ async fn write(pool: PgPool, batch: Vec<Pending>) {
     }
 }
 
+/// [`write_all`] on the worker's connection; a failure gives the connection back (it may be
+/// the connection that failed).
+async fn write_on(lease: &mut Lease, batch: &[Pending]) -> Result<Vec<Outcome>> {
+    let outcome = match lease.conn().await {
+        Ok(conn) => write_all(conn, batch).await,
+        Err(e) => Err(e.into()),
+    };
+    if outcome.is_err() {
+        lease.release();
+    }
+    outcome
+}
+
 /// One statement for the whole batch (its rows and their events, committed by itself);
 /// the outcomes in the batch's order.
-async fn write_all(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
-    let mut conn = pool.acquire().await?;
+async fn write_all(conn: &mut sqlx::PgConnection, batch: &[Pending]) -> Result<Vec<Outcome>> {
     let rows: Vec<&NewFeedback> = batch.iter().map(|p| &p.row).collect();
     let events: Vec<(&PreparedEvent, uuid::Uuid)> = batch
         .iter()
         .flat_map(|p| p.events.iter().map(|e| (e, p.row.id)))
         .collect();
     let mut inserted: HashMap<uuid::Uuid, _> =
-        store::insert_many_with_events(&mut conn, &rows, &events)
+        store::insert_many_with_events(&mut *conn, &rows, &events)
             .await?
             .into_iter()
             .collect();
@@ -105,9 +117,9 @@ async fn write_all(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
             },
             // Skipped: the same item committed first, or came earlier in this batch (and
             // is committed now, with the statement); or its guest must be settled.
-            None => match (replay(&mut conn, &p.key).await?, p.row.guest_id) {
+            None => match (replay(&mut *conn, &p.key).await?, p.row.guest_id) {
                 (Some(earlier), _) => earlier,
-                (None, Some(guest)) => write_settled(&mut conn, p, guest).await?,
+                (None, Some(guest)) => write_settled(&mut *conn, p, guest).await?,
                 (None, None) => return Err(FeedbackError::NotFound("feedback")),
             },
         });

@@ -12,6 +12,7 @@ use crate::state::State;
 use crate::store::tasks::TaskRow;
 use crate::store::timers::{self as store, Finish, TimerRow};
 use chrono::{DateTime, Utc};
+use guestloop_db::batch::Lease;
 use sqlx::PgConnection;
 use std::collections::HashSet;
 
@@ -33,18 +34,18 @@ pub struct Outcome {
 }
 
 /// Writes every outcome (the batch at once, else one by one) and counts what was written.
-pub async fn write(state: &State, owner: &str, outcomes: Vec<Outcome>) {
+pub async fn write(state: &State, lease: &mut Lease, owner: &str, outcomes: Vec<Outcome>) {
     if outcomes.is_empty() {
         return;
     }
-    match write_retrying(state, owner, &outcomes).await {
+    match write_retrying(state, lease, owner, &outcomes).await {
         Ok(kept) => done(&outcomes, &kept),
         Err(e) if outcomes.len() > 1 => {
             tracing::warn!(error = %e, timers = outcomes.len(),
                 "timer worker: the batch did not commit; finishing its timers one by one");
             for o in outcomes {
                 let one = std::slice::from_ref(&o);
-                match write_retrying(state, owner, one).await {
+                match write_retrying(state, lease, owner, one).await {
                     Ok(kept) => done(one, &kept),
                     Err(e) => tracing::warn!(timer_id = %o.row.id,
                         property_id = %o.row.property_id, error = %e,
@@ -64,13 +65,22 @@ pub async fn write(state: &State, owner: &str, outcomes: Vec<Outcome>) {
 /// out its lease and fired again (seen in CI: an escalation hop 40 s late).
 async fn write_retrying(
     state: &State,
+    lease: &mut Lease,
     owner: &str,
     outcomes: &[Outcome],
 ) -> Result<HashSet<uuid::Uuid>, sqlx::Error> {
     const ATTEMPTS: usize = 3;
     let mut attempt = 1;
     loop {
-        match write_batch(state, owner, outcomes).await {
+        let written = match lease.conn().await {
+            Ok(conn) => write_batch(conn, state, owner, outcomes).await,
+            Err(e) => Err(e),
+        };
+        if written.is_err() {
+            // The connection may be what failed: the pool tests it on return.
+            lease.release();
+        }
+        match written {
             Err(sqlx::Error::Database(e))
                 if attempt < ATTEMPTS && matches!(e.code().as_deref(), Some("40P01" | "40001")) =>
             {
@@ -83,11 +93,12 @@ async fn write_retrying(
 }
 
 async fn write_batch(
+    conn: &mut PgConnection,
     state: &State,
     owner: &str,
     outcomes: &[Outcome],
 ) -> Result<HashSet<uuid::Uuid>, sqlx::Error> {
-    let mut tx = state.pool.begin().await?;
+    let mut tx = sqlx::Connection::begin(conn).await?;
     let pairs: Vec<(&TimerRow, &Finish)> = outcomes.iter().map(|o| (&o.row, &o.finish)).collect();
     let kept: HashSet<uuid::Uuid> = store::finish_many(&mut tx, owner, &pairs)
         .await?

@@ -25,6 +25,7 @@ use crate::state::State;
 use crate::store::tasks::TaskRow;
 use crate::store::timers::{self as store, Finish, TimerRow};
 use chrono::{DateTime, Utc};
+use guestloop_db::batch::Lease;
 use guestloop_proto::common::v1::{ConsentPurpose, Urgency};
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::followup::v1::{
@@ -71,11 +72,14 @@ impl Worker {
 
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let poll = self.state.timers.poll_interval.as_duration();
+        // One connection from full batch to full batch (no pool checkout, and the round
+        // trips it costs, per batch); back to the pool before the worker sleeps.
+        let mut lease = Lease::new(self.state.pool.clone());
         loop {
             if *stop.borrow() {
                 break;
             }
-            let full = match self.tick().await {
+            let full = match self.tick(&mut lease).await {
                 Ok(n) => n as i64 >= self.state.timers.batch_size,
                 Err(e) => {
                     tracing::warn!(error = %e, "timer worker: claiming failed");
@@ -85,6 +89,7 @@ impl Worker {
             if full {
                 continue;
             }
+            lease.release();
             // Until the next pending timer is due, if that is sooner than the poll interval:
             // a timer known in advance fires on time, not up to a poll interval late.
             let wait = match store::next_due(&self.state.pool).await {
@@ -98,17 +103,19 @@ impl Worker {
         }
     }
 
-    /// Claims and processes one batch, concurrently; returns how many were claimed.
-    pub async fn tick(&self) -> Result<usize, sqlx::Error> {
+    /// Claims and processes one batch, concurrently; returns how many were claimed. The
+    /// claim and the finish run on `lease`'s connection.
+    pub async fn tick(&self, lease: &mut Lease) -> Result<usize, sqlx::Error> {
         let t = &self.state.timers;
         self.count_backlog().await;
-        let rows = store::claim_due(
-            &self.state.pool,
+        let claimed = store::claim_due(
+            lease.conn().await?,
             &self.owner,
             t.lease.as_duration().as_secs_f64(),
             t.batch_size,
         )
-        .await?;
+        .await;
+        let rows = claimed.inspect_err(|_| lease.release())?;
         let n = rows.len();
         let decided = futures::future::join_all(rows.into_iter().map(|row| async move {
             let id = row.id;
@@ -122,6 +129,7 @@ impl Worker {
         .await;
         crate::finish::write(
             &self.state,
+            lease,
             &self.owner,
             decided.into_iter().flatten().collect(),
         )

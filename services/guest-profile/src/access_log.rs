@@ -8,7 +8,7 @@
 
 use crate::store::GuestRecord;
 use crate::store::guests::{LoggedRead, read_and_log};
-use guestloop_db::batch::{BatchSettings, Batcher, GroupError};
+use guestloop_db::batch::{BatchSettings, Batcher, GroupError, Lease};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -48,7 +48,7 @@ pub struct AccessLog {
 impl AccessLog {
     pub fn start(pool: PgPool, settings: BatchSettings) -> Self {
         Self {
-            batcher: Batcher::start(settings, move |batch| write(pool.clone(), batch)),
+            batcher: Batcher::start(pool, settings, |batch, lease| Box::pin(write(batch, lease))),
         }
     }
 
@@ -104,7 +104,7 @@ impl AccessLog {
 
 /// A batch is at most two statements, each its own commit: the GetGuest reads with their
 /// log rows, and one INSERT for every other read.
-async fn write(pool: PgPool, batch: Vec<Entry>) {
+async fn write(batch: Vec<Entry>, lease: &mut Lease) {
     let (mut records, mut reads) = (Vec::new(), Vec::new());
     for entry in batch {
         match entry {
@@ -123,13 +123,18 @@ async fn write(pool: PgPool, batch: Vec<Entry>) {
                 visible: r.visible.as_deref(),
             })
             .collect();
-        match read_and_log(&pool, &rows).await {
+        let found = match lease.conn().await {
+            Ok(conn) => read_and_log(conn, &rows).await,
+            Err(e) => Err(e),
+        };
+        match found {
             Ok(found) => {
                 for (read, guest) in reads.into_iter().zip(found) {
                     let _ = read.done.send(Ok(guest));
                 }
             }
             Err(e) => {
+                lease.release();
                 let error = GroupError::Commit(e.to_string());
                 for read in reads {
                     let _ = read.done.send(Err(error.clone()));
@@ -138,7 +143,13 @@ async fn write(pool: PgPool, batch: Vec<Entry>) {
         }
     }
     if !records.is_empty() {
-        let result = insert(&pool, &records).await;
+        let result = match lease.conn().await {
+            Ok(conn) => insert(conn, &records).await,
+            Err(e) => Err(GroupError::Commit(e.to_string())),
+        };
+        if result.is_err() {
+            lease.release();
+        }
         for record in records {
             let _ = record.done.send(result.clone());
         }
@@ -146,7 +157,7 @@ async fn write(pool: PgPool, batch: Vec<Entry>) {
 }
 
 /// One INSERT (one statement, so one commit) for every recorded read.
-async fn insert(pool: &PgPool, records: &[Record]) -> Result<(), GroupError> {
+async fn insert(conn: &mut sqlx::PgConnection, records: &[Record]) -> Result<(), GroupError> {
     let rows: usize = records.iter().map(|r| r.guest_ids.len()).sum();
     let (mut ids, mut accessors, mut roles, mut rpcs) = (
         Vec::with_capacity(rows),
@@ -170,7 +181,7 @@ async fn insert(pool: &PgPool, records: &[Record]) -> Result<(), GroupError> {
     .bind(&accessors)
     .bind(&roles)
     .bind(&rpcs)
-    .execute(pool)
+    .execute(conn)
     .await
     .map(|_| ())
     .map_err(|e| GroupError::Commit(e.to_string()))
