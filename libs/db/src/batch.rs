@@ -6,9 +6,9 @@
 //!
 //! Each worker keeps its database connection ([`Lease`]) from one batch to the next while
 //! work keeps coming, and gives it back after `hold_connection` without any. A pool
-//! checkout costs two round trips besides the batch's own (sqlx pings a connection when it
-//! goes back to the pool, and the pool's own check on the way out), which under load was
-//! a third of a batch's work in the profile (docs/benchmarks/README.md).
+//! checkout cost two round trips besides the batch's own (sqlx pings a connection when it
+//! goes back to the pool, and the pool tested it on the way out): 8 % of guest-profile's
+//! CPU under P1, and P2 and P4 gained 7–11 points without them (docs/benchmarks/README.md).
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
