@@ -42,20 +42,10 @@ pub struct TestApp {
 }
 
 fn layers(url: &str, worker: bool, extra: &str) -> Vec<String> {
-    let overrides = format!(
-        r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{}"
-[timers]
+    let overrides = peer_overrides(
+        url,
+        &format!(
+            r#"[timers]
 worker_enabled = {worker}
 poll_interval = "50ms"
 batch_size = 10
@@ -64,8 +54,8 @@ default_late_threshold = "30s"
 action_timeout = "1s"
 max_attempts = 3
 retry_delay = "200ms"
-"#,
-        keys().public_key_path.display(),
+"#
+        ),
     );
     let mut out: Vec<String> = follow_up_scheduler::default_layers()
         .iter()
@@ -351,7 +341,6 @@ impl TestApp {
     }
 }
 
-/// A token of another Guestloop service (what outbox relays deliver events with).
 /// A peer service's settings in tests: port 0, its schema's URL, migrating on start,
 /// the test keys; `extra` appended.
 fn peer_overrides(url: &str, extra: &str) -> String {
@@ -373,6 +362,7 @@ public_key_path = "{}"
     )
 }
 
+/// A token of another Guestloop service (what outbox relays deliver events with).
 pub fn service_token() -> String {
     keys().token(guestloop_auth::Role::Service, &[], None)
 }
