@@ -41,8 +41,8 @@ pub struct Worker {
     state: Arc<State>,
     owner: String,
     /// When the backlog gauge was last counted (a count over a million due timers is not
-    /// free, so at most once per `timers.backlog_interval`).
-    backlog_counted: std::sync::Mutex<Option<std::time::Instant>>,
+    /// free, so at most once per `timers.backlog_interval`), shared by a replica's workers.
+    backlog_counted: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// What running the action came to.
@@ -59,15 +59,22 @@ enum Ran {
 }
 
 impl Worker {
-    pub fn new(state: Arc<State>) -> Self {
+    /// A replica's `n` firing loops: each its own lease owner, one backlog gauge between
+    /// them.
+    pub fn replica(state: Arc<State>, n: usize) -> Vec<Self> {
         if state.peers.notification.is_none() {
             tracing::warn!("peers.notification is not set: SendMessage timers will fail");
         }
-        Self {
-            state,
-            owner: format!("timer-worker-{}", uuid::Uuid::now_v7()),
-            backlog_counted: std::sync::Mutex::new(None),
-        }
+        let backlog_counted = Arc::new(std::sync::Mutex::new(None));
+        // "timer-worker-<replica>/<loop>": a firing record names the replica and its loop.
+        let replica = uuid::Uuid::now_v7();
+        (0..n.max(1))
+            .map(|i| Self {
+                state: state.clone(),
+                owner: format!("timer-worker-{replica}/{i}"),
+                backlog_counted: backlog_counted.clone(),
+            })
+            .collect()
     }
 
     pub async fn run(self, mut stop: watch::Receiver<bool>) {

@@ -70,7 +70,7 @@ pub async fn migrate(file: Option<&std::path::Path>) -> Result<(), StartError> {
 pub struct Application {
     runtime: ServiceRuntime,
     state: Arc<state::State>,
-    worker: Option<fire::Worker>,
+    workers: Vec<fire::Worker>,
 }
 
 impl Application {
@@ -98,14 +98,15 @@ impl Application {
             deadline_feed: guestloop_db::feed::ChangeFeed::new(store::DEADLINE_CHANNEL),
         });
         register_metrics(&state.chain);
-        let worker = settings
-            .timers
-            .worker_enabled
-            .then(|| fire::Worker::new(state.clone()));
+        let workers = if settings.timers.worker_enabled {
+            fire::Worker::replica(state.clone(), settings.timers.workers)
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             runtime,
             state,
-            worker,
+            workers,
         })
     }
 
@@ -137,7 +138,9 @@ impl Application {
         let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
             .add_service(InterceptedService::new(events, auth()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = self.worker.map(|w| tokio::spawn(w.run(stop_rx)));
+        let workers: Vec<_> = (self.workers.into_iter())
+            .map(|w| tokio::spawn(w.run(stop_rx.clone())))
+            .collect();
         let result = self
             .runtime
             .serve(routes, async move {
@@ -145,7 +148,7 @@ impl Application {
                 let _ = stop_tx.send(true);
             })
             .await;
-        if let Some(w) = worker {
+        for w in workers {
             let _ = w.await;
         }
         result

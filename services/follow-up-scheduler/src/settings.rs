@@ -112,6 +112,10 @@ pub struct TaskSettings {
 pub struct TimerSettings {
     /// Run the worker in this process (every replica may; claims never overlap).
     pub worker_enabled: bool,
+    /// Firing loops per replica. Each claims, runs and finishes its batch in turn, so one
+    /// loop leaves PostgreSQL idle while it runs a batch's actions and itself idle while
+    /// PostgreSQL writes; two overlap the two (guestloop-bench P4).
+    pub workers: usize,
     pub poll_interval: Seconds,
     pub batch_size: i64,
     /// How long a claim holds; a replica that dies mid-job loses it after this.
@@ -141,6 +145,9 @@ impl Validate for Settings {
                 "timers.batch_size",
                 "must be at least 1",
             ));
+        }
+        if t.workers < 1 {
+            return Err(ConfigError::invalid("timers.workers", "must be at least 1"));
         }
         if t.max_attempts < 1 {
             return Err(ConfigError::invalid(
@@ -188,6 +195,7 @@ schema = "followup"
 
 [timers]
 worker_enabled = true
+workers = 2
 poll_interval = "1s"
 batch_size = 50
 lease = "60s"

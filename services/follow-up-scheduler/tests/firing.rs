@@ -1,5 +1,6 @@
 //! The firing worker: due timers fire once, survive a restart, obey their late policy, are
-//! fired exactly once by racing replicas, and are taken over from a replica that died.
+//! fired exactly once by racing replicas (each running `timers.workers` firing loops, two by
+//! default), and are taken over from a replica that died.
 
 mod common;
 
@@ -197,7 +198,7 @@ async fn two_replicas_fire_every_timer_exactly_once() {
     let mut app = TestApp::spawn(true).await;
     app.start(true, "").await;
     const N: usize = 100;
-    // All due at the same instant, so both replicas race for them.
+    // All due at the same instant, so both replicas' firing loops (two each) race for them.
     let due = in_ms(1_500);
     let mut keys = Vec::new();
     for i in 0..N {
@@ -246,7 +247,7 @@ async fn two_replicas_fire_every_timer_exactly_once() {
     let misses = N - distinct.len();
     eprintln!(
         "numbers: {N} timers, {} fired, {} firings, {duplicates} duplicates, {misses} misses, \
-         per replica {per_worker:?}, lateness p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+         per firing loop {per_worker:?}, lateness p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         fired,
         firings.len(),
         p(0.5),
