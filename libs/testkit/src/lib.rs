@@ -9,6 +9,7 @@ mod chain;
 pub mod grpc;
 pub mod history;
 mod keys;
+pub mod layers;
 pub mod otlp;
 pub mod platform;
 pub mod postgres;
@@ -19,6 +20,7 @@ pub mod sinks;
 
 pub use chain::TEST_CHAIN_TOML;
 pub use keys::{TestKeys, keys};
+pub use layers::{calling_service_layer, service_layer};
 pub use postgres::{Cluster, TestDatabase, test_database};
 pub use process::{ServiceProcess, free_port};
 

@@ -63,22 +63,6 @@ async fn pool_on(url: &str, schema: &str) -> PgPool {
         .expect("assertion pool")
 }
 
-fn listen_toml(url: &str) -> String {
-    format!(
-        r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-"#
-    )
-}
-
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with("").await
@@ -93,11 +77,7 @@ impl TestApp {
 
         // guest-profile, for real: feedback-intake resolves guests and stays through it.
         let gp_url = db.service_url("guest_profile", "guest_profile_svc").await;
-        let gp_overrides = format!(
-            "{}[auth]\npublic_key_path = \"{}\"\n",
-            listen_toml(&gp_url),
-            keys().public_key_path.display()
-        );
+        let gp_overrides = guestloop_testkit::service_layer(&gp_url);
         let mut layers: Vec<&str> = guest_profile::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
         layers.push(&gp_overrides);
@@ -117,15 +97,8 @@ impl TestApp {
         // feedback-intake, minting its own service token to call guest-profile.
         let url = db.service_url("feedback", "feedback_svc").await;
         let overrides = format!(
-            r#"{}[auth]
-public_key_path = "{}"
-signing_key_path = "{}"
-[peers]
-guest_profile = "http://{gp_addr}"
-"#,
-            listen_toml(&url),
-            keys().public_key_path.display(),
-            keys().signing_key_path.display(),
+            "{}[peers]\nguest_profile = \"http://{gp_addr}\"\n",
+            guestloop_testkit::calling_service_layer(&url),
         );
         let mut layers: Vec<&str> = feedback_intake::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);

@@ -344,22 +344,7 @@ impl TestApp {
 /// A peer service's settings in tests: port 0, its schema's URL, migrating on start,
 /// the test keys; `extra` appended.
 fn peer_overrides(url: &str, extra: &str) -> String {
-    format!(
-        r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{}"
-{extra}"#,
-        keys().public_key_path.display(),
-    )
+    format!("{}{extra}", guestloop_testkit::service_layer(url))
 }
 
 /// A token of another Guestloop service (what outbox relays deliver events with).

@@ -42,22 +42,7 @@ impl TestApp {
     pub async fn spawn_with(extra_toml: &str) -> Self {
         let db = guestloop_testkit::test_database().await;
         let url = bootstrap(&db).await;
-        let overrides = format!(
-            r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{key}"
-"#,
-            key = keys().public_key_path.display()
-        );
+        let overrides = guestloop_testkit::service_layer(&url);
         let mut layers: Vec<&str> = guest_profile::default_layers().to_vec();
         layers.push(guestloop_testkit::TEST_CHAIN_TOML);
         layers.push(&overrides);

@@ -85,22 +85,7 @@ enabled = false
 "#;
 
 fn metrics_layers(url: &str, extra: &str) -> Vec<String> {
-    let overrides = format!(
-        r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{}"
-"#,
-        keys().public_key_path.display(),
-    );
+    let overrides = guestloop_testkit::service_layer(url);
     let mut out: Vec<String> = metrics_service::default_layers()
         .iter()
         .map(|l| l.to_string())
@@ -127,22 +112,8 @@ async fn start_notification(
 ) -> (Running, PgPool, String) {
     let url = db.service_url("notification", "notification_svc").await;
     let overrides = format!(
-        r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-[auth]
-public_key_path = "{}"
-[delivery]
-worker_enabled = false
-"#,
-        keys().public_key_path.display(),
+        "{}[delivery]\nworker_enabled = false\n",
+        guestloop_testkit::service_layer(&url)
     );
     let mut layers: Vec<&str> = notification::default_layers().to_vec();
     layers.push(guestloop_testkit::TEST_CHAIN_TOML);

@@ -62,22 +62,6 @@ pub fn chain_toml(quiet_now: Option<&str>) -> String {
     out
 }
 
-fn listen_toml(url: &str) -> String {
-    format!(
-        r#"
-[grpc]
-listen_addr = "127.0.0.1:0"
-shutdown_grace = "1s"
-[admin]
-listen_addr = "127.0.0.1:0"
-[database]
-url = "{url}"
-migrate_on_start = true
-max_connections = 5
-"#
-    )
-}
-
 async fn pool_on(url: &str, schema: &str) -> PgPool {
     let options = PgConnectOptions::from_str(url)
         .expect("service url")
@@ -145,10 +129,7 @@ pub fn notification_layers(
     worker: bool,
 ) -> Vec<String> {
     let overrides = format!(
-        r#"{}[auth]
-public_key_path = "{}"
-signing_key_path = "{}"
-[peers]
+        r#"{}[peers]
 guest_profile = "http://{gp_addr}"
 [delivery]
 worker_enabled = {worker}
@@ -179,9 +160,7 @@ roles = ["customer_service_manager", "duty_manager"]
 email = "cs.manager@sh-bund.test"
 language = "en"
 "#,
-        listen_toml(url),
-        keys().public_key_path.display(),
-        keys().signing_key_path.display(),
+        guestloop_testkit::calling_service_layer(url),
     );
     vec![
         chain.to_string(),
@@ -213,11 +192,7 @@ impl TestApp {
         let chain = chain_toml(opts.quiet_now);
 
         let gp_url = db.service_url("guest_profile", "guest_profile_svc").await;
-        let gp_overrides = format!(
-            "{}[auth]\npublic_key_path = \"{}\"\n",
-            listen_toml(&gp_url),
-            keys().public_key_path.display()
-        );
+        let gp_overrides = guestloop_testkit::service_layer(&gp_url);
         let mut layers: Vec<&str> = guest_profile::default_layers().to_vec();
         layers.push(&chain);
         layers.push(&gp_overrides);
