@@ -98,7 +98,9 @@ pub struct SweepPoint {
     pub achieved_per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    pub errors: u64,
+    /// Failed calls by gRPC code name; `client_overflow` counts calls the load generator
+    /// did not start because too many were already in flight.
+    pub errors: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,6 +189,16 @@ pub struct Report {
     pub footprint: Vec<Footprint>,
 }
 
+/// "0", or the total and each code: "470 (ResourceExhausted 470)".
+fn errors_by_code(errors: &BTreeMap<String, u64>) -> String {
+    let total: u64 = errors.values().sum();
+    if total == 0 {
+        return "0".into();
+    }
+    let codes: Vec<String> = errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    format!("{total} ({})", codes.join(", "))
+}
+
 fn ms(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.2}")
@@ -271,7 +283,7 @@ impl Report {
                     p.achieved_per_s,
                     ms(p.p50_ms),
                     ms(p.p99_ms),
-                    p.errors
+                    errors_by_code(&p.errors)
                 );
             }
         }

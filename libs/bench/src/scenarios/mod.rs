@@ -82,7 +82,7 @@ impl Subject {
                 achieved_per_s: s.calls_per_s,
                 p50_ms: s.p50_ms,
                 p99_ms: s.p99_ms,
-                errors: s.errors.values().sum(),
+                errors: s.errors.clone(),
             });
         }
         points
