@@ -59,8 +59,8 @@ enum Ran {
 }
 
 impl Worker {
-    /// A replica's `n` firing loops: each its own lease owner, one backlog gauge between
-    /// them.
+    /// A replica's `n` firing loops (`timers.workers`, at least 1 by validation): each its
+    /// own lease owner, one backlog gauge between them.
     pub fn replica(state: Arc<State>, n: usize) -> Vec<Self> {
         if state.peers.notification.is_none() {
             tracing::warn!("peers.notification is not set: SendMessage timers will fail");
@@ -68,7 +68,7 @@ impl Worker {
         let backlog_counted = Arc::new(std::sync::Mutex::new(None));
         // "timer-worker-<replica>/<loop>": a firing record names the replica and its loop.
         let replica = uuid::Uuid::now_v7();
-        (0..n.max(1))
+        (0..n)
             .map(|i| Self {
                 state: state.clone(),
                 owner: format!("timer-worker-{replica}/{i}"),

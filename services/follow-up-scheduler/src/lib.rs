@@ -138,7 +138,9 @@ impl Application {
         let routes = tonic::service::Routes::new(InterceptedService::new(service, auth()))
             .add_service(InterceptedService::new(events, auth()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let workers: Vec<_> = (self.workers.into_iter())
+        let workers: Vec<_> = self
+            .workers
+            .into_iter()
             .map(|w| tokio::spawn(w.run(stop_rx.clone())))
             .collect();
         let result = self

@@ -4,10 +4,7 @@
 use guestloop_config::ConfigError;
 
 fn load(extra: &str) -> Result<follow_up_scheduler::Settings, ConfigError> {
-    let base = format!(
-        "[database]\nurl = \"postgres://followup_svc@127.0.0.1:5432/guestloop\"\n[auth]\npublic_key_path = \"{}\"\n",
-        guestloop_testkit::keys().public_key_path.display()
-    );
+    let base = guestloop_testkit::service_layer("postgres://followup_svc@127.0.0.1:5432/guestloop");
     let mut layers: Vec<&str> = follow_up_scheduler::default_layers().to_vec();
     layers.push(guestloop_testkit::TEST_CHAIN_TOML);
     layers.push(&base);

@@ -101,10 +101,8 @@ async fn lists_and_previews_with_language_fallback() {
 
 fn load(extra: &str) -> Result<notification::Settings, guestloop_config::ConfigError> {
     let chain = chain_toml(None);
-    let base = format!(
-        "[database]\nurl = \"postgres://notification_svc@127.0.0.1:5432/guestloop\"\n[auth]\npublic_key_path = \"{}\"\n",
-        guestloop_testkit::keys().public_key_path.display()
-    );
+    let base =
+        guestloop_testkit::service_layer("postgres://notification_svc@127.0.0.1:5432/guestloop");
     let mut layers: Vec<&str> = notification::default_layers().to_vec();
     layers.push(&chain);
     layers.push(&base);
