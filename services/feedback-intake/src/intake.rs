@@ -29,7 +29,19 @@ pub struct Outcome {
     pub created: bool,
 }
 
-pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Result<Outcome> {
+/// How a submission arrived: which batcher writes it if it opens no case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    Single,
+    Imported,
+}
+
+pub async fn submit(
+    state: &Arc<State>,
+    caller: &Caller,
+    s: Submission,
+    arrival: Arrival,
+) -> Result<Outcome> {
     state.writable_property(caller, "feedback.property_id", &s.property_id)?;
     // A retry answers with the earlier item before any remote look-up (so it needs no
     // guest-profile). Without one to save, the check is left to the write itself (ON
@@ -142,7 +154,11 @@ pub async fn submit(state: &Arc<State>, caller: &Caller, s: Submission) -> Resul
                 &s.staff_mentions,
             ),
         );
-        return state.batch.submit(row, events, ReplayKey::of(&s)).await;
+        let batch = match arrival {
+            Arrival::Single => &state.batch,
+            Arrival::Imported => &state.import_batch,
+        };
+        return batch.submit(row, events, ReplayKey::of(&s)).await;
     }
     // A case to open: the row, its events and the case share a transaction with concurrent
     // submissions (group commit), each behind its own savepoint.

@@ -91,6 +91,10 @@ impl Application {
                 settings.group_commit,
             ),
             batch: intake_batch::IntakeBatch::start(runtime.pool.clone(), settings.batch_write),
+            import_batch: intake_batch::IntakeBatch::start(
+                runtime.pool.clone(),
+                settings.import_write,
+            ),
             retention: runtime.settings.retention.clone(),
         });
         Ok(Self { runtime, state })

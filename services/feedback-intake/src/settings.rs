@@ -15,10 +15,14 @@ pub struct Settings {
     /// transaction, so `max_batch` stays at or under PostgreSQL's 64 cached subtransactions.
     #[serde(default)]
     pub group_commit: guestloop_db::batch::BatchSettings,
-    /// Multi-row writes of submissions that open no case (intake_batch.rs): one statement
-    /// per batch and no savepoints, so batches can be far larger (imports fill them).
+    /// Multi-row writes of single submissions that open no case (intake_batch.rs): one
+    /// statement per batch and no savepoints.
     #[serde(default)]
     pub batch_write: guestloop_db::batch::BatchSettings,
+    /// The same writes for ImportFeedback's items, apart so that an import's big batches
+    /// and the front desk's small ones are each written the way that suits them.
+    #[serde(default)]
+    pub import_write: guestloop_db::batch::BatchSettings,
     /// How soon an OTA review's public reply is due, per site (reply/mod.rs).
     pub ota_replies: crate::reply::OtaReplySettings,
 }
@@ -97,9 +101,19 @@ workers = 2
 max_batch = 64
 queue = 4096
 
-# Chosen with guestloop-bench P3 (docs/benchmarks/README.md): an import of 100,000 items
-# ran at 23.9 % of COPY with batches of 64, 44.4 % with 512 and 49.2 % with 1,024.
+# Chosen with guestloop-bench P2 (docs/benchmarks/README.md): one worker puts every call
+# that queued while the last statement ran into the next one. Two split them into two
+# statements of half the size and two commits: P2 c8 47.5 / 52.4 % with 2, 60.2 / 63.3 %
+# with 1.
 [batch_write]
+workers = 1
+max_batch = 256
+queue = 4096
+
+# Chosen with guestloop-bench P3: an import of 100,000 items ran at 23.9 % of COPY with
+# batches of 64, 44.4 % with 512 and 49.2 % with 1,024; two workers overlap building one
+# batch with writing the other (one worker: 42.2 / 46.2 % against 60.2 / 55.6 %).
+[import_write]
 workers = 2
 max_batch = 1024
 queue = 16384

@@ -23,8 +23,10 @@ pub struct State {
     pub case_feed: guestloop_db::feed::ChangeFeed,
     /// Submissions share transactions (one WAL flush for many calls).
     pub group: guestloop_db::group::GroupCommit,
-    /// Submissions that open no case: multi-row writes, one commit per batch.
+    /// Single submissions that open no case: multi-row writes, one commit per batch.
     pub batch: crate::intake_batch::IntakeBatch,
+    /// The same for ImportFeedback's items (`import_write`).
+    pub import_batch: crate::intake_batch::IntakeBatch,
     /// How long words are kept: a record already past its period when it arrives (a
     /// historical import) is stored without them (retention.rs).
     pub retention: guestloop_config::RetentionSettings,

@@ -5,7 +5,7 @@ use crate::case_ops::SOURCE;
 use crate::convert;
 use crate::domain::submission::{Submission, time};
 use crate::error::{FeedbackError, Result, invalid};
-use crate::intake::{self, Outcome};
+use crate::intake::{self, Arrival, Outcome};
 use crate::state::{Caller, State};
 use crate::store::feedback::{self as store, FeedbackRow};
 use guestloop_db::page::BoundOffset;
@@ -53,7 +53,7 @@ pub async fn submit(
             "only ImportFeedback records a complaint handled in the past",
         ));
     }
-    let outcome = intake::submit(state, caller, s).await?;
+    let outcome = intake::submit(state, caller, s, Arrival::Single).await?;
     respond(state, outcome).await
 }
 
@@ -99,7 +99,7 @@ pub async fn import(
         // A task of its own, so it runs while the next item is read.
         let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             match parsed {
-                Ok(s) => intake::submit(&state, &caller, s).await,
+                Ok(s) => intake::submit(&state, &caller, s, Arrival::Imported).await,
                 Err(v) => Err(v.into()),
             }
         }));
