@@ -31,6 +31,15 @@ pub struct Options {
     pub service_env: std::collections::BTreeMap<String, String>,
 }
 
+/// The environment every service runs with unless `--service-env` says otherwise: one
+/// tokio worker thread, as in the chart's pods. Their CPU limit is one core
+/// (`serviceDefaults.resources.limits.cpu`), and tokio sizes its runtime by
+/// `available_parallelism`, which honours the container's CPU quota: one thread there. On
+/// this tool's bare machine it would see every core, and measure a runtime no pod runs.
+pub fn deployed_env() -> std::collections::BTreeMap<String, String> {
+    [("TOKIO_WORKER_THREADS".to_string(), "1".to_string())].into()
+}
+
 impl Options {
     pub fn full() -> Self {
         Self {
@@ -42,7 +51,7 @@ impl Options {
             timers: 1_000_000,
             kpi_feedback_items: 10_000_000,
             kpi_properties: 300,
-            service_env: Default::default(),
+            service_env: deployed_env(),
         }
     }
 
@@ -57,7 +66,7 @@ impl Options {
             timers: 2_000,
             kpi_feedback_items: 100_000,
             kpi_properties: 12,
-            service_env: Default::default(),
+            service_env: deployed_env(),
         }
     }
 }

@@ -23,7 +23,8 @@ struct Args {
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// Extra environment for every service, KEY=VALUE (e.g. GUESTLOOP__GROUP_COMMIT__MAX_BATCH=1
-    /// to measure without group commit).
+    /// to measure without group commit). Services run with TOKIO_WORKER_THREADS=1 (one
+    /// thread, as in the chart's one-core pods) unless this sets it.
     #[arg(long = "service-env", value_parser = parse_env)]
     service_env: Vec<(String, String)>,
     /// Keep the scratch space (service logs, the cluster's data) after the run.
@@ -57,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         guestloop_bench::Options::full()
     };
-    opts.service_env = args.service_env.into_iter().collect();
+    opts.service_env.extend(args.service_env);
     if let Some(n) = args.import_items {
         opts.import_items = n;
     }
