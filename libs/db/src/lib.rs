@@ -15,11 +15,13 @@ pub mod guest_directory;
 pub mod page;
 mod probe;
 pub mod retention;
+mod untraced;
 
 #[cfg(test)]
 mod fuzz_tests;
 
 pub use probe::Probe;
+pub use untraced::untraced;
 
 pub use sqlx;
 

@@ -85,11 +85,15 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     // Source location, thread and busy/idle attributes are left out: an RPC span's name
     // and fields say where it ran, and these eight attributes per span were most of what
     // exporting a span costs (guestloop-bench P6, docs/benchmarks/README.md).
+    // No OpenTelemetry context is attached on each span enter: nothing here reads
+    // `opentelemetry::Context::current()` (propagation takes the span's own context), and a
+    // span is entered on every poll of its future, for a big read once per row.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(service_name.to_string()))
         .with_location(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
+        .with_context_activation(false)
         .boxed();
     let provider = exporting.then_some(provider);
 
