@@ -211,7 +211,8 @@ async fn an_imported_complaint_log_proposes_an_item_and_alerts_nobody() {
     assert_eq!(item.category, noise);
 
     // The proposer may run before every imported case has reached metrics; once all have,
-    // hz-lake's days count each one where it came in.
+    // hz-lake's days count each one where it came in. A case's first response is an event
+    // of its own, delivered after the one that opened it: wait for both measures.
     let league = mx::GetLeagueTableRequest {
         scope: Some(mx::Scope {
             level: mx::ScopeLevel::Property as i32,
@@ -234,7 +235,8 @@ async fn an_imported_complaint_log_proposes_an_item_and_alerts_nobody() {
                 .rows
                 .pop()?;
             let complaints = row.complaints_per_100_stays?.numerator as usize;
-            (complaints == hz_noise).then_some(row)
+            let responses = row.first_response_within_sla?.denominator as usize;
+            (complaints == hz_noise && responses == hz_noise).then_some(row)
         }
     })
     .await;
