@@ -5,7 +5,7 @@
 //! three such streams, so every row enters and leaves the caller's RPC span three times. With
 //! this platform's subscriber (EnvFilter's scope, the JSON layer, OpenTelemetry's context
 //! and end time) an enter and exit costs a few hundred nanoseconds: on GetKpis for a chain's
-//! year (~1,300 rows) it was 28 % of the metrics service's CPU (`perf`, docs/benchmarks).
+//! year it was 28 % of the metrics service's CPU (`perf`, docs/benchmarks).
 //!
 //! `untraced` polls a read with no subscriber, so the streams it makes capture no span. The
 //! price: what sqlx would log about that one statement (its debug line, the slow-statement

@@ -10,7 +10,6 @@ use crate::state::{Caller, State};
 use crate::store::rollups;
 use crate::store::scopes;
 use chrono::{Datelike, Duration, NaiveDate, Utc};
-use guestloop_db::untraced;
 use guestloop_proto::metrics::v1::{
     self as pb, Granularity, Kpi, KpiBreakdown, ScopeLevel, kpi_breakdown::Key,
 };
@@ -125,11 +124,9 @@ pub async fn get(
         Ok(ScopeLevel::Region) if ready => Some(scopes::Scope::Region(&scope.id)),
         _ => None,
     };
-    // Thousands of rows for a chain's year: read without entering the RPC's span per row
-    // (guestloop_db::untraced).
     let sums = match own {
-        Some(own) => untraced(scopes::sums(&state.pool, own, from, to, months)).await?,
-        None => untraced(rollups::sums(&state.pool, &properties, from, to)).await?,
+        Some(own) => scopes::sums(&state.pool, own, from, to, months).await?,
+        None => rollups::sums(&state.pool, &properties, from, to).await?,
     };
     let total = Totals::from_sums(sums.iter());
     // One pass: each row into the period holding its day (periods are in order, contiguous).

@@ -1,9 +1,11 @@
 //! The rollups table: additions per property, local day, measure and breakdown, and sums
 //! over ranges of days for the KPI queries. Each addition is also queued for the property's
 //! region and the chain (store/scopes.rs), so those are read from their own few rows
-//! instead of summing every property's.
+//! instead of summing every property's. The range sums return many rows and are read
+//! without entering the caller's span per row (guestloop_db::untraced).
 
 use chrono::NaiveDate;
+use guestloop_db::untraced;
 use sqlx::{PgConnection, PgExecutor};
 
 /// What one event adds to one rollup row.
@@ -102,16 +104,18 @@ pub async fn sums<'e>(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Sum>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT measure, breakdown, day, SUM(n)::bigint AS n, SUM(num)::bigint AS num,
+    untraced(
+        sqlx::query_as(
+            "SELECT measure, breakdown, day, SUM(n)::bigint AS n, SUM(num)::bigint AS num,
             SUM(sum) AS sum, SUM(sum_sq) AS sum_sq
          FROM rollups WHERE property_id = ANY($1) AND day BETWEEN $2 AND $3
          GROUP BY measure, breakdown, day",
+        )
+        .bind(properties)
+        .bind(from)
+        .bind(to)
+        .fetch_all(exec),
     )
-    .bind(properties)
-    .bind(from)
-    .bind(to)
-    .fetch_all(exec)
     .await
 }
 
@@ -133,16 +137,18 @@ pub async fn sums_by_property<'e>(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<PropertySum>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT property_id, measure, breakdown, SUM(n)::bigint AS n, SUM(num)::bigint AS num,
+    untraced(
+        sqlx::query_as(
+            "SELECT property_id, measure, breakdown, SUM(n)::bigint AS n, SUM(num)::bigint AS num,
             SUM(sum) AS sum, SUM(sum_sq) AS sum_sq
          FROM rollups WHERE property_id = ANY($1) AND day BETWEEN $2 AND $3
             AND breakdown = ''
          GROUP BY property_id, measure, breakdown",
+        )
+        .bind(properties)
+        .bind(from)
+        .bind(to)
+        .fetch_all(exec),
     )
-    .bind(properties)
-    .bind(from)
-    .bind(to)
-    .fetch_all(exec)
     .await
 }

@@ -7,6 +7,7 @@
 
 use crate::store::rollups::Sum;
 use chrono::{Datelike, Duration, NaiveDate};
+use guestloop_db::untraced;
 use sqlx::{PgExecutor, PgPool};
 
 /// Folds and rebuilds take this lock, so one replica at a time does either.
@@ -42,9 +43,11 @@ pub async fn sums<'e>(
     let (m_from, m_to) = whole_months(from, to)
         .filter(|_| months)
         .unwrap_or((to + Duration::days(1), to + Duration::days(1)));
-    // Three index range scans (months; days before them; days after them) and the deltas.
-    sqlx::query_as(
-        "SELECT measure, breakdown, day, n, num, sum, sum_sq FROM scope_rollups
+    // Three index range scans (months; days before them; days after them) and the deltas;
+    // thousands of rows for a chain's year, read without entering the caller's span per row.
+    untraced(
+        sqlx::query_as(
+            "SELECT measure, breakdown, day, n, num, sum, sum_sq FROM scope_rollups
           WHERE scope = $1 AND grain = 'm' AND day >= $4 AND day < $5
          UNION ALL
          SELECT measure, breakdown, day, n, num, sum, sum_sq FROM scope_rollups
@@ -55,14 +58,15 @@ pub async fn sums<'e>(
          UNION ALL
          SELECT measure, breakdown, day, n, num, sum, sum_sq FROM scope_deltas
           WHERE ($6::text IS NULL OR region_id = $6) AND day BETWEEN $2 AND $3",
+        )
+        .bind(key)
+        .bind(from)
+        .bind(to)
+        .bind(m_from)
+        .bind(m_to)
+        .bind(region)
+        .fetch_all(exec),
     )
-    .bind(key)
-    .bind(from)
-    .bind(to)
-    .bind(m_from)
-    .bind(m_to)
-    .bind(region)
-    .fetch_all(exec)
     .await
 }
 
