@@ -1,17 +1,18 @@
 //! How the JSON log layer keeps a span's fields: as one JSON object that fields recorded
-//! later are appended to. tracing-subscriber's own `JsonFields` parses the object back into
-//! a map and serializes it again each time a field is recorded on an open span; every RPC
-//! span records three (the property, the trace id, the status code), and in a profile of
-//! GetGuest that parse-and-rewrite was work on every call for log lines that are almost
-//! never written. A field recorded twice appears twice in the stored object; the log line
-//! is built by parsing it, where the later value wins, as before.
+//! later are merged into by key, as text. tracing-subscriber's own `JsonFields` parses the
+//! object back into a map and serializes it again each time a field is recorded on an open
+//! span; every RPC span records three (the property, the trace id, the status code), and
+//! in a profile of GetGuest that parse-and-rewrite was work on every call for log lines
+//! that are almost never written. Here a recorded field is found by a scan of the object's
+//! top-level members and replaced in place (or appended), so the object keeps one member
+//! per key however often a key is recorded.
 
 use std::fmt;
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
-/// `JsonFields`, with fields recorded later appended instead of merged by re-parsing.
+/// `JsonFields`, with fields recorded later merged as text instead of by re-parsing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AppendingJsonFields;
 
@@ -32,28 +33,86 @@ impl<'w> FormatFields<'w> for AppendingJsonFields {
     }
 }
 
-/// Appends the members of JSON object `more` to JSON object `object` (either may be empty
-/// or `{}`).
+/// Merges the members of JSON object `more` into JSON object `object` (either may be empty
+/// or `{}`): a key already there gets the new value in place, a new key is appended. An
+/// import records its property on the RPC span once per item, and appending every time
+/// left 100,000 copies in the span (2.5 MB, heaptrack under P3) and in its log line.
 fn append(object: &mut String, more: &str) {
-    let members = more
-        .strip_prefix('{')
-        .and_then(|m| m.strip_suffix('}'))
-        .unwrap_or("");
-    if members.is_empty() {
-        return;
-    }
-    match object.strip_suffix('}') {
-        Some(open) if open.len() > 1 => {
-            object.truncate(open.len());
-            object.push(',');
+    for member in members(more) {
+        let key = key_of(member);
+        // Most records set a key for the first time: a substring search rules that out
+        // without splitting the object.
+        let existing = if object.contains(key) {
+            members(object).into_iter().find(|m| key_of(m) == key)
+        } else {
+            None
+        };
+        match existing {
+            Some(old) => {
+                // `old` borrows `object`: its range, then the replacement.
+                let start = old.as_ptr() as usize - object.as_ptr() as usize;
+                let end = start + old.len();
+                object.replace_range(start..end, member);
+            }
+            None => match object.strip_suffix('}') {
+                Some(open) if open.len() > 1 => {
+                    object.truncate(open.len());
+                    object.push(',');
+                    object.push_str(member);
+                    object.push('}');
+                }
+                _ => {
+                    object.clear();
+                    object.push('{');
+                    object.push_str(member);
+                    object.push('}');
+                }
+            },
         }
-        _ => {
-            object.clear();
-            object.push('{');
+    }
+}
+
+/// The top-level members (`"key":value`) of a JSON object, as written by `JsonFields`.
+fn members(object: &str) -> Vec<&str> {
+    let Some(inner) = object.strip_prefix('{').and_then(|m| m.strip_suffix('}')) else {
+        return Vec::new();
+    };
+    let (mut out, mut start, mut depth) = (Vec::new(), 0, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    // Bytes, not chars: every structural character is ASCII, which never occurs inside a
+    // multi-byte UTF-8 sequence.
+    for (i, c) in inner.bytes().enumerate() {
+        match c {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'{' | b'[' if !in_string => depth += 1,
+            b'}' | b']' if !in_string => depth = depth.saturating_sub(1),
+            b',' if !in_string && depth == 0 => {
+                out.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
         }
     }
-    object.push_str(members);
-    object.push('}');
+    if start < inner.len() {
+        out.push(&inner[start..]);
+    }
+    out
+}
+
+/// A member's key with its quotes: what comes before the first `:` outside the key string.
+fn key_of(member: &str) -> &str {
+    let mut escaped = false;
+    for (i, c) in member.bytes().enumerate().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => return &member[..=i],
+            _ => {}
+        }
+    }
+    member
 }
 
 #[cfg(test)]
@@ -62,7 +121,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     #[test]
-    fn objects_are_appended_to() {
+    fn objects_are_merged() {
         let cases = [
             ("", r#"{"a":1}"#, r#"{"a":1}"#),
             ("{}", r#"{"a":1}"#, r#"{"a":1}"#),
@@ -73,6 +132,21 @@ mod tests {
                 r#"{"b":"}","c":[2]}"#,
                 r#"{"a":1,"b":"}","c":[2]}"#,
             ),
+            // A key recorded again keeps its place and takes the new value.
+            (r#"{"a":1,"b":2}"#, r#"{"a":3}"#, r#"{"a":3,"b":2}"#),
+            (
+                r#"{"a":"x","b":2}"#,
+                r#"{"b":"y,\"z"}"#,
+                r#"{"a":"x","b":"y,\"z"}"#,
+            ),
+            // Commas, braces and escaped quotes inside values do not split members.
+            (
+                r#"{"s":"a,\"b:\"c","n":[1,{"m":2}]}"#,
+                r#"{"n":0,"t":true}"#,
+                r#"{"s":"a,\"b:\"c","n":0,"t":true}"#,
+            ),
+            // A key that only prefixes another is a different key.
+            (r#"{"ab":1}"#, r#"{"a":2}"#, r#"{"ab":1,"a":2}"#),
         ];
         for (object, more, want) in cases {
             let mut got = object.to_string();
