@@ -1,4 +1,4 @@
-//! Feedback RPCs: submit, bulk import, get, list, search, and recording a reply.
+//! Feedback RPCs: submit, get, list, search, and recording a reply (bulk import: import.rs).
 
 use super::filters;
 use crate::case_ops::SOURCE;
@@ -16,7 +16,6 @@ use guestloop_proto::events::v1::{FeedbackReplied, event_envelope::Payload};
 use guestloop_proto::feedback::v1 as pb;
 use prost::Message;
 use std::sync::Arc;
-use tonic::Streaming;
 
 async fn case_message(state: &State, case: &crate::store::cases::CaseRow) -> Result<pb::Case> {
     let ids = store::ids_of_case(&state.pool, case.id).await?;
@@ -55,114 +54,6 @@ pub async fn submit(
     }
     let outcome = intake::submit(state, caller, s, Arrival::Single).await?;
     respond(state, outcome).await
-}
-
-/// Each item is submitted on its own (its own savepoint in a shared commit); a bad item
-/// fails alone and the rest go on.
-pub async fn import(
-    state: &Arc<State>,
-    caller: &Caller,
-    mut stream: Streaming<pb::ImportFeedbackRequest>,
-) -> Result<pb::ImportFeedbackResponse> {
-    use futures::stream::{FuturesOrdered, StreamExt};
-    let mut out = pb::ImportFeedbackResponse::default();
-    let mut index: i32 = 0;
-    // Up to `import_in_flight` items are submitted at once, so they share group commits
-    // instead of paying one each; results are still reported in stream order.
-    let mut in_flight = FuturesOrdered::new();
-    let limit = state.intake.import_in_flight.max(1);
-    let broken = loop {
-        if in_flight.len() >= limit
-            && let Some((i, outcome)) = in_flight.next().await
-        {
-            record(&mut out, i, outcome);
-        }
-        let item = match stream.message().await {
-            Ok(Some(item)) => item,
-            Ok(None) => break None,
-            Err(status) => break Some(status),
-        };
-        if index as usize >= state.intake.import_max_items {
-            return Err(FeedbackError::ResourceExhausted(format!(
-                "at most {} items per import; split the import",
-                state.intake.import_max_items
-            )));
-        }
-        let parsed = Submission::parse(
-            item.feedback,
-            item.guest,
-            &item.idempotency_key,
-            item.complaint,
-            &state.intake,
-        );
-        let (state, caller, i) = (state.clone(), caller.clone(), index);
-        // A task of its own, so it runs while the next item is read.
-        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
-            match parsed {
-                Ok(s) => intake::submit(&state, &caller, s, Arrival::Imported).await,
-                Err(v) => Err(v.into()),
-            }
-        }));
-        in_flight.push_back(async move {
-            let outcome = task.await.unwrap_or_else(|_| {
-                Err(FeedbackError::GroupCommit(
-                    guestloop_db::batch::GroupError::Closed,
-                ))
-            });
-            (i, outcome)
-        });
-        index += 1;
-    };
-    // What was read is submitted either way: finish it before answering.
-    while let Some((i, outcome)) = in_flight.next().await {
-        record(&mut out, i, outcome);
-    }
-    if let Some(status) = broken {
-        return Err(FeedbackError::FailedPrecondition(format!(
-            "the import stream broke after {index} items: {}",
-            status.message()
-        )));
-    }
-    Ok(out)
-}
-
-/// One item's compact result (only this is kept, so memory stays small per item).
-fn record(out: &mut pb::ImportFeedbackResponse, index: i32, outcome: Result<Outcome>) {
-    let mut result = pb::ImportItemResult {
-        index,
-        ..Default::default()
-    };
-    match outcome {
-        Ok(o) => {
-            result.status = if o.created {
-                pb::ImportItemStatus::Created
-            } else {
-                pb::ImportItemStatus::Replayed
-            } as i32;
-            result.feedback_id = o.feedback.id.to_string();
-            result.case_id = o
-                .case
-                .as_ref()
-                .map(|c| c.id.to_string())
-                .unwrap_or_default();
-            if o.created {
-                out.created_count += 1;
-                if o.case.is_some() {
-                    out.cases_opened_count += 1;
-                }
-            } else {
-                out.replayed_count += 1;
-            }
-        }
-        Err(e) => {
-            let status = tonic::Status::from(e);
-            result.status = pb::ImportItemStatus::Failed as i32;
-            result.error_code = status.code() as i32;
-            result.error_message = status.message().to_string();
-            out.failed_count += 1;
-        }
-    }
-    out.results.push(result);
 }
 
 /// The feedback, if the caller may see it.

@@ -3,6 +3,7 @@
 
 mod cases;
 mod filters;
+mod import;
 mod incidents;
 mod intake;
 mod replies;
@@ -50,7 +51,7 @@ impl FeedbackIntakeService for FeedbackApi {
         request: Request<Streaming<pb::ImportFeedbackRequest>>,
     ) -> R<pb::ImportFeedbackResponse> {
         let caller = Caller::new(&self.state, &request)?;
-        intake::import(&self.state, &caller, request.into_inner())
+        import::import(&self.state, &caller, request.into_inner())
             .await
             .map(Response::new)
             .map_err(Status::from)
