@@ -4,7 +4,7 @@
 //! Prometheus `/metrics` on the admin port, and a graceful drain on shutdown.
 
 mod admin;
-mod alloc;
+pub mod alloc;
 pub mod cli;
 mod context;
 mod deadline;

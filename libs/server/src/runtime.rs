@@ -84,6 +84,7 @@ impl ServiceRuntime {
         migrators: &[&Migrator],
         grpc_services: &[&str],
     ) -> Result<Self, StartError> {
+        crate::alloc::purge_freed_memory_promptly();
         // The recorder first: what the service registers while it starts must be kept.
         let _ = crate::admin::prometheus();
         let mut verifier = TokenVerifier::new(
