@@ -13,21 +13,25 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// bindings name no constant for it.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// The purge delay services run with, in milliseconds.
+pub const PURGE_DELAY_MS: std::ffi::c_long = 10;
+
 /// The environment variable mimalloc reads the same option from.
 pub const PURGE_DELAY_ENV: &str = "MIMALLOC_PURGE_DELAY";
 
-/// Freed memory goes back to the system at once instead of after mimalloc v3's default of
-/// one second, unless `MIMALLOC_PURGE_DELAY` says otherwise. With the default, a 100,000
-/// item import peaked at 89–96 MB of RSS, 60 MB with no delay and 68 MB with 10 ms, at the
-/// same speed; SubmitFeedback at c8/c32 and GetGuest at c64 ran no slower (A/B in
-/// docs/benchmarks/README.md) and their peaks fell (P2 36.6 → 28.7 MB).
+/// Freed memory goes back to the system after 10 ms (mimalloc v2's default) instead of
+/// mimalloc v3's one second, unless `MIMALLOC_PURGE_DELAY` says otherwise. P3, a 100,000
+/// item import, peaked at 89–96 MB of RSS with 1,000 ms, 80 MB with 100, 68 MB with 10
+/// and 60 MB with 0, at the same speed; but 0 costs the hot paths CPU (GetGuest 23 → 26–28
+/// µs of guest-profile per call: pages purged at once fault in again), 10 does not (22.5–23
+/// µs). docs/benchmarks/README.md has the runs.
 pub fn purge_freed_memory_promptly() {
     if std::env::var_os(PURGE_DELAY_ENV).is_some() {
         return;
     }
     // SAFETY: mi_option_set only stores the value; mimalloc reads the option each time it
     // decides whether to purge, and any value is valid (0 = at once, -1 = never).
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
 }
 
 /// The purge delay in force, in milliseconds.

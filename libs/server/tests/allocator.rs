@@ -1,6 +1,6 @@
-//! The allocator returns freed memory to the system at once (alloc.rs): after a burst of
-//! small allocations is freed, the process's resident memory falls back within
-//! milliseconds, not after mimalloc's default second.
+//! The allocator returns freed memory to the system soon (alloc.rs): after a burst of
+//! small allocations is freed, the process's resident memory falls back within 100 ms,
+//! not after mimalloc v3's default second.
 
 use guestloop_server::alloc;
 
@@ -17,7 +17,7 @@ fn rss_mb() -> f64 {
 
 /// One test in this binary, so nothing else allocates while it measures.
 #[test]
-fn freed_memory_leaves_the_process_at_once() {
+fn freed_memory_leaves_the_process_soon() {
     // Index 15 is the purge delay: mimalloc v3's default for it, 1000 ms, and no other
     // option defaults to 1000.
     assert!(std::env::var_os(alloc::PURGE_DELAY_ENV).is_none());
@@ -27,7 +27,7 @@ fn freed_memory_leaves_the_process_at_once() {
         "option 15 is not the purge delay"
     );
     alloc::purge_freed_memory_promptly();
-    assert_eq!(alloc::purge_delay_ms(), 0);
+    assert_eq!(alloc::purge_delay_ms(), alloc::PURGE_DELAY_MS);
 
     let before = rss_mb();
     // 96 MB in 2 KB blocks, every page touched: what an import's in-flight items look like.
@@ -38,9 +38,11 @@ fn freed_memory_leaves_the_process_at_once() {
         "allocated {before:.1} -> {peak:.1} MB"
     );
     drop(blocks);
-    // mimalloc purges on its own allocation paths: give it some to run.
+    // mimalloc purges expired pages on its own allocation paths: give it work, as a
+    // service's next calls would (1 MB of the same small blocks every 5 ms).
     for _ in 0..20 {
-        std::hint::black_box(vec![0u8; 2048]);
+        let churn: Vec<Vec<u8>> = (0..512).map(|i| vec![i as u8; 2048]).collect();
+        drop(std::hint::black_box(churn));
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let after = rss_mb();
