@@ -95,7 +95,6 @@ enum Kept {
 #[derive(Default)]
 struct Results {
     chunks: Vec<Vec<Kept>>,
-    len: usize,
 }
 
 impl Kept {
@@ -133,12 +132,12 @@ impl Results {
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
     }
 
     fn into_response(self) -> pb::ImportFeedbackResponse {
+        let len = self.chunks.iter().map(Vec::len).sum();
         let mut out = pb::ImportFeedbackResponse {
-            results: Vec::with_capacity(self.len),
+            results: Vec::with_capacity(len),
             ..Default::default()
         };
         for (index, kept) in self.chunks.into_iter().flatten().enumerate() {
