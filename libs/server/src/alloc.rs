@@ -39,3 +39,31 @@ pub fn purge_delay_ms() -> std::ffi::c_long {
     // SAFETY: reads an option; any index below `_mi_option_last` is valid.
     unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }
 }
+
+/// How often an idle service hands freed memory back ([`release_freed_memory_periodically`]).
+pub const IDLE_RELEASE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Hands back to the system every freed page mimalloc still holds, delay or not. mimalloc
+/// purges only when it frees a page, so what a service frees last before going quiet stays
+/// resident: feedback-intake built its classifier's tables at start (300,000 allocations,
+/// 5 MB at peak) and then sat idle at 15 MB of anonymous memory, 7 MB with this (P7).
+pub fn release_freed_memory() {
+    // SAFETY: mi_collect takes no pointers; it frees this thread's empty pages and purges
+    // the arenas, which every thread shares.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// Every `interval`, hands back what was freed more than the purge delay ago, for as long
+/// as the task runs: after a burst (an import's answer, a GetKpis over a year) the service
+/// goes back to its idle footprint within a second instead of at its next burst. Unlike
+/// [`release_freed_memory`] it leaves recently freed pages alone, so a busy service does
+/// not fault them in again.
+pub async fn release_freed_memory_periodically(interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // SAFETY: as in release_freed_memory; `false` purges only what has expired.
+        unsafe { libmimalloc_sys::mi_collect(false) };
+    }
+}

@@ -207,6 +207,12 @@ impl ServiceRuntime {
             let probe = probe.clone();
             async move { probe.check().await }
         });
+        // Started: what building the service freed goes back now, and what later bursts
+        // free within a second of going quiet (alloc.rs).
+        crate::alloc::release_freed_memory();
+        let releaser = tokio::spawn(crate::alloc::release_freed_memory_periodically(
+            crate::alloc::IDLE_RELEASE_INTERVAL,
+        ));
         let result = crate::serve_with(
             self.listeners,
             &self.settings.grpc,
@@ -219,6 +225,7 @@ impl ServiceRuntime {
         .await;
         let _ = stop_tx.send(true);
         watcher.abort();
+        releaser.abort();
         for task in relay_tasks {
             let _ = task.await;
         }
