@@ -4,16 +4,9 @@
 
 use guestloop_server::alloc;
 
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
-}
+mod common;
+
+use common::rss_mb;
 
 /// One test in this binary, so nothing else allocates while it measures.
 #[test]

@@ -6,16 +6,9 @@
 use guestloop_server::alloc;
 use std::time::Duration;
 
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
-}
+mod common;
+
+use common::rss_mb;
 
 /// Allocates 96 MB in 2 KB blocks, touches every page, frees them all and then does
 /// nothing for `quiet`: the resident memory before, with the blocks, and after.

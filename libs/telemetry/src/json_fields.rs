@@ -299,9 +299,9 @@ mod tests {
         }
     }
 
-    /// The span's fields, as a log line inside it shows them, with `fields` as the span's
-    /// field formatter.
-    fn span_in_log_line<N>(fields: N) -> serde_json::Value
+    /// The one log line `body` writes, parsed, under the JSON log layer with `fields` as
+    /// its span field formatter.
+    fn log_line<N>(fields: N, body: impl FnOnce()) -> serde_json::Value
     where
         N: for<'w> FormatFields<'w> + Send + Sync + 'static,
     {
@@ -314,8 +314,19 @@ mod tests {
             .fmt_fields(fields)
             .with_writer(move || writer.clone())
             .finish();
+        tracing::subscriber::with_default(subscriber, body);
+        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        serde_json::from_str(line.trim()).unwrap()
+    }
+
+    /// The fields of a span holding every kind of value, as a log line inside it shows
+    /// them, with `fields` as the span's field formatter.
+    fn span_in_log_line<N>(fields: N) -> serde_json::Value
+    where
+        N: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
         let error = std::io::Error::other("disk \"full\"");
-        tracing::subscriber::with_default(subscriber, || {
+        let log = log_line(fields, || {
             let span = tracing::info_span!(
                 "grpc",
                 text = "plain",
@@ -337,8 +348,6 @@ mod tests {
             span.record("negative", 7);
             span.in_scope(|| tracing::info!("inside"));
         });
-        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let log: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
         log["span"].clone()
     }
 
@@ -364,16 +373,7 @@ mod tests {
     /// recorded later (the last value of one recorded twice), as one object.
     #[test]
     fn a_log_line_carries_every_field_recorded_on_its_span() {
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .fmt_fields(AppendingJsonFields)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let log = log_line(AppendingJsonFields, || {
             let span = tracing::info_span!(
                 "grpc",
                 rpc.method = "GetGuest",
@@ -385,9 +385,7 @@ mod tests {
             span.record("code", 0);
             span.in_scope(|| tracing::warn!(answer = 42, "inside"));
         });
-        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-        let log: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-        let span = &log["span"];
+        let (span, line) = (&log["span"], &log);
         assert_eq!(span["rpc.method"], "GetGuest", "{line}");
         assert_eq!(span["property_id"], "sh-bund", "{line}");
         assert_eq!(span["code"], 0, "{line}");
