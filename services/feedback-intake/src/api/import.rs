@@ -47,7 +47,8 @@ pub async fn import(
             &item.idempotency_key,
             item.complaint,
             &state.intake,
-        );
+        )
+        .map(Box::new);
         let (state, caller) = (state.clone(), caller.clone());
         // A task of its own, so it runs while the next item is read.
         let task = tokio::spawn(tracing::Instrument::in_current_span(async move {

@@ -52,7 +52,7 @@ pub async fn submit(
             "only ImportFeedback records a complaint handled in the past",
         ));
     }
-    let outcome = intake::submit(state, caller, s, Arrival::Single).await?;
+    let outcome = intake::submit(state, caller, Box::new(s), Arrival::Single).await?;
     respond(state, outcome).await
 }
 
