@@ -90,6 +90,13 @@ pub fn rss_mb(pid: u32) -> f64 {
     status_kb(pid, "VmRSS:") as f64 / 1024.0
 }
 
+/// Resident memory now that is the process's own (heap, stacks), MB: RSS less the mapped
+/// files, chiefly the binary's code, which every process of the same binary on a node
+/// shares through the page cache.
+pub fn anon_rss_mb(pid: u32) -> f64 {
+    status_kb(pid, "RssAnon:") as f64 / 1024.0
+}
+
 /// The most resident memory the process ever had, MB.
 pub fn peak_rss_mb(pid: u32) -> f64 {
     status_kb(pid, "VmHWM:") as f64 / 1024.0

@@ -1,5 +1,6 @@
 //! P7: each service's time from process start to SERVING (first start, which migrates a
-//! fresh schema, and a restart on the migrated schema) and its resident memory when idle.
+//! fresh schema, and a restart on the migrated schema) and its resident memory when idle,
+//! all of it and the part that is not the binary's mapped code.
 
 use crate::Options;
 use crate::procstat;
@@ -20,6 +21,7 @@ pub async fn p7_footprint(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<F
             first_serving_ms: first.serving_after.as_secs_f64() * 1000.0,
             restart_serving_ms: again.serving_after.as_secs_f64() * 1000.0,
             idle_rss_mb: procstat::rss_mb(again.process.pid()),
+            idle_anon_mb: procstat::anon_rss_mb(again.process.pid()),
         });
         let _ = again.process.stop(std::time::Duration::from_secs(20));
     }
