@@ -3,7 +3,7 @@
 //! service's CPU (perf, P1 and P2 in docs/benchmarks), and its per-thread arenas kept
 //! freed memory resident after a burst.
 
-// The one place in the workspace with `unsafe`: two calls into mimalloc's C API.
+// The one place in the workspace with `unsafe`: calls into mimalloc's C API.
 #![allow(unsafe_code)]
 
 #[global_allocator]
@@ -48,9 +48,14 @@ pub const IDLE_RELEASE_INTERVAL: std::time::Duration = std::time::Duration::from
 /// resident: feedback-intake built its classifier's tables at start (300,000 allocations,
 /// 5 MB at peak) and then sat idle at 15 MB of anonymous memory, 7 MB with this (P7).
 pub fn release_freed_memory() {
-    // SAFETY: mi_collect takes no pointers; it frees this thread's empty pages and purges
-    // the arenas, which every thread shares.
-    unsafe { libmimalloc_sys::mi_collect(true) };
+    collect(true);
+}
+
+/// mimalloc's collection: this thread's empty pages freed, then the arenas (which every
+/// thread shares) purged, all of their freed pages if `force`, else those past the delay.
+fn collect(force: bool) {
+    // SAFETY: mi_collect takes no pointers and may be called from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(force) };
 }
 
 /// Every `interval`, hands back what was freed more than the purge delay ago, for as long
@@ -63,7 +68,6 @@ pub async fn release_freed_memory_periodically(interval: std::time::Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        // SAFETY: as in release_freed_memory; `false` purges only what has expired.
-        unsafe { libmimalloc_sys::mi_collect(false) };
+        collect(false);
     }
 }

@@ -6,7 +6,7 @@ use guestloop_server::alloc;
 
 mod common;
 
-use common::rss_mb;
+use common::{allocate_96_mb, rss_mb};
 
 /// One test in this binary, so nothing else allocates while it measures.
 #[test]
@@ -23,8 +23,7 @@ fn freed_memory_leaves_the_process_soon() {
     assert_eq!(alloc::purge_delay_ms(), alloc::PURGE_DELAY_MS);
 
     let before = rss_mb();
-    // 96 MB in 2 KB blocks, every page touched: what an import's in-flight items look like.
-    let blocks: Vec<Vec<u8>> = (0..49_152).map(|i| vec![i as u8; 2048]).collect();
+    let blocks = allocate_96_mb();
     let peak = rss_mb();
     assert!(
         peak - before > 80.0,

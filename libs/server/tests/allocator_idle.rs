@@ -8,13 +8,13 @@ use std::time::Duration;
 
 mod common;
 
-use common::rss_mb;
+use common::{allocate_96_mb, rss_mb};
 
 /// Allocates 96 MB in 2 KB blocks, touches every page, frees them all and then does
 /// nothing for `quiet`: the resident memory before, with the blocks, and after.
 fn burst_then_quiet(quiet: Duration) -> (f64, f64, f64) {
     let before = rss_mb();
-    let blocks: Vec<Vec<u8>> = (0..49_152).map(|i| vec![i as u8; 2048]).collect();
+    let blocks = allocate_96_mb();
     let peak = rss_mb();
     drop(std::hint::black_box(blocks));
     std::thread::sleep(quiet);

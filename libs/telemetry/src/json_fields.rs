@@ -42,9 +42,10 @@ impl<'w> FormatFields<'w> for AppendingJsonFields {
     }
 }
 
-/// A field visitor writing one JSON object member per field, valued as `JsonFields` values
-/// them: numbers and booleans as themselves (a float that is not finite as `null`), strings
-/// escaped, bytes as an array of numbers, anything else as its `Debug` text.
+/// A field visitor writing one JSON object member per field, each value serialized by
+/// serde_json as `JsonFields` serializes it (a float that is not finite as `null`, bytes as
+/// an array of numbers, anything else as its `Debug` text), but straight to the output
+/// instead of into a map of `serde_json::Value`s first.
 struct JsonObject<W> {
     out: W,
     empty: bool,
@@ -60,18 +61,19 @@ impl<W: fmt::Write> JsonObject<W> {
         }
     }
 
-    fn member(&mut self, key: &str, value: impl FnOnce(&mut W) -> fmt::Result) {
+    fn member(&mut self, key: &str, value: &(impl serde::Serialize + ?Sized)) {
         if self.result.is_err() {
             return;
         }
         let separator = if self.empty { '{' } else { ',' };
         self.empty = false;
-        self.result = self
-            .out
-            .write_char(separator)
-            .and_then(|()| write_json_str(&mut self.out, key))
-            .and_then(|()| self.out.write_char(':'))
-            .and_then(|()| value(&mut self.out));
+        let mut out = IoToFmt(&mut self.out);
+        self.result = (|| {
+            out.0.write_char(separator)?;
+            serde_json::to_writer(&mut out, key).map_err(|_| fmt::Error)?;
+            out.0.write_char(':')?;
+            serde_json::to_writer(&mut out, value).map_err(|_| fmt::Error)
+        })();
     }
 
     fn finish(mut self) -> fmt::Result {
@@ -82,42 +84,27 @@ impl<W: fmt::Write> JsonObject<W> {
 
 impl<W: fmt::Write> Visit for JsonObject<W> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.member(field.name(), |out| {
-            if value.is_finite() {
-                write!(out, "{value:?}")
-            } else {
-                out.write_str("null")
-            }
-        });
+        self.member(field.name(), &value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.member(field.name(), |out| write!(out, "{value}"));
+        self.member(field.name(), &value);
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.member(field.name(), |out| write!(out, "{value}"));
+        self.member(field.name(), &value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.member(field.name(), |out| write!(out, "{value}"));
+        self.member(field.name(), &value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.member(field.name(), |out| write_json_str(out, value));
+        self.member(field.name(), value);
     }
 
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.member(field.name(), |out| {
-            out.write_char('[')?;
-            for (i, b) in value.iter().enumerate() {
-                if i > 0 {
-                    out.write_char(',')?;
-                }
-                write!(out, "{b}")?;
-            }
-            out.write_char(']')
-        });
+        self.member(field.name(), value);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
@@ -128,40 +115,24 @@ impl<W: fmt::Write> Visit for JsonObject<W> {
             return;
         }
         let name = name.strip_prefix("r#").unwrap_or(name);
-        self.member(name, |out| {
-            // Escaping needs the whole text; a reused buffer would need a home per thread.
-            write_json_str(out, &format!("{value:?}"))
-        });
+        self.member(name, &format!("{value:?}"));
     }
 }
 
-/// `s` as a JSON string, escaped as serde_json escapes it: quote, backslash and control
-/// characters; everything else, non-ASCII included, as itself.
-fn write_json_str(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
-    out.write_char('"')?;
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.write_str(&s[plain..i])?;
-        if escape.is_empty() {
-            write!(out, "\\u{b:04x}")?;
-        } else {
-            out.write_str(escape)?;
-        }
-        plain = i + 1;
+/// serde_json writes to `io::Write`, the span's fields are a `fmt::Write`. serde_json only
+/// ever writes whole UTF-8 sequences (it splits strings at the ASCII characters it escapes).
+struct IoToFmt<'a, W>(&'a mut W);
+
+impl<W: fmt::Write> std::io::Write for IoToFmt<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(std::io::Error::other)?;
+        self.0.write_str(text).map_err(std::io::Error::other)?;
+        Ok(buf.len())
     }
-    out.write_str(&s[plain..])?;
-    out.write_char('"')
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Merges the members of JSON object `more` into JSON object `object` (either may be empty

@@ -1,4 +1,5 @@
-//! What the allocator tests share: this process's resident memory.
+//! What the allocator tests share: a burst of allocations and this process's resident
+//! memory.
 
 /// VmRSS of this process, MB.
 pub fn rss_mb() -> f64 {
@@ -10,4 +11,9 @@ pub fn rss_mb() -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap();
     kb / 1024.0
+}
+
+/// 96 MB in 2 KB blocks, every page touched: what an import's in-flight items look like.
+pub fn allocate_96_mb() -> Vec<Vec<u8>> {
+    (0..49_152).map(|i| vec![i as u8; 2048]).collect()
 }
