@@ -27,6 +27,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
 
     tonic_prost_build::configure()
+        // Written by hand with the same wire format, so that a server can answer a big
+        // import without holding every result as a generated message (src/import_response.rs).
+        .extern_path(
+            ".guestloop.feedback.v1.ImportFeedbackResponse",
+            "crate::import_response::ImportFeedbackResponse",
+        )
         .build_client(true)
         .build_server(true)
         .compile_fds(compiler.file_descriptor_set())?;
