@@ -63,7 +63,6 @@ const SUPPLEMENT: [(&str, &str); 20] = [
 ];
 
 struct Fold {
-    converter: ZhConverter,
     /// Characters the traditional→simplified tables convert unconditionally to another
     /// character: evidence of traditional script, and what makes a text worth converting.
     traditional: CharSet,
@@ -75,11 +74,8 @@ struct Fold {
 fn fold() -> &'static Fold {
     static FOLD: OnceLock<Fold> = OnceLock::new();
     FOLD.get_or_init(|| {
-        let mut mapping: HashMap<String, String> = ZhConverterBuilder::new()
-            .tables(get_builtin_tables(Variant::ZhCN))
-            .build_mapping();
         let traditional = CharSet::new(
-            mapping
+            traditional_to_simplified()
                 .iter()
                 .filter_map(|(from, to)| changed_char(from, to)),
         );
@@ -90,17 +86,34 @@ fn fold() -> &'static Fold {
                 .filter_map(|(from, to)| changed_char(&from, &to))
                 .filter(|&c| !traditional.contains(c)),
         );
+        Fold {
+            traditional,
+            simplified,
+        }
+    })
+}
+
+/// The traditional→simplified converter, built the first time a text needs it: it holds
+/// several MB, and a chain without traditional-script feedback never does (the keyword
+/// lists are simplified). Built in ~10 ms, once per process.
+fn converter() -> &'static ZhConverter {
+    static CONVERTER: OnceLock<ZhConverter> = OnceLock::new();
+    CONVERTER.get_or_init(|| {
+        let mut mapping = traditional_to_simplified();
         mapping.extend(
             SUPPLEMENT
                 .iter()
                 .map(|&(t, s)| (t.to_string(), s.to_string())),
         );
-        Fold {
-            converter: ZhConverter::from_pairs(mapping),
-            traditional,
-            simplified,
-        }
+        ZhConverter::from_pairs(mapping)
     })
+}
+
+/// zhconv's traditional→simplified (zh-CN) pairs, without the supplement.
+fn traditional_to_simplified() -> HashMap<String, String> {
+    ZhConverterBuilder::new()
+        .tables(get_builtin_tables(Variant::ZhCN))
+        .build_mapping()
 }
 
 /// `from` if it is one character that the pair converts to another single character.
@@ -184,10 +197,9 @@ pub(crate) fn is_clause_break(c: char) -> bool {
 /// (，。！？；：) becomes its ASCII form.
 pub(crate) fn normalize_into(text: &str, out: &mut String) {
     out.clear();
-    let fold = fold();
-    if !text.is_ascii() && text.chars().any(|c| fold.traditional.contains(c)) {
+    if !text.is_ascii() && text.chars().any(|c| fold().traditional.contains(c)) {
         // Converted first, so that what the tables produce (U盘 for 隨身碟) is normalised too.
-        let converted = fold.converter.convert(text);
+        let converted = converter().convert(text);
         push_normalized(&converted, out);
     } else {
         push_normalized(text, out);
