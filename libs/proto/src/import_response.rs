@@ -44,7 +44,6 @@ pub enum ItemOutcome {
 #[derive(Clone, Debug, PartialEq, Default)]
 struct CompactResults {
     chunks: Vec<Vec<ItemOutcome>>,
-    len: usize,
 }
 
 impl CompactResults {
@@ -59,7 +58,10 @@ impl CompactResults {
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
     }
 
     fn iter(&self) -> impl Iterator<Item = &ItemOutcome> {
@@ -121,24 +123,11 @@ impl ImportFeedbackResponse {
 
     /// How many items the answer holds, in either form.
     pub fn len(&self) -> usize {
-        self.results.len() + self.compact.len
+        self.results.len() + self.compact.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Every result in the generated form, e.g. to compare with a decoded answer.
-    pub fn all_results(&self) -> Vec<ImportItemResult> {
-        let mut all = self.results.clone();
-        let offset = all.len();
-        all.extend(
-            self.compact
-                .iter()
-                .enumerate()
-                .map(|(i, o)| o.to_result(offset + i)),
-        );
-        all
     }
 
     fn counts(&self) -> [(u32, &i32); 4] {
@@ -208,7 +197,7 @@ impl std::fmt::Debug for ImportFeedbackResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImportFeedbackResponse")
             .field("results", &self.results)
-            .field("compact_results", &self.compact.len)
+            .field("compact_results", &self.compact.len())
             .field("created_count", &self.created_count)
             .field("replayed_count", &self.replayed_count)
             .field("failed_count", &self.failed_count)

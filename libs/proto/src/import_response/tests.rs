@@ -51,6 +51,15 @@ fn outcome(n: usize) -> ItemOutcome {
     }
 }
 
+/// Every result of an answer in the generated form, compact ones at their indexes.
+fn all_results(answer: &ImportFeedbackResponse) -> Vec<ImportItemResult> {
+    let offset = answer.results.len();
+    let compact = answer.compact.iter().enumerate();
+    let mut all = answer.results.clone();
+    all.extend(compact.map(|(i, o)| o.to_result(offset + i)));
+    all
+}
+
 /// The generated message with the same results and the counts a server would give.
 fn generated(before: &[ImportItemResult], compact: usize) -> Generated {
     let mut g = Generated {
@@ -108,7 +117,7 @@ fn encodes_as_the_generated_message_and_decodes_back() {
 
         let back = ImportFeedbackResponse::decode(bytes.as_slice()).unwrap();
         assert_eq!(back.results, expected.results, "{what}");
-        assert_eq!(back.results, answer.all_results(), "{what}");
+        assert_eq!(back.results, all_results(&answer), "{what}");
         assert_eq!(
             (
                 back.created_count,
@@ -124,7 +133,7 @@ fn encodes_as_the_generated_message_and_decodes_back() {
             ),
             "{what}"
         );
-        assert_eq!(back.compact.len, 0, "{what}: decoding fills `results`");
+        assert_eq!(back.compact.len(), 0, "{what}: decoding fills `results`");
     }
 }
 
