@@ -56,7 +56,7 @@ fn improvement(key: &str) -> pb::CreateImprovementItemRequest {
 }
 
 /// sh-bund's data, delivered as its producers would; the CSAT alert it raised, an
-/// improvement item and the case.
+/// improvement item and the case; returned once the chain and region sums have folded it.
 async fn world(app: &TestApp) -> World {
     let now = Utc::now();
     let mut events: Vec<ev::EventEnvelope> = (0..6)
@@ -132,6 +132,7 @@ async fn world(app: &TestApp) -> World {
         alerts.into_inner().alerts.into_iter().next()
     })
     .await;
+    app.folded().await;
     World {
         alert,
         item,

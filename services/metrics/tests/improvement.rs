@@ -198,13 +198,16 @@ async fn the_platform_proposes_a_sustained_category_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepting_a_proposal_takes_its_baseline_again() {
-    let app = TestApp::spawn(PROPOSING).await;
+    // Nothing proposes until every event is in: a delivery commits in several transactions,
+    // and a proposal made between them takes a baseline of part of the days.
+    let app = TestApp::spawn(&format!("{PROPOSING}propose = false\n")).await;
     let mut events = Vec::new();
     for d in 1..=6 {
         events.extend(stays("sh-bund", 10, days_ago(d)));
         events.push(complaint("sh-bund", NOISE, days_ago(d)).0);
     }
     app.deliver(events).await;
+    let _proposing = app.replica_with("[improvement]\npropose = true\n").await;
     let ho = keys().head_office();
     let proposed = eventually("a proposal", std::time::Duration::from_secs(10), || async {
         items(&app, &ho, Default::default())

@@ -310,6 +310,18 @@ impl TestApp {
         assert!(pending.is_empty(), "events never acknowledged: {pending:?}");
     }
 
+    /// Waits until the chain and region sums have folded every queued delta (they fold
+    /// every `kpis.scope_fold_interval`): a test that compares the schema before and after
+    /// must not take its "before" with the fold still to come.
+    pub async fn folded(&self) {
+        eventually(
+            "the scope deltas folded",
+            Duration::from_secs(10),
+            || async { (self.count("SELECT COUNT(*) FROM scope_deltas").await == 0).then_some(()) },
+        )
+        .await
+    }
+
     /// The Prometheus text of metrics' admin port.
     pub async fn scrape(&self) -> String {
         scrape(self.metrics.admin).await
