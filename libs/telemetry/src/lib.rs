@@ -4,12 +4,12 @@
 
 mod client_layer;
 mod json_fields;
+mod otlp;
 pub mod propagation;
 
 pub use client_layer::{TraceContextLayer, TraceContextService};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -73,11 +73,8 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     let mut builder = SdkTracerProvider::builder().with_resource(resource);
     let exporting = endpoint.is_some();
     if let Some(endpoint) = endpoint {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        let exporter =
+            otlp::OtlpSpanExporter::from_env(&endpoint).map_err(TelemetryError::Exporter)?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();
