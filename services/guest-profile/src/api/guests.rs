@@ -91,7 +91,17 @@ pub async fn get(
             merged_from_guest_id: String::new(),
         });
     }
-    // A merged id, a guest out of scope, or none at all: resolved (and logged) one by one.
+    // Boxed: its sqlx futures would otherwise size (and be copied with) every call's
+    // future, the hot path's included.
+    Box::pin(get_one_by_one(state, caller, id)).await
+}
+
+/// A merged id, a guest out of scope, or none at all: resolved (and logged) one by one.
+async fn get_one_by_one(
+    state: &State,
+    caller: &Caller,
+    id: uuid::Uuid,
+) -> Result<pb::GetGuestResponse> {
     let mut conn = state.pool.acquire().await?;
     let (guest, merged_from) = state.visible_guest(&mut conn, caller, id, false).await?;
     drop(conn);
