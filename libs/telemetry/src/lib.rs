@@ -47,7 +47,8 @@ impl Drop for TelemetryGuard {
 
 /// Installs the process-wide subscriber: JSON logs filtered by `RUST_LOG` (default `info`),
 /// and an OpenTelemetry layer exporting to `OTEL_EXPORTER_OTLP_ENDPOINT` when it is set.
-/// Must run inside a Tokio runtime (the exporter's batch worker lives there).
+/// Must run inside a Tokio runtime: the exporter's gRPC channel runs its connection there
+/// (the SDK's batch processor calls the exporter from a thread of its own).
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),

@@ -1,9 +1,10 @@
 //! A batch of finished spans written straight into the protobuf bytes of an OTLP
 //! `ExportTraceServiceRequest`. The SDK's own exporter first converts every span into
 //! OTLP's generated message types (a vector for each id, a string for each name and
-//! attribute key, a hash-map lookup of its scope) and then encodes those; at 100 % export
-//! that was a fixed ~3.6 µs of CPU per span (guestloop-bench P6, docs/benchmarks). Here
-//! the same message is written field by field from `SpanData`, with one buffer per batch.
+//! attribute key, a hash-map lookup of its scope) and then encodes those: 3.5 % of
+//! guest-profile's CPU at 100 % export, most of a span's export (guestloop-bench P6,
+//! docs/benchmarks). Here the same message is written field by field from `SpanData`,
+//! with one buffer per batch.
 //!
 //! The bytes are what prost writes for the generated types (fields in tag order, proto3
 //! defaults left out, minimal varints); `tests.rs` holds the two side by side.
