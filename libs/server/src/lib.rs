@@ -13,6 +13,7 @@ mod health;
 mod oversize;
 mod refuse;
 mod runtime;
+pub mod scheduler;
 mod shed;
 mod shutdown;
 mod tls;

@@ -52,13 +52,17 @@ pub struct PlatformSpec {
 
 impl PlatformSpec {
     /// What every service process gets: the extra environment, the configuration file,
-    /// migrate-on-start and the keys.
+    /// one tokio worker, migrate-on-start and the keys.
     fn common_env(&self) -> BTreeMap<String, String> {
         let mut env = self.extra_env.clone();
         env.insert(
             "GUESTLOOP_CONFIG".into(),
             self.config_file.display().to_string(),
         );
+        // One tokio worker, so the current-thread scheduler, as a pod with the chart's one
+        // CPU runs (guestloop_server::scheduler), unless the caller says otherwise.
+        env.entry("TOKIO_WORKER_THREADS".into())
+            .or_insert_with(|| "1".into());
         // Migrating on start unless the caller says otherwise (as Kubernetes does).
         env.entry("GUESTLOOP__DATABASE__MIGRATE_ON_START".into())
             .or_insert_with(|| "true".into());

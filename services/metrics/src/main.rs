@@ -4,8 +4,11 @@ use clap::Parser;
 use guestloop_server::cli::{Cli, Command};
 use metrics_service::{Application, SERVICE_NAME, Settings};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    guestloop_server::scheduler::runtime()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command() {
