@@ -22,8 +22,8 @@ pub fn runtime() -> std::io::Result<Runtime> {
     build(workers)
 }
 
-/// Tokio's own rule: `TOKIO_WORKER_THREADS` when it is a positive number, else the CPUs
-/// this process may use.
+/// Tokio's rule: `TOKIO_WORKER_THREADS`, else the CPUs this process may use. A value that
+/// is not a positive number falls back to the CPUs here (tokio itself would panic on it).
 fn workers(env: Option<&str>, available: usize) -> usize {
     env.and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)

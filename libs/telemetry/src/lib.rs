@@ -40,9 +40,38 @@ impl std::fmt::Debug for TelemetryGuard {
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown_with_timeout(std::time::Duration::from_secs(5));
+            shutdown_provider(provider);
         }
     }
+}
+
+impl TelemetryGuard {
+    /// Flushes and stops span export from a blocking thread while this runtime runs on.
+    /// Dropping the guard flushes too, but blocks the thread it runs on; on a
+    /// current-thread runtime (a one-CPU pod: guestloop_server's scheduler) that is the
+    /// thread the exporter's connection runs on, and the flush would wait out its timeout
+    /// and lose the last spans.
+    pub async fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = tokio::task::spawn_blocking(move || shutdown_provider(provider)).await;
+        }
+    }
+}
+
+fn shutdown_provider(provider: SdkTracerProvider) {
+    let _ = provider.shutdown_with_timeout(std::time::Duration::from_secs(5));
+}
+
+/// Runs `work` with telemetry installed ([`init`]), then flushes the spans it made
+/// ([`TelemetryGuard::shutdown`]) before returning its result.
+pub async fn traced<T, E: From<TelemetryError>>(
+    service_name: &str,
+    work: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let telemetry = init(service_name)?;
+    let result = work.await;
+    telemetry.shutdown().await;
+    result
 }
 
 /// Installs the process-wide subscriber: JSON logs filtered by `RUST_LOG` (default `info`),
@@ -50,6 +79,16 @@ impl Drop for TelemetryGuard {
 /// Must run inside a Tokio runtime: the exporter's gRPC channel runs its connection there
 /// (the SDK's batch processor calls the exporter from a thread of its own).
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+    init_exporting_to(service_name, endpoint.as_deref())
+}
+
+/// [`init`] with the OTLP endpoint given rather than read from the environment (`None` or
+/// blank: spans are not exported).
+pub fn init_exporting_to(
+    service_name: &str,
+    endpoint: Option<&str>,
+) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
@@ -65,9 +104,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
 
     // Spans always get W3C trace and span ids (so logs carry a trace id and context
     // propagates); they are exported only when an OTLP endpoint is configured.
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .ok()
-        .filter(|e| !e.trim().is_empty());
+    let endpoint = endpoint.filter(|e| !e.trim().is_empty());
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service_name.to_string())
         .build();
@@ -75,7 +112,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     let exporting = endpoint.is_some();
     if let Some(endpoint) = endpoint {
         let exporter =
-            otlp::OtlpSpanExporter::from_env(&endpoint).map_err(TelemetryError::Exporter)?;
+            otlp::OtlpSpanExporter::from_env(endpoint).map_err(TelemetryError::Exporter)?;
         builder = builder.with_batch_exporter(exporter);
     }
     let provider = builder.build();

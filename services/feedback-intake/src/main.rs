@@ -14,15 +14,21 @@ async fn run() -> anyhow::Result<()> {
     match cli.command() {
         Command::Health(args) => std::process::exit(guestloop_server::cli::health(&args).await),
         Command::Migrate => {
-            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
-            feedback_intake::migrate(cli.config.as_deref()).await?;
+            guestloop_telemetry::traced(SERVICE_NAME, async {
+                feedback_intake::migrate(cli.config.as_deref()).await?;
+                Ok::<_, anyhow::Error>(())
+            })
+            .await?;
         }
         Command::Serve => {
-            let _telemetry = guestloop_telemetry::init(SERVICE_NAME)?;
-            let settings = Settings::load(cli.config.as_deref())?;
-            let app = Application::build(settings).await?;
-            tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "feedback-intake listening");
-            app.run_until_stopped(guestloop_server::signal()).await?;
+            guestloop_telemetry::traced(SERVICE_NAME, async {
+                let settings = Settings::load(cli.config.as_deref())?;
+                let app = Application::build(settings).await?;
+                tracing::info!(grpc = %app.grpc_addr(), admin = %app.admin_addr(), "feedback-intake listening");
+                app.run_until_stopped(guestloop_server::signal()).await?;
+                Ok::<_, anyhow::Error>(())
+            })
+            .await?;
         }
     }
     Ok(())
