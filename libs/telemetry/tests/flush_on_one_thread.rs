@@ -3,53 +3,17 @@
 //! timeout: the exporter's connection runs on that runtime's only thread, so the flush
 //! must not block it. Its own test binary: `init` installs the process-wide subscriber.
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use std::sync::{Arc, Mutex};
+use guestloop_testkit::otlp::TraceReceiver;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-
-/// The names of the spans it is sent.
-#[derive(Clone, Default)]
-struct Collector {
-    names: Arc<Mutex<Vec<String>>>,
-}
-
-#[async_trait::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
-            .into_iter()
-            .flat_map(|r| r.scope_spans)
-            .flat_map(|s| s.spans);
-        self.names.lock().unwrap().extend(spans.map(|s| s.name));
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
 
 #[test]
 fn the_last_spans_reach_the_collector_from_a_current_thread_runtime() {
     // The collector runs on a runtime of its own, as a real one runs in a process of its own.
     let collector_runtime = tokio::runtime::Runtime::new().unwrap();
-    let collector = Collector::default();
-    let addr = collector_runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(TraceServiceServer::new(collector.clone()))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-        );
-        addr
-    });
+    let (collector, addr) = collector_runtime
+        .block_on(TraceReceiver::start(true))
+        .unwrap();
 
     let service = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -65,8 +29,10 @@ fn the_last_spans_reach_the_collector_from_a_current_thread_runtime() {
     });
     let took = started.elapsed();
 
-    let names = collector.names.lock().unwrap().clone();
-    assert_eq!(names, ["the_last_span"], "exported spans");
+    assert_eq!(collector.spans(), 1, "exported spans");
+    let senders: Vec<BTreeSet<String>> =
+        collector.traces.lock().unwrap().values().cloned().collect();
+    assert_eq!(senders, [BTreeSet::from(["flush-test".to_string()])]);
     // The flush gives up after 5 s; a blocked connection would take all of them.
     assert!(took < Duration::from_secs(3), "the flush took {took:?}");
 }
