@@ -2,6 +2,7 @@
 //! `health` (a grpc.health.v1 check of a running server, for `helm test` and for an SRE at a
 //! pod's shell-less prompt), and an optional `--config` file.
 
+use std::future::Future;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Parser)]
@@ -49,6 +50,34 @@ impl Cli {
     pub fn command(&self) -> Command {
         self.command.clone().unwrap_or(Command::Serve)
     }
+}
+
+/// What every service binary's `main` does: builds the runtime
+/// ([`crate::scheduler::runtime`]), installs rustls's crypto provider, parses the command
+/// line, and runs `migrate` or `serve` with telemetry whose last spans are flushed before
+/// it returns ([`guestloop_telemetry::traced`]); `health` exits with its code. Each gets
+/// the `--config` file.
+pub fn run_service<E, M, S>(
+    service_name: &'static str,
+    migrate: impl FnOnce(Option<PathBuf>) -> M,
+    serve: impl FnOnce(Option<PathBuf>) -> S,
+) -> Result<(), E>
+where
+    M: Future<Output = Result<(), E>>,
+    S: Future<Output = Result<(), E>>,
+    E: From<std::io::Error> + From<guestloop_telemetry::TelemetryError>,
+{
+    crate::scheduler::runtime()?.block_on(async move {
+        let cli = <Cli as clap::Parser>::parse();
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        match cli.command() {
+            Command::Health(args) => std::process::exit(health(&args).await),
+            Command::Migrate => {
+                guestloop_telemetry::traced(service_name, migrate(cli.config)).await
+            }
+            Command::Serve => guestloop_telemetry::traced(service_name, serve(cli.config)).await,
+        }
+    })
 }
 
 /// `<service> health`: prints the status and returns the process exit code (0 = SERVING).
