@@ -50,8 +50,19 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The tool runs on one thread (tokio's current-thread runtime), load generator included.
+/// On tokio's multi-thread runtime a closed loop paid a cross-thread wake-up and a write
+/// per call: the health Check's ceiling ran at 100 % of the tool's CPU while the server
+/// idled at 60 %, so P1's ceiling was the client's, not the server's (one thread: the
+/// same Check at twice the rate, the server at 98 %; docs/benchmarks/README.md).
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut opts = if args.quick {
         guestloop_bench::Options::quick()

@@ -2,8 +2,8 @@
 //! concurrency, against the same PostgreSQL, with synchronous commit on.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
+use tokio::process::Command;
 
 /// What one pgbench run measured.
 #[derive(Debug, Clone, Copy)]
@@ -13,7 +13,8 @@ pub struct PgbenchRun {
 }
 
 /// Runs `script` with `clients` connections for `duration` (whole seconds, at least 1).
-pub fn run(
+/// Awaited, not blocked on: the tool's one thread keeps serving its other connections.
+pub async fn run(
     port: u16,
     database: &str,
     script: &Path,
@@ -32,7 +33,8 @@ pub fn run(
         .arg("-f")
         .arg(script)
         .arg(database)
-        .output()?;
+        .output()
+        .await?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
         anyhow::bail!(

@@ -113,6 +113,26 @@ impl TraceReceiver {
         Ok((receiver, addr))
     }
 
+    /// [`start`](Self::start) on a thread and runtime of its own, for the life of the
+    /// process: a load generator on a one-thread runtime would otherwise decode every span
+    /// on the thread that makes its calls, a cost a collector elsewhere does not put on
+    /// the caller.
+    pub fn start_on_own_thread(keep_traces: bool) -> std::io::Result<(Self, SocketAddr)> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (started, answer) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("otlp-receiver".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let _ = started.send(Self::start(keep_traces).await);
+                    std::future::pending::<()>().await
+                })
+            })?;
+        answer.recv().map_err(std::io::Error::other)?
+    }
+
     /// Spans received so far.
     pub fn spans(&self) -> u64 {
         self.spans.load(Ordering::Relaxed)

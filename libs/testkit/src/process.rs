@@ -174,6 +174,28 @@ impl ServiceProcess {
         self.child.wait().map(Some)
     }
 
+    /// [`stop`](Self::stop) without blocking the runtime while it waits: a service drains
+    /// the connections its callers hold open, and on a one-thread runtime those callers'
+    /// connection tasks can close them only while the thread is free.
+    pub async fn shutdown(
+        &mut self,
+        grace: Duration,
+    ) -> std::io::Result<Option<std::process::ExitStatus>> {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .await;
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(Some(status));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.child.kill()?;
+        self.child.wait().map(Some)
+    }
+
     /// SIGKILL, as a crash or the OOM killer would, and reap the process.
     pub fn kill(&mut self) -> std::io::Result<std::process::ExitStatus> {
         self.child.kill()?;

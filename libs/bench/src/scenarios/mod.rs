@@ -88,8 +88,12 @@ impl Subject {
         points
     }
 
-    pub fn stop(mut self) {
-        let _ = self.svc.process.stop(std::time::Duration::from_secs(20));
+    pub async fn stop(mut self) {
+        let _ = self
+            .svc
+            .process
+            .shutdown(std::time::Duration::from_secs(20))
+            .await;
     }
 }
 

@@ -27,7 +27,7 @@ pub async fn p1_get_guest(stack: &Stack, opts: &Options) -> anyhow::Result<Scena
     let capacity = median_of(rounds.iter().map(|r| r.subject.summary.calls_per_s));
     let sweep = subject.sweep(capacity, opts).await;
     let peak_rss_mb = crate::procstat::peak_rss_mb(subject.pid());
-    subject.stop();
+    subject.stop().await;
     Ok(Scenario::new(
         "P1",
         "GetGuest, one hot profile, c64 over 4 connections",

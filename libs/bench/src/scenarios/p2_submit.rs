@@ -23,7 +23,8 @@ pub async fn p2_submit_feedback(stack: &Stack, opts: &Options) -> anyhow::Result
                 .closed(stack, &subject.call, concurrency, opts)
                 .await;
             let mark = CpuMark::now(None, &stack.cluster.data_dir);
-            let run = pgbench::run(stack.cluster.port, db, &script, concurrency, opts.phase)?;
+            let run =
+                pgbench::run(stack.cluster.port, db, &script, concurrency, opts.phase).await?;
             let (_, pg_cpu) = mark.since(None, &stack.cluster.data_dir);
             rounds.push(Round {
                 subject: measured,
@@ -54,6 +55,6 @@ pub async fn p2_submit_feedback(stack: &Stack, opts: &Options) -> anyhow::Result
             crate::procstat::peak_rss_mb(subject.pid()),
         );
     }
-    subject.stop();
+    subject.stop().await;
     Ok(out)
 }

@@ -65,7 +65,10 @@ pub async fn p3_import(stack: &Stack, opts: &Options) -> anyhow::Result<Scenario
         rounds.push(Round { subject, ceiling });
     }
     let peak = procstat::peak_rss_mb(pid);
-    let _ = svc.process.stop(std::time::Duration::from_secs(20));
+    let _ = svc
+        .process
+        .shutdown(std::time::Duration::from_secs(20))
+        .await;
     Ok(Scenario::new(
         "P3",
         &format!("ImportFeedback, {n} comment cards in one stream (items/s)"),

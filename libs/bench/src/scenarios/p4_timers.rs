@@ -31,7 +31,12 @@ pub async fn p4_timers(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scen
     let n = opts.timers;
     let env = opts.service_env.clone();
     // Started once so it migrates; the rounds start the replicas on a loaded table.
-    stack.service(SERVICE, db, &env).await?.process.stop(STOP)?;
+    stack
+        .service(SERVICE, db, &env)
+        .await?
+        .process
+        .shutdown(STOP)
+        .await?;
     let mut conn = PgConnection::connect(&stack.cluster.admin_url(db)).await?;
     conn.execute(
         "DROP SCHEMA IF EXISTS bench_ceiling CASCADE;
@@ -184,7 +189,7 @@ async fn fire_with_replicas(
     // Before the replicas stop: their connections' backends take their CPU time with them.
     let pg_cpu = procstat::postgres_cpu_seconds(data) - pg_before;
     for r in &mut replicas {
-        let _ = r.process.stop(STOP);
+        let _ = r.process.shutdown(STOP).await;
     }
     result?;
     let (fired, span_s, dupes): (i64, f64, i64) = sqlx::query_as(
@@ -289,7 +294,7 @@ async fn lateness_at(
     }
     .await;
     for r in &mut replicas {
-        let _ = r.process.stop(STOP);
+        let _ = r.process.shutdown(STOP).await;
     }
     result?;
     let (p50, p99, p999, mean, span_s): (f64, f64, f64, f64, f64) = sqlx::query_as(

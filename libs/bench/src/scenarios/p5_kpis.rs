@@ -53,7 +53,7 @@ pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenar
         .service_with_config(SERVICE, db, &env, &config)
         .await?;
     wait_members(&mut PgConnection::connect(&stack.cluster.admin_url(db)).await?).await?;
-    first.process.stop(Duration::from_secs(20))?;
+    first.process.shutdown(Duration::from_secs(20)).await?;
 
     let mut conn = PgConnection::connect(&stack.cluster.admin_url(db)).await?;
     let started = Instant::now();
@@ -127,7 +127,7 @@ pub async fn p5_kpis(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenar
     }
     pool.close().await;
     let peak = crate::procstat::peak_rss_mb(subject.pid());
-    subject.stop();
+    subject.stop().await;
     if let Some(last) = out.last_mut() {
         last.peak_rss.insert("metrics (GetKpis)".into(), peak);
     }

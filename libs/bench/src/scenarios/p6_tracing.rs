@@ -12,7 +12,7 @@ use guestloop_testkit::otlp::TraceReceiver;
 use std::collections::BTreeMap;
 
 pub async fn p6_tracing(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Scenario>> {
-    let (receiver, addr) = TraceReceiver::start(false).await?;
+    let (receiver, addr) = TraceReceiver::start_on_own_thread(false)?;
     let mut traced = opts.service_env.clone();
     traced.insert(
         "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
@@ -52,8 +52,8 @@ pub async fn p6_tracing(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<Sce
         // Let the exporter's last batch arrive.
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         let spans = receiver.spans() - before;
-        on.stop();
-        off.stop();
+        on.stop().await;
+        off.stop().await;
         out.push(Scenario::new(
             "P6",
             &format!(

@@ -13,7 +13,10 @@ pub async fn p7_footprint(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<F
     let mut out = Vec::new();
     for (service, _, _) in guestloop_testkit::platform::SERVICES {
         let mut first = stack.service(service, db, &opts.service_env).await?;
-        let _ = first.process.stop(std::time::Duration::from_secs(20));
+        let _ = first
+            .process
+            .shutdown(std::time::Duration::from_secs(20))
+            .await;
         let mut again = stack.service(service, db, &opts.service_env).await?;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         out.push(Footprint {
@@ -23,7 +26,10 @@ pub async fn p7_footprint(stack: &Stack, opts: &Options) -> anyhow::Result<Vec<F
             idle_rss_mb: procstat::rss_mb(again.process.pid()),
             idle_anon_mb: procstat::anon_rss_mb(again.process.pid()),
         });
-        let _ = again.process.stop(std::time::Duration::from_secs(20));
+        let _ = again
+            .process
+            .shutdown(std::time::Duration::from_secs(20))
+            .await;
     }
     Ok(out)
 }
