@@ -77,7 +77,9 @@ async fn sigterm_under_load_answers_in_flight_calls_and_exits_zero() {
     tokio::time::sleep(Duration::from_millis(1500) * guestloop_testkit::fault_scale()).await;
     let before = acked.lock().unwrap().len();
     let term_at = Instant::now();
-    let status = tokio::task::block_in_place(|| process.stop(GRACE + Duration::from_secs(5)))
+    let status = process
+        .shutdown(GRACE + Duration::from_secs(5))
+        .await
         .unwrap()
         .expect("exited");
     let exited_after = term_at.elapsed();

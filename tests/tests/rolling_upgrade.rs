@@ -175,7 +175,9 @@ async fn old_and_new_pods_overlap_on_the_new_schema_and_nothing_is_lost() {
         proxies[pod.name.as_str()].set_backends(&[pod.grpc_port]);
     }
     for s in old.services.iter_mut().rev() {
-        let exit = tokio::task::block_in_place(|| s.stop(Duration::from_secs(30)))
+        let exit = s
+            .shutdown(Duration::from_secs(30))
+            .await
             .unwrap()
             .expect("exited");
         assert!(
@@ -224,7 +226,9 @@ async fn old_and_new_pods_overlap_on_the_new_schema_and_nothing_is_lost() {
         "(answers, complaints, surveys) counted vs played"
     );
     for mut pod in new {
-        let exit = tokio::task::block_in_place(|| pod.stop(Duration::from_secs(30)))
+        let exit = pod
+            .shutdown(Duration::from_secs(30))
+            .await
             .unwrap()
             .expect("exited");
         assert!(exit.success(), "{}: SIGTERM exit {exit}", pod.name);

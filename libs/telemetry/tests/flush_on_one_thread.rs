@@ -9,11 +9,8 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn the_last_spans_reach_the_collector_from_a_current_thread_runtime() {
-    // The collector runs on a runtime of its own, as a real one runs in a process of its own.
-    let collector_runtime = tokio::runtime::Runtime::new().unwrap();
-    let (collector, addr) = collector_runtime
-        .block_on(TraceReceiver::start(true))
-        .unwrap();
+    // The collector runs on a thread of its own, as a real one runs in a process of its own.
+    let (collector, addr) = TraceReceiver::start_on_own_thread(true).unwrap();
 
     let service = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -160,37 +160,49 @@ impl ServiceProcess {
 
     /// SIGTERM, then wait up to `grace` before killing.
     pub fn stop(&mut self, grace: Duration) -> std::io::Result<Option<std::process::ExitStatus>> {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        self.terminate();
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
+        loop {
+            if let Some(status) = self.exited_or_killed(deadline)? {
                 return Ok(Some(status));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        self.child.kill()?;
-        self.child.wait().map(Some)
     }
 
     /// [`stop`](Self::stop) without blocking the runtime while it waits: a service drains
-    /// the connections its callers hold open, and on a one-thread runtime those callers'
-    /// connection tasks can close them only while the thread is free.
+    /// the connections its callers hold open, and on a one-thread runtime (or any thread
+    /// the callers' connections run on) they can close them only while the thread is free.
     pub async fn shutdown(
         &mut self,
         grace: Duration,
     ) -> std::io::Result<Option<std::process::ExitStatus>> {
-        let _ = tokio::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .await;
+        self.terminate();
         let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
+        loop {
+            if let Some(status) = self.exited_or_killed(deadline)? {
                 return Ok(Some(status));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// The exit status if the process has ended; past `deadline`, SIGKILL and reap it.
+    fn exited_or_killed(
+        &mut self,
+        deadline: Instant,
+    ) -> std::io::Result<Option<std::process::ExitStatus>> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() < deadline {
+            return Ok(None);
         }
         self.child.kill()?;
         self.child.wait().map(Some)
