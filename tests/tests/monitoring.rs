@@ -16,7 +16,6 @@ use guestloop_testkit::platform::Platform;
 use guestloop_testkit::scenario::{self, Endpoints};
 use guestloop_testkit::sinks;
 use std::collections::{BTreeMap, BTreeSet};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RULES: &str = include_str!("../../helm/guestloop/templates/prometheusrule.yaml");
 const DASHBOARD: &str = include_str!("../../helm/guestloop/dashboards/guestloop.json");
@@ -393,15 +392,9 @@ fn sample_names(body: &str) -> BTreeSet<String> {
 }
 
 async fn scrape(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let reply = guestloop_testkit::scrape(("127.0.0.1", port))
         .await
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.unwrap();
+        .expect("admin port");
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     reply
         .split_once("\r\n\r\n")

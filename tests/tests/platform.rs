@@ -9,7 +9,6 @@ use guestloop_testkit::platform::{Platform, SERVICES};
 use guestloop_testkit::{TEST_CHAIN_TOML, keys};
 use sqlx::Connection;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::Instrument;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,15 +26,9 @@ async fn the_platform_starts_isolates_schemas_traces_and_stops() {
 
     // Every service answers health (Platform::start waited for it) and serves /metrics.
     for s in &platform.services {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", s.admin_port))
+        let reply = guestloop_testkit::scrape(("127.0.0.1", s.admin_port))
             .await
             .unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.unwrap();
         assert!(reply.starts_with("HTTP/1.1 200"), "{}: {reply}", s.name);
     }
 

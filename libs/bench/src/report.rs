@@ -15,6 +15,13 @@ pub struct Phase {
     pub summary: Summary,
     pub server_cpu_s_per_1k: f64,
     pub postgres_cpu_s_per_1k: f64,
+    /// Items per batch the service's batchers wrote during the phase (all batchers), from
+    /// its /metrics (`guestloop_batch_items`); `None` for a ceiling or a path with none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_per_batch: Option<f64>,
+    /// The mean time a batch took to write during the phase (`guestloop_batch_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms_per_batch: Option<f64>,
 }
 
 impl Phase {
@@ -33,6 +40,8 @@ impl Phase {
             },
             server_cpu_s_per_1k: 0.0,
             postgres_cpu_s_per_1k: postgres_cpu_s / calls.max(1.0) * 1000.0,
+            items_per_batch: None,
+            ms_per_batch: None,
         }
     }
 }
@@ -237,14 +246,33 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "| id | subject | ceiling | subject calls/s | ceiling calls/s | ratio (median) | target | subject p99 ms | ceiling p99 ms | CPU s/1k calls server + pg | met |"
+            "| id | subject | ceiling | subject calls/s | ceiling calls/s | ratio (median) | target | subject p99 ms | ceiling p99 ms | CPU s/1k calls server + pg | items per batch (mean time) | met |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
         for sc in &self.scenarios {
             let subject = median_of(sc.rounds.iter().map(|r| r.subject.summary.calls_per_s));
             let ceiling = median_of(sc.rounds.iter().map(|r| r.ceiling.summary.calls_per_s));
             let server_cpu = median_of(sc.rounds.iter().map(|r| r.subject.server_cpu_s_per_1k));
             let pg_cpu = median_of(sc.rounds.iter().map(|r| r.subject.postgres_cpu_s_per_1k));
+            let items: Vec<f64> = sc
+                .rounds
+                .iter()
+                .filter_map(|r| r.subject.items_per_batch)
+                .collect();
+            let batch_ms: Vec<f64> = sc
+                .rounds
+                .iter()
+                .filter_map(|r| r.subject.ms_per_batch)
+                .collect();
+            let per_batch = if items.is_empty() {
+                "–".to_string()
+            } else {
+                format!(
+                    "{:.1} in {:.2} ms",
+                    median_of(items.into_iter()),
+                    median_of(batch_ms.into_iter())
+                )
+            };
             let target = sc.target.describe();
             let errors: u64 = sc
                 .rounds
@@ -253,7 +281,7 @@ impl Report {
                 .sum();
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.0} | {:.0} | **{:.1} %** | {} | {} | {} | {:.3} + {:.3} | {}{} |",
+                "| {} | {} | {} | {:.0} | {:.0} | **{:.1} %** | {} | {} | {} | {:.3} + {:.3} | {} | {}{} |",
                 sc.id,
                 sc.subject,
                 sc.ceiling,
@@ -265,6 +293,7 @@ impl Report {
                 ms(sc.ceiling_p99_ms),
                 server_cpu,
                 pg_cpu,
+                per_batch,
                 if sc.met { "yes" } else { "no" },
                 if errors > 0 {
                     format!(" ({errors} errors)")

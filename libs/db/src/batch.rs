@@ -4,11 +4,24 @@
 //! written. The queue is bounded; a full queue refuses at once rather than grow.
 //! [`crate::group`] builds group commit on it; services batch their own inserts with it.
 //!
+//! A steady set of callers splits in two: the calls that queued while a batch was written
+//! make the next batch, and the callers just answered come back while that one is written
+//! (SubmitFeedback at 8 in flight: 4.2 items a batch; GetGuest at 64: 33). Merging the
+//! halves with a short wait was measured and is slower: the two halves are a pipeline —
+//! the service answers and decodes one half while PostgreSQL writes the other — and one
+//! batch leaves each idle in turn (docs/benchmarks/README.md, round of 2026-12-07,
+//! afternoon).
+//!
 //! Each worker keeps its database connection ([`Lease`]) from one batch to the next while
 //! work keeps coming, and gives it back after `hold_connection` without any. A pool
 //! checkout cost two round trips besides the batch's own (sqlx pings a connection when it
 //! goes back to the pool, and the pool tested it on the way out): 8 % of guest-profile's
 //! CPU under P1, and P2 and P4 gained 7–11 points without them (docs/benchmarks/README.md).
+//!
+//! Every batcher has a name and reports, per batch, how many items it held
+//! (`guestloop_batch_items`) and how long its statement(s) and commit took
+//! (`guestloop_batch_seconds`): how full group commit runs under the load of the hour, and
+//! whether the database is what callers wait on.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -16,8 +29,8 @@ use guestloop_config::Seconds;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc};
 
 /// How a batcher runs.
@@ -126,17 +139,19 @@ impl Lease {
 impl<I: Send + 'static> Batcher<I> {
     /// Starts `settings.workers` workers on the current runtime, each handing batches to
     /// `handle` with its [`Lease`] on `pool`; `handle` answers every item's caller itself.
-    pub fn start<F>(pool: PgPool, settings: BatchSettings, handle: F) -> Self
+    /// `name` labels the batcher's series on /metrics.
+    pub fn start<F>(name: &'static str, pool: PgPool, settings: BatchSettings, handle: F) -> Self
     where
         F: for<'l> Fn(Vec<I>, &'l mut Lease) -> BoxFuture<'l, ()> + Send + Sync + 'static,
     {
+        let observe = BatchMetrics::new(name);
         let (queue, receiver) = mpsc::channel::<I>(settings.queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         let handle = Arc::new(handle);
         let max_batch = settings.max_batch.max(1);
         let hold = settings.hold_connection.as_duration();
         for _ in 0..settings.workers.max(1) {
-            let (receiver, handle) = (receiver.clone(), handle.clone());
+            let (receiver, handle, observe) = (receiver.clone(), handle.clone(), observe.clone());
             let mut lease = Lease::new(pool.clone());
             tokio::spawn(async move {
                 loop {
@@ -153,11 +168,15 @@ impl<I: Send + 'static> Batcher<I> {
                         next.await
                     };
                     let Some(batch) = batch else { return };
+                    observe.items.record(batch.len() as f64);
+                    let started = Instant::now();
                     // A panic in one batch must not take the worker with it; that
                     // batch's callers see `Closed` as their reply channels drop, and the
                     // connection, in whatever state the batch left it, goes back.
                     let run = AssertUnwindSafe(handle(batch, &mut lease)).catch_unwind();
-                    if run.await.is_err() {
+                    let panicked = run.await.is_err();
+                    observe.seconds.record(started.elapsed());
+                    if panicked {
                         lease.discard();
                     } else if hold.is_zero() {
                         lease.release();
@@ -174,6 +193,35 @@ impl<I: Send + 'static> Batcher<I> {
             mpsc::error::TrySendError::Full(_) => GroupError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => GroupError::Closed,
         })
+    }
+}
+
+/// A batcher's two histograms, registered once so that a batch records without building
+/// their keys again.
+#[derive(Clone)]
+struct BatchMetrics {
+    items: metrics::Histogram,
+    seconds: metrics::Histogram,
+}
+
+impl BatchMetrics {
+    fn new(name: &'static str) -> Self {
+        static DESCRIBED: Once = Once::new();
+        DESCRIBED.call_once(|| {
+            metrics::describe_histogram!(
+                "guestloop_batch_items",
+                "Items (calls, rows) per batch a batcher wrote, by batcher: how many calls share a statement and a commit"
+            );
+            metrics::describe_histogram!(
+                "guestloop_batch_seconds",
+                metrics::Unit::Seconds,
+                "Time a batcher's worker spent writing one batch (statements, commit, answers), by batcher"
+            );
+        });
+        Self {
+            items: metrics::histogram!("guestloop_batch_items", "batcher" => name),
+            seconds: metrics::histogram!("guestloop_batch_seconds", "batcher" => name),
+        }
     }
 }
 

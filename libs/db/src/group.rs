@@ -68,9 +68,10 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the workers on the current runtime; they stop when every handle is dropped.
-    pub fn start(pool: PgPool, settings: BatchSettings) -> Self {
+    /// `name` labels its batches on /metrics ([`crate::batch`]).
+    pub fn start(name: &'static str, pool: PgPool, settings: BatchSettings) -> Self {
         Self {
-            batcher: Batcher::start(pool, settings, |batch, lease| {
+            batcher: Batcher::start(name, pool, settings, |batch, lease| {
                 Box::pin(run_batch(batch, lease))
             }),
         }

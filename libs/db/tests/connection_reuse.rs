@@ -70,6 +70,7 @@ async fn terminate(url: &str, pid: i32) {
 async fn a_batch_worker_keeps_its_backend_while_busy_and_gives_it_back_when_idle() {
     let (pool, url) = pool(4, Duration::from_secs(1)).await;
     let group = GroupCommit::start(
+        "test",
         pool.clone(),
         BatchSettings {
             workers: 1,

@@ -60,7 +60,7 @@ async fn insert(group: &GroupCommit, id: i32) -> Result<i32, TestError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_answer_follows_its_commit_and_a_failure_rolls_back_alone() {
     let pool = pool().await;
-    let group = GroupCommit::start(pool.clone(), BatchSettings::default());
+    let group = GroupCommit::start("test", pool.clone(), BatchSettings::default());
     // Ids 0..10 exist already, so every tenth call below fails on the primary key.
     for id in 0..10 {
         insert(&group, id * 10).await.unwrap();
@@ -111,6 +111,7 @@ async fn each_answer_follows_its_commit_and_a_failure_rolls_back_alone() {
 async fn a_full_queue_refuses_at_once_and_a_panic_stops_nothing() {
     let pool = pool().await;
     let group = GroupCommit::start(
+        "test",
         pool.clone(),
         BatchSettings {
             workers: 1,

@@ -20,6 +20,12 @@ const LAG_BUCKETS: [f64; 15] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
 ];
 
+/// Buckets of every `*_items` histogram: items per batch of a batcher (guestloop_db::batch),
+/// powers of two up to the largest `max_batch` configured (1,024, imports).
+const ITEM_BUCKETS: [f64; 11] = [
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+
 fn builder() -> PrometheusBuilder {
     // The exporter tries its matchers in sorted order: "_lag_seconds" sorts before
     // "_seconds", so a lag histogram gets the lag buckets (tested below).
@@ -27,6 +33,8 @@ fn builder() -> PrometheusBuilder {
         .set_buckets_for_metric(Matcher::Suffix("_lag_seconds".into()), &LAG_BUCKETS)
         .expect("buckets are non-empty")
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)
+        .expect("buckets are non-empty")
+        .set_buckets_for_metric(Matcher::Suffix("_items".into()), &ITEM_BUCKETS)
         .expect("buckets are non-empty")
 }
 
@@ -151,12 +159,13 @@ pub(crate) async fn serve(listener: TcpListener, handle: PrometheusHandle) {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn lag_histograms_reach_an_hour_and_latencies_stop_at_ten_seconds() {
+    fn lag_histograms_reach_an_hour_latencies_stop_at_ten_seconds_batches_at_1024_items() {
         let recorder = super::builder().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
             metrics::histogram!("x_lag_seconds").record(42.0);
             metrics::histogram!("x_duration_seconds").record(0.02);
+            metrics::histogram!("x_batch_items").record(5.0);
         });
         let body = handle.render();
         assert!(
@@ -174,6 +183,12 @@ mod tests {
         );
         assert!(
             !body.contains("x_duration_seconds_bucket{le=\"3600\"}"),
+            "{body}"
+        );
+        assert!(body.contains("x_batch_items_bucket{le=\"8\"} 1"), "{body}");
+        assert!(body.contains("x_batch_items_bucket{le=\"4\"} 0"), "{body}");
+        assert!(
+            body.contains("x_batch_items_bucket{le=\"1024\"} 1"),
             "{body}"
         );
     }

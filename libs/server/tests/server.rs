@@ -10,7 +10,6 @@ use guestloop_proto::events::v1::{DeliverEventsRequest, DeliverEventsResponse, E
 use guestloop_server::{Deadline, Health, Listeners};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{Code, Request, Response, Status};
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
@@ -471,13 +470,7 @@ async fn metrics_endpoint_counts_calls_by_method_and_code() {
             .code(),
         Code::InvalidArgument
     );
-    let mut stream = tokio::net::TcpStream::connect(s.admin).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
+    let body = guestloop_testkit::scrape(s.admin).await.unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     let has = |code: &str| {
         body.lines().any(|l| {

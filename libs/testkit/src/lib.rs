@@ -16,6 +16,7 @@ pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod scenario;
+mod scrape;
 pub mod sinks;
 
 pub use chain::TEST_CHAIN_TOML;
@@ -23,6 +24,7 @@ pub use keys::{TestKeys, keys};
 pub use layers::{calling_service_layer, service_layer};
 pub use postgres::{Cluster, TestDatabase, test_database};
 pub use process::{ServiceProcess, free_port};
+pub use scrape::{scrape, sum_of};
 
 /// How much longer the fault tests run: 1 in the README's test command (seconds each),
 /// more for the long versions (`scripts/faults-long.sh` sets `GUESTLOOP_FAULT_SCALE`), which

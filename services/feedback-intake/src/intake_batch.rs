@@ -31,9 +31,12 @@ pub struct IntakeBatch {
 }
 
 impl IntakeBatch {
-    pub fn start(pool: PgPool, settings: BatchSettings) -> Self {
+    /// `name` labels its batches on /metrics.
+    pub fn start(name: &'static str, pool: PgPool, settings: BatchSettings) -> Self {
         Self {
-            batcher: Batcher::start(pool, settings, |batch, lease| Box::pin(write(batch, lease))),
+            batcher: Batcher::start(name, pool, settings, |batch, lease| {
+                Box::pin(write(batch, lease))
+            }),
         }
     }
 

@@ -87,11 +87,17 @@ impl Application {
             guests: guests::GuestDirectory::new(guest_profile),
             case_feed: crate::store::cases::case_feed(),
             group: guestloop_db::group::GroupCommit::start(
+                "group_commit",
                 runtime.pool.clone(),
                 settings.group_commit,
             ),
-            batch: intake_batch::IntakeBatch::start(runtime.pool.clone(), settings.batch_write),
+            batch: intake_batch::IntakeBatch::start(
+                "submit",
+                runtime.pool.clone(),
+                settings.batch_write,
+            ),
             import_batch: intake_batch::IntakeBatch::start(
+                "import",
                 runtime.pool.clone(),
                 settings.import_write,
             ),

@@ -48,7 +48,9 @@ pub struct AccessLog {
 impl AccessLog {
     pub fn start(pool: PgPool, settings: BatchSettings) -> Self {
         Self {
-            batcher: Batcher::start(pool, settings, |batch, lease| Box::pin(write(batch, lease))),
+            batcher: Batcher::start("access_log", pool, settings, |batch, lease| {
+                Box::pin(write(batch, lease))
+            }),
         }
     }
 

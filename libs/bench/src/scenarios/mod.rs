@@ -36,6 +36,13 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 const COMMENT_CARD: &str =
     "Room was clean and the breakfast staff were friendly; the lift was a little slow.";
 
+/// Counters of a service's batchers, all batchers together (libs/db's batch.rs).
+struct BatchTotals {
+    batches: f64,
+    items: f64,
+    seconds: f64,
+}
+
 /// A service process under load: its connections and the call that exercises it.
 pub(crate) struct Subject {
     pub svc: Started,
@@ -57,9 +64,31 @@ impl Subject {
         opts: &Options,
     ) -> Phase {
         let pid = Some(self.pid());
+        let batches = self.batches().await;
         let mark = crate::procstat::CpuMark::now(pid, &stack.cluster.data_dir);
         let out = load::closed_loop(&self.channels, concurrency, opts.phase, call.clone()).await;
-        measured(&out, mark.since(pid, &stack.cluster.data_dir))
+        let mut phase = measured(&out, mark.since(pid, &stack.cluster.data_dir));
+        if let (Some(before), Some(after)) = (batches, self.batches().await) {
+            let n = after.batches - before.batches;
+            if n > 0.0 {
+                phase.items_per_batch = Some((after.items - before.items) / n);
+                phase.ms_per_batch = Some((after.seconds - before.seconds) / n * 1000.0);
+            }
+        }
+        phase
+    }
+
+    /// What the service's batchers have written so far (its /metrics).
+    async fn batches(&self) -> Option<BatchTotals> {
+        let text = guestloop_testkit::scrape(("127.0.0.1", self.svc.process.admin_port))
+            .await
+            .ok()?;
+        let sum = |series| guestloop_testkit::sum_of(&text, series);
+        Some(BatchTotals {
+            batches: sum("guestloop_batch_items_count"),
+            items: sum("guestloop_batch_items_sum"),
+            seconds: sum("guestloop_batch_seconds_sum"),
+        })
     }
 
     pub async fn warm_up(&self, concurrency: usize, opts: &Options, calls: &[&Call]) {
@@ -124,6 +153,8 @@ fn measured(outcome: &Outcome, cpu: (f64, f64)) -> Phase {
         summary: outcome.summary(),
         server_cpu_s_per_1k: per_k(cpu.0),
         postgres_cpu_s_per_1k: per_k(cpu.1),
+        items_per_batch: None,
+        ms_per_batch: None,
     }
 }
 

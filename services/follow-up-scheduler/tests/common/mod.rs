@@ -223,22 +223,14 @@ impl TestApp {
 
     /// The Prometheus text of the first running scheduler replica's admin port.
     pub async fn metrics(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let r = self
             .replicas
             .iter()
             .find(|r| r.handle.is_some() && r.scheduler)
             .expect("a running replica");
-        let mut stream = tokio::net::TcpStream::connect(r.admin)
+        guestloop_testkit::scrape(r.admin)
             .await
-            .expect("admin port");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\n\r\n")
-            .await
-            .expect("request");
-        let mut out = String::new();
-        stream.read_to_string(&mut out).await.expect("response");
-        out
+            .expect("admin port")
     }
 
     /// The gRPC address of the first running scheduler replica.

@@ -145,17 +145,9 @@ impl TestApp {
 
     /// The Prometheus text of the service's admin port.
     pub async fn scrape(&self) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.admin_addr)
+        guestloop_testkit::scrape(self.admin_addr)
             .await
-            .expect("admin port");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-            .await
-            .expect("request");
-        let mut out = String::new();
-        stream.read_to_string(&mut out).await.expect("response");
-        out
+            .expect("admin port")
     }
 
     /// The stored guest row as JSON text, to prove a call changed nothing.

@@ -164,17 +164,7 @@ async fn start_metrics(layers: &[String]) -> Running {
 
 /// The Prometheus text of an admin port.
 async fn scrape(admin: SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(admin)
-        .await
-        .expect("admin port");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("request");
-    let mut out = String::new();
-    stream.read_to_string(&mut out).await.expect("response");
-    out
+    guestloop_testkit::scrape(admin).await.expect("admin port")
 }
 
 impl TestApp {
