@@ -326,11 +326,23 @@ impl Report {
             );
             let _ = writeln!(s, "|---|---|---|---|---|---|");
             for f in &self.footprint {
-                let peak = self
+                // Every scenario's peak for this service: P2's under the bare name,
+                // P3's as "feedback-intake (import)" and the like.
+                let peaks: Vec<String> = self
                     .scenarios
                     .iter()
-                    .find_map(|sc| sc.peak_rss.get(&f.service))
-                    .map_or("–".to_string(), |mb| format!("{mb:.1}"));
+                    .flat_map(|sc| sc.peak_rss.iter())
+                    .filter_map(|(key, mb)| {
+                        let what = key.strip_prefix(f.service.as_str())?.trim();
+                        (what.is_empty() || what.starts_with('('))
+                            .then(|| format!("{mb:.1} {what}").trim_end().to_string())
+                    })
+                    .collect();
+                let peak = if peaks.is_empty() {
+                    "–".to_string()
+                } else {
+                    peaks.join(", ")
+                };
                 let _ = writeln!(
                     s,
                     "| {} | {:.0} | {:.0} | {:.1} | {:.1} | {} |",
