@@ -15,13 +15,19 @@ pub struct Phase {
     pub summary: Summary,
     pub server_cpu_s_per_1k: f64,
     pub postgres_cpu_s_per_1k: f64,
-    /// Items per batch the service's batchers wrote during the phase (all batchers), from
-    /// its /metrics (`guestloop_batch_items`); `None` for a ceiling or a path with none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub items_per_batch: Option<f64>,
-    /// The mean time a batch took to write during the phase (`guestloop_batch_seconds`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ms_per_batch: Option<f64>,
+    /// How the service's batchers ran during the phase; `None` for a ceiling or a path
+    /// without batches.
+    #[serde(flatten)]
+    pub batching: Option<Batching>,
+}
+
+/// What a service's batchers (all together) wrote during a phase, from its /metrics
+/// (`guestloop_batch_items`, `guestloop_batch_seconds`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Batching {
+    pub items_per_batch: f64,
+    /// The mean time a batch took to write.
+    pub ms_per_batch: f64,
 }
 
 impl Phase {
@@ -40,8 +46,7 @@ impl Phase {
             },
             server_cpu_s_per_1k: 0.0,
             postgres_cpu_s_per_1k: postgres_cpu_s / calls.max(1.0) * 1000.0,
-            items_per_batch: None,
-            ms_per_batch: None,
+            batching: None,
         }
     }
 }
@@ -254,23 +259,18 @@ impl Report {
             let ceiling = median_of(sc.rounds.iter().map(|r| r.ceiling.summary.calls_per_s));
             let server_cpu = median_of(sc.rounds.iter().map(|r| r.subject.server_cpu_s_per_1k));
             let pg_cpu = median_of(sc.rounds.iter().map(|r| r.subject.postgres_cpu_s_per_1k));
-            let items: Vec<f64> = sc
+            let batching: Vec<Batching> = sc
                 .rounds
                 .iter()
-                .filter_map(|r| r.subject.items_per_batch)
+                .filter_map(|r| r.subject.batching)
                 .collect();
-            let batch_ms: Vec<f64> = sc
-                .rounds
-                .iter()
-                .filter_map(|r| r.subject.ms_per_batch)
-                .collect();
-            let per_batch = if items.is_empty() {
+            let per_batch = if batching.is_empty() {
                 "–".to_string()
             } else {
                 format!(
                     "{:.1} in {:.2} ms",
-                    median_of(items.into_iter()),
-                    median_of(batch_ms.into_iter())
+                    median_of(batching.iter().map(|b| b.items_per_batch)),
+                    median_of(batching.iter().map(|b| b.ms_per_batch))
                 )
             };
             let target = sc.target.describe();

@@ -20,7 +20,7 @@ pub use p7_footprint::p7_footprint;
 
 use crate::Options;
 use crate::load::{self, Call, Outcome, authorized};
-use crate::report::{Phase, SweepPoint};
+use crate::report::{Batching, Phase, SweepPoint};
 use crate::stack::{Stack, Started};
 use guestloop_proto::feedback::v1 as fb;
 use guestloop_proto::feedback::v1::feedback_intake_service_client::FeedbackIntakeServiceClient;
@@ -41,6 +41,17 @@ struct BatchTotals {
     batches: f64,
     items: f64,
     seconds: f64,
+}
+
+impl BatchTotals {
+    /// What was written between `before` and these counters; `None` if no batch was.
+    fn since(&self, before: &BatchTotals) -> Option<Batching> {
+        let n = self.batches - before.batches;
+        (n > 0.0).then(|| Batching {
+            items_per_batch: (self.items - before.items) / n,
+            ms_per_batch: (self.seconds - before.seconds) / n * 1000.0,
+        })
+    }
 }
 
 /// A service process under load: its connections and the call that exercises it.
@@ -69,11 +80,7 @@ impl Subject {
         let out = load::closed_loop(&self.channels, concurrency, opts.phase, call.clone()).await;
         let mut phase = measured(&out, mark.since(pid, &stack.cluster.data_dir));
         if let (Some(before), Some(after)) = (batches, self.batches().await) {
-            let n = after.batches - before.batches;
-            if n > 0.0 {
-                phase.items_per_batch = Some((after.items - before.items) / n);
-                phase.ms_per_batch = Some((after.seconds - before.seconds) / n * 1000.0);
-            }
+            phase.batching = after.since(&before);
         }
         phase
     }
@@ -153,8 +160,7 @@ fn measured(outcome: &Outcome, cpu: (f64, f64)) -> Phase {
         summary: outcome.summary(),
         server_cpu_s_per_1k: per_k(cpu.0),
         postgres_cpu_s_per_1k: per_k(cpu.1),
-        items_per_batch: None,
-        ms_per_batch: None,
+        batching: None,
     }
 }
 

@@ -320,8 +320,7 @@ async fn lateness_at(
         },
         server_cpu_s_per_1k: 0.0,
         postgres_cpu_s_per_1k: 0.0,
-        items_per_batch: None,
-        ms_per_batch: None,
+        batching: None,
     };
     let round = Round {
         subject: phase(fired_rate, [p50, p99, p999, mean]),
