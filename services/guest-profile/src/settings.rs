@@ -75,10 +75,13 @@ listen_addr = "127.0.0.1:9101"
 schema = "guest_profile"
 # One worker puts every read that queued during the last statement into the next one;
 # two split them into two statements and two commits. guestloop-bench P1 (A/B/A/B):
-# 28.6 / 29.4 % with 2, 33.9 / 31.9 % with 1; PostgreSQL 21 -> 13-14 us per read.
+# 28.6 / 29.4 % with 2, 33.9 / 31.9 % with 1; PostgreSQL 21 -> 13-14 us per read. Past 8
+# waiting, a batch takes half of them, as feedback-intake's batch_write does (P1 at c64:
+# 17 reads a batch instead of 33, 20.2 -> 21.1 %, within noise).
 [access_log]
 workers = 1
 max_batch = 64
+split_above = 8
 queue = 4096
 [erasure]
 confirm_within = "1h"

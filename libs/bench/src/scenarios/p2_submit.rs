@@ -1,6 +1,8 @@
 //! P2: SubmitFeedback of a comment card (one durable item per call, no case) against
 //! pgbench inserting the same row into a copy of the feedback table (same columns and
-//! indexes) at the same concurrency, c8 and c32.
+//! indexes) at the same concurrency, c8 and c32 (what the issue asks), and c64: a burst
+//! of twice that, to show what batching does when more callers wait than one batch of the
+//! split takes.
 
 use super::{ceiling_table, submit_subject};
 use crate::Options;
@@ -16,7 +18,7 @@ pub async fn p2_submit_feedback(stack: &Stack, opts: &Options) -> anyhow::Result
     let script = ceiling_table(stack, db).await?;
     subject.warm_up(8, opts, &[&subject.call]).await;
     let mut out = Vec::new();
-    for concurrency in [8usize, 32] {
+    for concurrency in [8usize, 32, 64] {
         let mut rounds = Vec::new();
         for _ in 0..opts.repeats {
             let measured = subject
