@@ -1,8 +1,9 @@
-//! Micro-batching: calls queue items, a few workers each take whatever has queued (up to
-//! `max_batch`) and handle it as one batch. No timer holds an item back: at low load a
-//! batch is one item, and batches grow by themselves while the previous one is being
-//! written. The queue is bounded; a full queue refuses at once rather than grow.
-//! [`crate::group`] builds group commit on it; services batch their own inserts with it.
+//! Micro-batching: calls queue items, a few workers each take what has queued (up to
+//! `max_batch`; half of it when more than `split_above` wait) and handle it as one batch.
+//! No timer holds an item back: at low load a batch is one item, and batches grow by
+//! themselves while the previous one is being written. The queue is bounded; a full queue
+//! refuses at once rather than grow. [`crate::group`] builds group commit on it; services
+//! batch their own inserts with it.
 //!
 //! A steady set of callers splits in two: the calls that queued while a batch was written
 //! make the next batch, and the callers just answered come back while that one is written
