@@ -205,6 +205,25 @@ pub struct Report {
     pub footprint: Vec<Footprint>,
 }
 
+/// Every scenario's peak RSS of `service`, as the footprint table lists them: P2's under
+/// the bare name, P3's as "feedback-intake (import)" and the like; "–" without any.
+fn peaks_of(scenarios: &[Scenario], service: &str) -> String {
+    let peaks: Vec<String> = scenarios
+        .iter()
+        .flat_map(|sc| sc.peak_rss.iter())
+        .filter_map(|(key, mb)| {
+            let what = key.strip_prefix(service)?.trim();
+            (what.is_empty() || what.starts_with('('))
+                .then(|| format!("{mb:.1} {what}").trim_end().to_string())
+        })
+        .collect();
+    if peaks.is_empty() {
+        "–".to_string()
+    } else {
+        peaks.join(", ")
+    }
+}
+
 /// "0", or the total and each code: "470 (ResourceExhausted 470)".
 fn errors_by_code(errors: &BTreeMap<String, u64>) -> String {
     let total: u64 = errors.values().sum();
@@ -326,23 +345,7 @@ impl Report {
             );
             let _ = writeln!(s, "|---|---|---|---|---|---|");
             for f in &self.footprint {
-                // Every scenario's peak for this service: P2's under the bare name,
-                // P3's as "feedback-intake (import)" and the like.
-                let peaks: Vec<String> = self
-                    .scenarios
-                    .iter()
-                    .flat_map(|sc| sc.peak_rss.iter())
-                    .filter_map(|(key, mb)| {
-                        let what = key.strip_prefix(f.service.as_str())?.trim();
-                        (what.is_empty() || what.starts_with('('))
-                            .then(|| format!("{mb:.1} {what}").trim_end().to_string())
-                    })
-                    .collect();
-                let peak = if peaks.is_empty() {
-                    "–".to_string()
-                } else {
-                    peaks.join(", ")
-                };
+                let peak = peaks_of(&self.scenarios, &f.service);
                 let _ = writeln!(
                     s,
                     "| {} | {:.0} | {:.0} | {:.1} | {:.1} | {} |",
@@ -420,5 +423,42 @@ impl Report {
         }
         svg.push_str("</svg>\n");
         svg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Scenario, Target, peaks_of};
+
+    fn with_peaks(peaks: &[(&str, f64)]) -> Scenario {
+        peaks.iter().fold(
+            Scenario::new(
+                "P",
+                "subject",
+                "ceiling",
+                Target::ratio_at_least(1.0),
+                vec![],
+            ),
+            |sc, (service, mb)| sc.with_peak_rss(service, *mb),
+        )
+    }
+
+    #[test]
+    fn the_footprint_lists_every_peak_of_a_service_and_only_its_own() {
+        let scenarios = [
+            with_peaks(&[("feedback-intake", 24.5)]),
+            with_peaks(&[("feedback-intake (import)", 43.5), ("guest-profile", 20.7)]),
+            with_peaks(&[("metrics (GetKpis)", 32.5), ("metrics-extra", 99.0)]),
+        ];
+        // (service, what its row shows)
+        let cases = [
+            ("feedback-intake", "24.5, 43.5 (import)"),
+            ("guest-profile", "20.7"),
+            ("metrics", "32.5 (GetKpis)"),
+            ("notification", "–"),
+        ];
+        for (service, shown) in cases {
+            assert_eq!(peaks_of(&scenarios, service), shown, "{service}");
+        }
     }
 }
