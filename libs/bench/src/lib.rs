@@ -3,6 +3,7 @@
 //! warms up, alternates subject and ceiling round by round and reports the median ratio:
 //! on a shared 2-core machine a ratio is stable where an absolute rate is not.
 
+pub mod budget;
 pub mod load;
 pub mod pgbench;
 pub mod procstat;

@@ -1,5 +1,6 @@
-//! What a process costs, read from /proc: CPU seconds (user + system) of the server and of
-//! every PostgreSQL process, resident memory now and at its peak.
+//! What a process costs, read from /proc: CPU seconds (user + system) of the server, of
+//! every PostgreSQL process and of the load generator, the whole machine's busy and idle
+//! time, resident memory now and at its peak.
 
 use std::path::Path;
 
@@ -102,11 +103,90 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
     status_kb(pid, "VmHWM:") as f64 / 1024.0
 }
 
-/// CPU of the server and of PostgreSQL over a span of work.
+/// The whole machine's CPU time so far, from the first line of /proc/stat, in CPU-seconds
+/// (two cores count two seconds per second).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MachineCpu {
+    /// user, nice, system, irq and softirq.
+    pub busy: f64,
+    /// busy, idle, iowait and steal: every second the machine's cores had.
+    pub total: f64,
+}
+
+impl MachineCpu {
+    pub fn now() -> Self {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| s.lines().next().and_then(parse_cpu_line))
+            .unwrap_or_default()
+    }
+
+    /// The share of the machine's time that no process used.
+    pub fn idle_share(&self) -> f64 {
+        if self.total > 0.0 {
+            1.0 - self.busy / self.total
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// The aggregate `cpu` line of /proc/stat: `cpu user nice system idle iowait irq softirq
+/// steal guest guest_nice` in ticks (guest time is already counted in user).
+fn parse_cpu_line(line: &str) -> Option<MachineCpu> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<f64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = ticks[..] else {
+        return None;
+    };
+    let busy = user + nice + system + irq + softirq;
+    Some(MachineCpu {
+        busy: busy / TICKS_PER_SECOND,
+        total: (busy + idle + iowait + steal) / TICKS_PER_SECOND,
+    })
+}
+
+/// CPU seconds of this process, the load generator, and of the children it has reaped
+/// (pgbench, when it is the ceiling's client).
+pub fn own_cpu_seconds() -> f64 {
+    let me = std::process::id();
+    cpu_seconds(me) + reaped_children_cpu_seconds(me)
+}
+
+/// CPU spent over a span of work, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSpent {
+    pub server: f64,
+    pub postgres: f64,
+    /// The load generator (this process) and the clients it ran (pgbench).
+    pub client: f64,
+    pub machine: MachineCpu,
+}
+
+impl CpuSpent {
+    /// Only the server's and PostgreSQL's CPU, for a phase whose machine was not sampled.
+    pub fn server_and_postgres(server: f64, postgres: f64) -> Self {
+        Self {
+            server,
+            postgres,
+            ..Self::default()
+        }
+    }
+}
+
+/// CPU of the server, PostgreSQL, the load generator and the machine over a span of work.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMark {
     server: f64,
     postgres: f64,
+    client: f64,
+    machine: MachineCpu,
 }
 
 impl CpuMark {
@@ -114,15 +194,65 @@ impl CpuMark {
         Self {
             server: server_pid.map_or(0.0, cpu_seconds),
             postgres: postgres_cpu_seconds(data_dir),
+            client: own_cpu_seconds(),
+            machine: MachineCpu::now(),
         }
     }
 
-    /// (server, postgres) CPU seconds since `self`.
-    pub fn since(&self, server_pid: Option<u32>, data_dir: &Path) -> (f64, f64) {
+    /// What was spent since `self`.
+    pub fn since(&self, server_pid: Option<u32>, data_dir: &Path) -> CpuSpent {
         let now = Self::now(server_pid, data_dir);
-        (
-            now.server - self.server,
-            (now.postgres - self.postgres).max(0.0),
-        )
+        CpuSpent {
+            server: now.server - self.server,
+            postgres: (now.postgres - self.postgres).max(0.0),
+            client: now.client - self.client,
+            machine: MachineCpu {
+                busy: now.machine.busy - self.machine.busy,
+                total: now.machine.total - self.machine.total,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MachineCpu, parse_cpu_line};
+
+    #[test]
+    fn the_machine_line_is_read_as_busy_and_total_seconds() {
+        // (line, what it reads as)
+        let cases = [
+            (
+                "cpu  1000 50 300 8000 100 20 30 500 0 0",
+                Some(MachineCpu {
+                    busy: 14.0,
+                    total: 100.0,
+                }),
+            ),
+            (
+                "cpu 100 0 100 800 0 0 0 0",
+                Some(MachineCpu {
+                    busy: 2.0,
+                    total: 10.0,
+                }),
+            ),
+            ("cpu0 1000 50 300 8000 100 20 30 500 0 0", None),
+            ("cpu 1000 50 300", None),
+            ("cpu 1000 fifty 300 8000 100 20 30 500", None),
+            ("intr 12345", None),
+        ];
+        for (line, read) in cases {
+            assert_eq!(parse_cpu_line(line), read, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_idle_share_is_what_no_process_used() {
+        let m = MachineCpu {
+            busy: 1.5,
+            total: 2.0,
+        };
+        assert!((m.idle_share() - 0.25).abs() < 1e-12);
+        assert!(MachineCpu::default().idle_share().is_nan());
     }
 }

@@ -1,8 +1,10 @@
 //! What a run found, as JSON (for tools) and markdown (for people), with the machine, date
 //! and commit it ran on, and an SVG chart of latency against offered rate.
 
+use crate::budget::MachineShare;
 use crate::load::Summary;
 use crate::pgbench::PgbenchRun;
+use crate::procstat::CpuSpent;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +21,9 @@ pub struct Phase {
     /// without batches.
     #[serde(flatten)]
     pub batching: Option<Batching>,
+    /// The load generator's CPU and the whole machine's, `None` where not sampled.
+    #[serde(flatten)]
+    pub machine: Option<MachineShare>,
 }
 
 /// What a service's batchers (all together) wrote during a phase, from its /metrics
@@ -31,7 +36,7 @@ pub struct Batching {
 }
 
 impl Phase {
-    pub fn from_pgbench(run: PgbenchRun, postgres_cpu_s: f64, duration: Duration) -> Self {
+    pub fn from_pgbench(run: PgbenchRun, spent: CpuSpent, duration: Duration) -> Self {
         let calls = run.tps * duration.as_secs().max(1) as f64;
         Self {
             summary: Summary {
@@ -45,8 +50,9 @@ impl Phase {
                 mean_ms: run.latency_avg_ms,
             },
             server_cpu_s_per_1k: 0.0,
-            postgres_cpu_s_per_1k: postgres_cpu_s / calls.max(1.0) * 1000.0,
+            postgres_cpu_s_per_1k: spent.postgres / calls.max(1.0) * 1000.0,
             batching: None,
+            machine: MachineShare::of(&spent, calls),
         }
     }
 }
@@ -321,6 +327,7 @@ impl Report {
                 },
             );
         }
+        s.push_str(&crate::budget::markdown(&self.scenarios));
         for sc in self.scenarios.iter().filter(|sc| !sc.sweep.is_empty()) {
             let _ = writeln!(s, "\n## {} open loop: {}\n", sc.id, sc.subject);
             let _ = writeln!(s, "| offered/s | achieved/s | p50 ms | p99 ms | errors |");

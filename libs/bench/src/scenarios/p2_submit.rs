@@ -27,10 +27,10 @@ pub async fn p2_submit_feedback(stack: &Stack, opts: &Options) -> anyhow::Result
             let mark = CpuMark::now(None, &stack.cluster.data_dir);
             let run =
                 pgbench::run(stack.cluster.port, db, &script, concurrency, opts.phase).await?;
-            let (_, pg_cpu) = mark.since(None, &stack.cluster.data_dir);
+            let spent = mark.since(None, &stack.cluster.data_dir);
             rounds.push(Round {
                 subject: measured,
-                ceiling: Phase::from_pgbench(run, pg_cpu, opts.phase),
+                ceiling: Phase::from_pgbench(run, spent, opts.phase),
             });
         }
         let mut scenario = Scenario::new(

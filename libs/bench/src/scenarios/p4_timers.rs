@@ -13,7 +13,7 @@
 use super::measured;
 use crate::Options;
 use crate::load::Outcome;
-use crate::procstat::{self, CpuMark};
+use crate::procstat::{self, CpuMark, CpuSpent};
 use crate::report::{Round, Scenario, Target};
 use crate::stack::{Stack, Started};
 use sqlx::{Connection, Executor, PgConnection};
@@ -175,7 +175,7 @@ async fn fire_with_replicas(
     n: usize,
 ) -> anyhow::Result<(crate::report::Phase, f64)> {
     let data = &stack.cluster.data_dir;
-    let pg_before = procstat::postgres_cpu_seconds(data);
+    let mark = CpuMark::now(None, data);
     let mut replicas = start_replicas(stack, db, env).await?;
     let result = drained(conn, Duration::from_secs(1800)).await;
     let server_cpu: f64 = replicas
@@ -187,7 +187,10 @@ async fn fire_with_replicas(
         .map(|r| procstat::peak_rss_mb(r.process.pid()))
         .fold(0.0, f64::max);
     // Before the replicas stop: their connections' backends take their CPU time with them.
-    let pg_cpu = procstat::postgres_cpu_seconds(data) - pg_before;
+    let spent = CpuSpent {
+        server: server_cpu,
+        ..mark.since(None, data)
+    };
     for r in &mut replicas {
         let _ = r.process.shutdown(STOP).await;
     }
@@ -203,7 +206,7 @@ async fn fire_with_replicas(
     anyhow::ensure!(fired as usize == n, "{fired} of {n} timers fired");
     anyhow::ensure!(dupes == 0, "{dupes} timers fired twice");
     let outcome = bulk(n as u64, Duration::from_secs_f64(span_s.max(1e-3)));
-    Ok((measured(&outcome, (server_cpu, pg_cpu)), rss))
+    Ok((measured(&outcome, spent), rss))
 }
 
 /// The ceiling: `REPLICAS` connections claiming `BATCH` at a time until nothing is due.
@@ -321,6 +324,7 @@ async fn lateness_at(
         server_cpu_s_per_1k: 0.0,
         postgres_cpu_s_per_1k: 0.0,
         batching: None,
+        machine: None,
     };
     let round = Round {
         subject: phase(fired_rate, [p50, p99, p999, mean]),
