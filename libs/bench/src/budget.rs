@@ -1,22 +1,22 @@
 //! Where the machine's CPU went per call, subject against ceiling. A ratio below target
-//! has two possible causes: the subject costs more CPU per call than the machine has to
-//! give (then only cheaper calls help), or it leaves the machine idle while its calls wait
-//! (then overlap helps). The budget tells them apart: it shows each side's CPU per call,
-//! whose it was, and how idle the machine stood, and the ratio the two would reach if both
-//! kept every core busy.
+//! has two causes that call for different work: the subject's calls cost more CPU than the
+//! ceiling's (only cheaper calls help), or its calls leave the machine idle while they wait
+//! (overlap helps). The budget tells them apart: each side's CPU per call, whose it was,
+//! how idle the machine stood, and the ratio the two would reach if both kept every core
+//! busy. The measured ratio is about that ratio × (1 − subject idle) / (1 − ceiling idle).
 
 use crate::procstat::CpuSpent;
 use crate::report::{Scenario, median_of};
 use serde::Serialize;
 use std::fmt::Write as _;
 
-/// A phase's CPU per 1,000 calls beyond the server's and PostgreSQL's, and the machine's idle
-/// share; `None` in a phase that did not sample the machine.
+/// What a phase cost the load generator and the whole machine per 1,000 calls (the server's
+/// and PostgreSQL's share are in the phase itself), and the machine's idle share.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MachineShare {
     /// The load generator and the clients it ran (pgbench).
     pub client_cpu_s_per_1k: f64,
-    /// Every process on the machine, these three included.
+    /// Every process on the machine: the server, PostgreSQL and the load generator included.
     pub machine_cpu_s_per_1k: f64,
     /// The share of the machine's cores no process used during the phase.
     pub machine_idle: f64,
@@ -36,28 +36,40 @@ impl MachineShare {
     }
 }
 
-/// The medians of one side (subject or ceiling) of a scenario's rounds, µs per call.
+/// The medians of one side (subject or ceiling) of a scenario's rounds, µs per call, over
+/// the phases that sampled the machine.
 struct Side {
     server: f64,
     postgres: f64,
     client: f64,
+    /// Other processes and the kernel's threads; a median of each phase's own remainder.
+    rest: f64,
     machine: f64,
     idle: f64,
 }
 
 impl Side {
-    fn of<'a>(phases: impl Iterator<Item = &'a crate::report::Phase> + Clone) -> Option<Self> {
-        let shares: Vec<MachineShare> = phases.clone().filter_map(|p| p.machine).collect();
-        if shares.is_empty() {
+    fn of<'a>(phases: impl Iterator<Item = &'a crate::report::Phase>) -> Option<Self> {
+        let sampled: Vec<(&crate::report::Phase, MachineShare)> =
+            phases.filter_map(|p| Some((p, p.machine?))).collect();
+        if sampled.is_empty() {
             return None;
         }
-        let us = |s: f64| s * 1000.0;
+        let us = |f: &dyn Fn(&(&crate::report::Phase, MachineShare)) -> f64| {
+            median_of(sampled.iter().map(f)) * 1000.0
+        };
         Some(Self {
-            server: us(median_of(phases.clone().map(|p| p.server_cpu_s_per_1k))),
-            postgres: us(median_of(phases.map(|p| p.postgres_cpu_s_per_1k))),
-            client: us(median_of(shares.iter().map(|m| m.client_cpu_s_per_1k))),
-            machine: us(median_of(shares.iter().map(|m| m.machine_cpu_s_per_1k))),
-            idle: median_of(shares.iter().map(|m| m.machine_idle)),
+            server: us(&|(p, _)| p.server_cpu_s_per_1k),
+            postgres: us(&|(p, _)| p.postgres_cpu_s_per_1k),
+            client: us(&|(_, m)| m.client_cpu_s_per_1k),
+            rest: us(&|(p, m)| {
+                m.machine_cpu_s_per_1k
+                    - p.server_cpu_s_per_1k
+                    - p.postgres_cpu_s_per_1k
+                    - m.client_cpu_s_per_1k
+            }),
+            machine: us(&|(_, m)| m.machine_cpu_s_per_1k),
+            idle: median_of(sampled.iter().map(|(_, m)| m.machine_idle)),
         })
     }
 
@@ -67,7 +79,7 @@ impl Side {
             self.server,
             self.postgres,
             self.client,
-            (self.machine - self.server - self.postgres - self.client).max(0.0),
+            self.rest,
             self.machine,
             self.idle * 100.0,
         )
@@ -102,9 +114,12 @@ pub fn markdown(scenarios: &[Scenario]) -> String {
     let _ = writeln!(
         s,
         "*rest*: every other process and the kernel's own threads (in P6, the other \
-         service process). *Ratio at a full machine*: ceiling's CPU per call over the \
-         subject's, the ratio both would reach if each kept every core busy; a measured \
-         ratio below it is time the subject's calls spent waiting, not computing.\n"
+         service process); the kernel counts a process's time and the machine's apart, \
+         so a small rest may read below zero. *Ratio at a full machine*: the ceiling's CPU per call over the \
+         subject's, the ratio both would reach if each kept every core busy. The measured \
+         ratio is about that × (1 − subject idle) / (1 − ceiling idle): below it where the \
+         subject's calls wait more than the ceiling's, above it where the ceiling waits \
+         more (one COPY, one SQL client).\n"
     );
     let _ = writeln!(
         s,

@@ -109,7 +109,8 @@ pub fn peak_rss_mb(pid: u32) -> f64 {
 pub struct MachineCpu {
     /// user, nice, system, irq and softirq.
     pub busy: f64,
-    /// busy, idle, iowait and steal: every second the machine's cores had.
+    /// busy, idle and iowait: the time the machine's cores ran for this machine. Steal (the
+    /// hypervisor running another guest) is left out: no process here could have used it.
     pub total: f64,
 }
 
@@ -132,7 +133,8 @@ impl MachineCpu {
 }
 
 /// The aggregate `cpu` line of /proc/stat: `cpu user nice system idle iowait irq softirq
-/// steal guest guest_nice` in ticks (guest time is already counted in user).
+/// steal guest guest_nice` in ticks (guest time is already counted in user; steal is not
+/// this machine's).
 fn parse_cpu_line(line: &str) -> Option<MachineCpu> {
     let mut fields = line.split_whitespace();
     if fields.next()? != "cpu" {
@@ -142,18 +144,20 @@ fn parse_cpu_line(line: &str) -> Option<MachineCpu> {
         .take(8)
         .map(|f| f.parse().ok())
         .collect::<Option<_>>()?;
-    let [user, nice, system, idle, iowait, irq, softirq, steal] = ticks[..] else {
+    let [user, nice, system, idle, iowait, irq, softirq, _steal] = ticks[..] else {
         return None;
     };
     let busy = user + nice + system + irq + softirq;
     Some(MachineCpu {
         busy: busy / TICKS_PER_SECOND,
-        total: (busy + idle + iowait + steal) / TICKS_PER_SECOND,
+        total: (busy + idle + iowait) / TICKS_PER_SECOND,
     })
 }
 
 /// CPU seconds of this process, the load generator, and of the children it has reaped
-/// (pgbench, when it is the ceiling's client).
+/// (pgbench, when it is the ceiling's client). A child reaped inside a phase brings its
+/// whole life's CPU with it: the services are children too, and are stopped between
+/// phases, never inside one.
 pub fn own_cpu_seconds() -> f64 {
     let me = std::process::id();
     cpu_seconds(me) + reaped_children_cpu_seconds(me)
@@ -167,17 +171,6 @@ pub struct CpuSpent {
     /// The load generator (this process) and the clients it ran (pgbench).
     pub client: f64,
     pub machine: MachineCpu,
-}
-
-impl CpuSpent {
-    /// Only the server's and PostgreSQL's CPU, for a phase whose machine was not sampled.
-    pub fn server_and_postgres(server: f64, postgres: f64) -> Self {
-        Self {
-            server,
-            postgres,
-            ..Self::default()
-        }
-    }
 }
 
 /// CPU of the server, PostgreSQL, the load generator and the machine over a span of work.
@@ -226,7 +219,7 @@ mod tests {
                 "cpu  1000 50 300 8000 100 20 30 500 0 0",
                 Some(MachineCpu {
                     busy: 14.0,
-                    total: 100.0,
+                    total: 95.0,
                 }),
             ),
             (

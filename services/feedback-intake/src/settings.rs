@@ -104,13 +104,14 @@ queue = 4096
 # Chosen with guestloop-bench P2 (docs/benchmarks/README.md): one worker puts every call
 # that queued while the last statement ran into the next one. Two split them into two
 # statements of half the size and two commits: P2 c8 47.5 / 52.4 % with 2, 60.2 / 63.3 %
-# with 1. Past 8 waiting, a batch takes half of them: the next statement is written while
-# the last one's callers are answered (P2, A/B/A/B: c32 93.2 -> 117.6 %, c64 114.5 ->
-# 143.1 %; c8, 4.2 a batch, unchanged).
+# with 1. Past 4 waiting, a batch takes half of them (at least 4): the next statement is
+# written while the last one's callers are answered, and one is always queued behind it
+# (P2, split 0 -> 8: c32 93.2 -> 117.6 %, c64 114.5 -> 143.1 %; 8 -> 4: c8 61.2 -> 73.7 %,
+# the machine idle 30-34 -> 24-27 %; c32 and c64, where both take half, within the noise).
 [batch_write]
 workers = 1
 max_batch = 256
-split_above = 8
+split_above = 4
 queue = 4096
 
 # Chosen with guestloop-bench P3: an import of 100,000 items ran at 23.9 % of COPY with

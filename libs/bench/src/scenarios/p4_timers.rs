@@ -166,7 +166,9 @@ async fn drained(conn: &mut PgConnection, limit: Duration) -> anyhow::Result<()>
 }
 
 /// Two replicas fire the loaded timers; the rate is timers over the span of their fire times
-/// (so the replicas' start-up is not counted), the CPU is both replicas' and PostgreSQL's.
+/// (so the replicas' start-up is not counted), the CPU is both replicas' and PostgreSQL's;
+/// the load generator's and the machine's are sampled from before the replicas start, so
+/// their start-up is in those.
 async fn fire_with_replicas(
     stack: &Stack,
     db: &str,
