@@ -115,8 +115,9 @@ pub fn markdown(scenarios: &[Scenario]) -> String {
         s,
         "*rest*: every other process and the kernel's own threads (in P6, the other \
          service process); the kernel counts a process's time and the machine's apart, \
-         so a small rest may read below zero. *Ratio at a full machine*: the ceiling's CPU per call over the \
-         subject's, the ratio both would reach if each kept every core busy. The measured \
+         so a small rest may read below zero. *Ratio at a full machine*: the ceiling's \
+         CPU per call over the subject's, the ratio both would reach if each kept every \
+         core busy. The measured \
          ratio is about that × (1 − subject idle) / (1 − ceiling idle): below it where the \
          subject's calls wait more than the ceiling's, above it where the ceiling waits \
          more (one COPY, one SQL client).\n"

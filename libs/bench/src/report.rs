@@ -36,24 +36,34 @@ pub struct Batching {
 }
 
 impl Phase {
+    /// A phase's figures with what it cost per 1,000 of its `calls` (at least one): the
+    /// server's and PostgreSQL's CPU, the load generator's and the machine's.
+    pub fn with_cpu(summary: Summary, spent: &CpuSpent, calls: f64) -> Self {
+        let calls = calls.max(1.0);
+        let per_k = |s: f64| s / calls * 1000.0;
+        Self {
+            summary,
+            server_cpu_s_per_1k: per_k(spent.server),
+            postgres_cpu_s_per_1k: per_k(spent.postgres),
+            batching: None,
+            machine: MachineShare::of(spent, calls),
+        }
+    }
+
     pub fn from_pgbench(run: PgbenchRun, spent: CpuSpent, duration: Duration) -> Self {
         let calls = run.tps * duration.as_secs().max(1) as f64;
-        Self {
-            summary: Summary {
-                calls_per_s: run.tps,
-                ok: calls as u64,
-                errors: BTreeMap::new(),
-                // pgbench reports the mean only.
-                p50_ms: run.latency_avg_ms,
-                p99_ms: f64::NAN,
-                p999_ms: f64::NAN,
-                mean_ms: run.latency_avg_ms,
-            },
-            server_cpu_s_per_1k: 0.0,
-            postgres_cpu_s_per_1k: spent.postgres / calls.max(1.0) * 1000.0,
-            batching: None,
-            machine: MachineShare::of(&spent, calls),
-        }
+        let summary = Summary {
+            calls_per_s: run.tps,
+            ok: calls as u64,
+            errors: BTreeMap::new(),
+            // pgbench reports the mean only.
+            p50_ms: run.latency_avg_ms,
+            p99_ms: f64::NAN,
+            p999_ms: f64::NAN,
+            mean_ms: run.latency_avg_ms,
+        };
+        // pgbench is no server of ours: the mark it is measured from has no server pid.
+        Self::with_cpu(summary, &spent, calls)
     }
 }
 
@@ -435,7 +445,48 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use super::{Scenario, Target, peaks_of};
+    use super::{Phase, Scenario, Target, peaks_of};
+    use crate::load::Summary;
+    use crate::procstat::{CpuSpent, MachineCpu};
+
+    #[test]
+    fn a_phase_costs_its_cpu_per_thousand_calls_and_never_divides_by_zero() {
+        let spent = CpuSpent {
+            server: 2.0,
+            postgres: 3.0,
+            client: 1.0,
+            machine: MachineCpu {
+                busy: 8.0,
+                total: 10.0,
+            },
+        };
+        let summary = Summary {
+            calls_per_s: 0.0,
+            ok: 0,
+            errors: Default::default(),
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            mean_ms: 0.0,
+        };
+        // (calls, server, postgres, client, machine, all s per 1,000 calls)
+        let cases = [
+            (4000.0, 0.5, 0.75, 0.25, 2.0),
+            (0.0, 2000.0, 3000.0, 1000.0, 8000.0),
+        ];
+        for (calls, server, postgres, client, machine) in cases {
+            let phase = Phase::with_cpu(summary.clone(), &spent, calls);
+            let share = phase.machine.expect("the machine was sampled");
+            let got = [
+                phase.server_cpu_s_per_1k,
+                phase.postgres_cpu_s_per_1k,
+                share.client_cpu_s_per_1k,
+                share.machine_cpu_s_per_1k,
+            ];
+            assert_eq!(got, [server, postgres, client, machine], "{calls} calls");
+            assert!((share.machine_idle - 0.2).abs() < 1e-12);
+        }
+    }
 
     fn with_peaks(peaks: &[(&str, f64)]) -> Scenario {
         peaks.iter().fold(

@@ -19,7 +19,6 @@ pub use p6_tracing::p6_tracing;
 pub use p7_footprint::p7_footprint;
 
 use crate::Options;
-use crate::budget::MachineShare;
 use crate::load::{self, Call, Outcome, authorized};
 use crate::procstat::CpuSpent;
 use crate::report::{Batching, Phase, SweepPoint};
@@ -157,15 +156,7 @@ fn health_call() -> Call {
 
 /// A phase's figures with the CPU it cost per 1,000 successful calls.
 fn measured(outcome: &Outcome, cpu: CpuSpent) -> Phase {
-    let calls = outcome.ok.max(1) as f64;
-    let per_k = |s: f64| s / calls * 1000.0;
-    Phase {
-        summary: outcome.summary(),
-        server_cpu_s_per_1k: per_k(cpu.server),
-        postgres_cpu_s_per_1k: per_k(cpu.postgres),
-        batching: None,
-        machine: MachineShare::of(&cpu, calls),
-    }
+    Phase::with_cpu(outcome.summary(), &cpu, outcome.ok as f64)
 }
 
 /// guest-profile on `db` with one guest, and GetGuest of that guest as the call.
