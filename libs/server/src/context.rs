@@ -1,8 +1,9 @@
 //! The outermost request layer: a span per call that continues the caller's W3C trace and
 //! carries the trace id into every log line, and the per-RPC Prometheus series (rate,
-//! errors by gRPC code, latency histogram). Labels are service, method and code only:
-//! never anything about a guest.
+//! errors by gRPC code, latency histogram; `rpc_metrics.rs`). Labels are service, method
+//! and code only: never anything about a guest.
 
+use crate::rpc_metrics::{RpcMetrics, split_path};
 use futures::future::BoxFuture;
 use guestloop_telemetry::propagation;
 use std::task::{Context, Poll};
@@ -18,14 +19,18 @@ mod tracing_opentelemetry_ext {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestContextLayer {
     service_name: &'static str,
+    metrics: RpcMetrics,
 }
 
 impl RequestContextLayer {
     pub fn new(service_name: &'static str) -> Self {
-        Self { service_name }
+        Self {
+            service_name,
+            metrics: RpcMetrics::default(),
+        }
     }
 }
 
@@ -36,6 +41,7 @@ impl<S> tower::Layer<S> for RequestContextLayer {
         RequestContext {
             inner,
             service_name: self.service_name,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -44,6 +50,7 @@ impl<S> tower::Layer<S> for RequestContextLayer {
 pub struct RequestContext<S> {
     inner: S,
     service_name: &'static str,
+    metrics: RpcMetrics,
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for RequestContext<S>
@@ -64,7 +71,6 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let path = request.uri().path().to_string();
         let (service, method) = split_path(&path);
-        let (service, method) = (service.to_string(), method.to_string());
         let infrastructure = service.starts_with("grpc.");
         let span = if infrastructure {
             tracing::Span::none()
@@ -88,6 +94,7 @@ where
             span
         };
         let started = Instant::now();
+        let rpc_metrics = self.metrics.clone();
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -101,36 +108,11 @@ where
                         .unwrap_or(0),
                     Err(_) => 2,
                 };
-                let code_name = format!("{:?}", tonic::Code::from_i32(code));
                 tracing::Span::current().record("rpc.grpc.status_code", code);
-                let labels = [
-                    ("service", service),
-                    ("method", method),
-                    ("code", code_name),
-                ];
-                metrics::counter!("grpc_server_requests_total", &labels).increment(1);
-                metrics::histogram!("grpc_server_request_duration_seconds", &labels[..2])
-                    .record(started.elapsed().as_secs_f64());
+                rpc_metrics.record(&path, code, started.elapsed());
                 result
             }
             .instrument(span),
         )
-    }
-}
-
-/// "/pkg.Service/Method" → ("pkg.Service", "Method").
-fn split_path(path: &str) -> (&str, &str) {
-    let trimmed = path.trim_start_matches('/');
-    trimmed.split_once('/').unwrap_or((trimmed, ""))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn splits_grpc_paths() {
-        assert_eq!(
-            super::split_path("/guestloop.guestprofile.v1.GuestProfileService/GetGuest"),
-            ("guestloop.guestprofile.v1.GuestProfileService", "GetGuest")
-        );
     }
 }

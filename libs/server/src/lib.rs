@@ -12,6 +12,7 @@ mod gate;
 mod health;
 mod oversize;
 mod refuse;
+mod rpc_metrics;
 mod runtime;
 pub mod scheduler;
 mod shed;

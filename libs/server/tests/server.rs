@@ -487,6 +487,37 @@ async fn metrics_endpoint_counts_calls_by_method_and_code() {
 }
 
 #[tokio::test]
+async fn invented_methods_are_counted_as_unknown_not_as_series_of_their_own() {
+    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
+    let channel = tonic::transport::Endpoint::from_shared(s.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for n in 0..3 {
+        grpc.ready().await.unwrap();
+        let path = format!("/made.Up/Method{n}");
+        let answer: Result<tonic::Response<DeliverEventsResponse>, Status> = grpc
+            .unary(
+                Request::new(events(&["x"])),
+                path.parse().unwrap(),
+                tonic_prost::ProstCodec::default(),
+            )
+            .await;
+        assert_eq!(answer.unwrap_err().code(), Code::Unimplemented);
+    }
+    let body = guestloop_testkit::scrape(s.admin).await.unwrap();
+    assert!(!body.contains("made.Up"), "{body}");
+    assert!(
+        body.lines().any(|l| l.starts_with(
+            "grpc_server_requests_total{service=\"unknown\",method=\"unknown\",code=\"Unimplemented\"} 3"
+        )),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn long_running_methods_get_the_long_limit() {
     let settings = GrpcSettings {
         listen_addr: "127.0.0.1:0".into(),
