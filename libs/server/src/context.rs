@@ -75,13 +75,15 @@ where
         let span = if infrastructure {
             tracing::Span::none()
         } else {
+            // As `&str`, not `%` (Display): a string field is written as it is, where a
+            // Display one is formatted into a new string by each layer first.
             let span = tracing::info_span!(
                 "grpc",
-                otel.name = %path,
+                otel.name = path.as_str(),
                 otel.kind = "server",
                 rpc.system = "grpc",
-                rpc.service = %service,
-                rpc.method = %method,
+                rpc.service = service,
+                rpc.method = method,
                 guestloop.service = self.service_name,
                 property_id = tracing::field::Empty,
                 trace_id = tracing::field::Empty,

@@ -4,8 +4,8 @@
 //!
 //! Each method's handles are registered once and kept here, so a call records with one map
 //! look-up instead of building two metric keys (three strings, a code name, two label
-//! lists, two registry look-ups) every time: that was 5 % of guest-profile's CPU per
-//! GetGuest (guestloop-bench P1, docs/benchmarks/README.md).
+//! lists, two registry look-ups) every time: about 4 % of guest-profile's CPU per GetGuest
+//! (guestloop-bench P1, docs/benchmarks/README.md).
 //!
 //! The method comes from the request's path, which the caller chooses. A path no service
 //! here answers (UNIMPLEMENTED) is counted under `service="unknown", method="unknown"`, and
