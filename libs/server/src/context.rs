@@ -26,10 +26,12 @@ pub struct RequestContextLayer {
 }
 
 impl RequestContextLayer {
-    pub fn new(service_name: &'static str) -> Self {
+    /// `served_methods`: the full paths ("/pkg.Service/Method") that get series of their
+    /// own on /metrics; calls to any other path are counted as unknown (`rpc_metrics.rs`).
+    pub fn new(service_name: &'static str, served_methods: Vec<String>) -> Self {
         Self {
             service_name,
-            metrics: RpcMetrics::default(),
+            metrics: RpcMetrics::new(served_methods),
         }
     }
 }
@@ -75,8 +77,8 @@ where
         let span = if infrastructure {
             tracing::Span::none()
         } else {
-            // As `&str`, not `%` (Display): a string field is written as it is, where a
-            // Display one is formatted into a new string by each layer first.
+            // As `&str`, not `%` (Display): each layer formatted a Display field into a
+            // string of its own before writing it.
             let span = tracing::info_span!(
                 "grpc",
                 otel.name = path.as_str(),

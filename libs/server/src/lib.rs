@@ -107,6 +107,13 @@ pub async fn serve(
     .await
 }
 
+/// The services every process serves besides its own (`serve_with`).
+const INFRASTRUCTURE_SERVICES: [&str; 3] = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 /// As [`serve`], with the full paths of long-running methods (bulk imports), which get
 /// `grpc.long_request_timeout` instead of `grpc.request_timeout`.
 pub async fn serve_with(
@@ -161,8 +168,19 @@ pub async fn serve_with(
         let _ = stop_rx.await;
     };
 
+    let mut served: Vec<String> = health.service_names().collect();
+    served.extend(INFRASTRUCTURE_SERVICES.map(String::from));
+    let served_methods = rpc_metrics::methods_of(
+        &served,
+        &[
+            guestloop_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ],
+    );
     let layers = tower::ServiceBuilder::new()
-        .layer(RequestContextLayer::new(service_name))
+        .layer(RequestContextLayer::new(service_name, served_methods))
         .layer(oversize::OversizeLayer)
         .layer(LoadShedLayer::new(settings.concurrency_limit))
         .layer(gate::DependencyGateLayer::new(health.dependency_down()))

@@ -7,25 +7,25 @@
 //! lists, two registry look-ups) every time: about 4 % of guest-profile's CPU per GetGuest
 //! (guestloop-bench P1, docs/benchmarks/README.md).
 //!
-//! The method comes from the request's path, which the caller chooses. A path no service
-//! here answers (UNIMPLEMENTED) is counted under `service="unknown", method="unknown"`, and
-//! so is any path past [`MAX_METHODS`] distinct ones, so that a caller cannot grow /metrics
-//! without bound by inventing method names.
+//! The method comes from the request's path, which the caller chooses. Only the methods
+//! this process serves (read from the API's descriptors at start) get series of their own;
+//! any other path is counted as `service="unknown", method="unknown"`, whatever it was
+//! answered (UNIMPLEMENTED, or UNAUTHENTICATED, RESOURCE_EXHAUSTED and UNAVAILABLE from the
+//! layers that answer before the method is looked up), so that a caller cannot grow
+//! /metrics by inventing method names.
 
 use metrics::{Counter, Histogram};
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
-/// Methods with series of their own at most; far more than the services here expose.
-pub const MAX_METHODS: usize = 256;
-
-/// The label a path gets when it is no method of this process (or one too many).
+/// The label a path gets when it is no method of this process.
 const UNKNOWN: &str = "unknown";
 
-/// gRPC's status codes are 0 (OK) to 16 (UNAUTHENTICATED).
+/// gRPC's status codes are 0 (OK) to 16 (UNAUTHENTICATED); anything else is UNKNOWN (2),
+/// as tonic reads it.
 const CODES: usize = 17;
-const UNIMPLEMENTED: i32 = 12;
+const UNKNOWN_CODE: usize = 2;
 
 /// One method's series; a code's counter is registered the first time a call ends with it,
 /// so /metrics lists only the codes a method has answered.
@@ -51,104 +51,126 @@ impl MethodSeries {
     }
 
     fn record(&self, code: i32, elapsed: Duration) {
-        self.requests(code).increment(1);
+        let code = usize::try_from(code)
+            .ok()
+            .filter(|c| *c < CODES)
+            .unwrap_or(UNKNOWN_CODE);
+        self.requests[code]
+            .get_or_init(|| self.counter(code))
+            .increment(1);
         self.duration.record(elapsed.as_secs_f64());
     }
 
-    fn requests(&self, code: i32) -> Counter {
-        let Some(slot) = usize::try_from(code)
-            .ok()
-            .and_then(|c| self.requests.get(c))
-        else {
-            // Not a gRPC code: counted as it came, without a handle kept for it.
-            return self.counter(&format!("Unknown({code})"));
-        };
-        slot.get_or_init(|| self.counter(&format!("{:?}", tonic::Code::from_i32(code))))
-            .clone()
-    }
-
-    fn counter(&self, code: &str) -> Counter {
+    fn counter(&self, code: usize) -> Counter {
+        let name = format!("{:?}", tonic::Code::from_i32(code as i32));
         let labels = [
             ("service", self.service.clone()),
             ("method", self.method.clone()),
-            ("code", code.to_string()),
+            ("code", name),
         ];
         metrics::counter!("grpc_server_requests_total", &labels)
     }
 }
 
-/// Every method's series this process has recorded; cheap to clone.
-#[derive(Clone, Default)]
+/// The series of every method this process serves; cheap to clone.
+#[derive(Clone)]
 pub struct RpcMetrics {
     inner: Arc<Registered>,
 }
 
-#[derive(Default)]
 struct Registered {
+    /// Full paths ("/pkg.Service/Method") that get series of their own.
+    served: HashSet<Box<str>>,
     methods: RwLock<HashMap<Box<str>, Arc<MethodSeries>>>,
     unknown: OnceLock<Arc<MethodSeries>>,
 }
 
 impl std::fmt::Debug for RpcMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let methods = self
-            .inner
-            .methods
-            .read()
-            .map(|m| m.len())
-            .unwrap_or_default();
         f.debug_struct("RpcMetrics")
-            .field("methods", &methods)
+            .field("served", &self.inner.served.len())
             .finish()
     }
 }
 
 impl RpcMetrics {
-    /// Records one call to `path` ("/pkg.Service/Method") that ended with `code`.
-    pub fn record(&self, path: &str, code: i32, elapsed: Duration) {
-        self.series(path, code).record(code, elapsed);
+    /// Series for these full method paths; every other path is counted as unknown.
+    pub fn new(served: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            inner: Arc::new(Registered {
+                served: served.into_iter().map(String::into_boxed_str).collect(),
+                methods: RwLock::default(),
+                unknown: OnceLock::new(),
+            }),
+        }
     }
 
-    fn series(&self, path: &str, code: i32) -> Arc<MethodSeries> {
-        let known = self
-            .inner
+    /// Records one call to `path` that ended with gRPC status `code`.
+    pub fn record(&self, path: &str, code: i32, elapsed: Duration) {
+        self.series(path).record(code, elapsed);
+    }
+
+    fn series(&self, path: &str) -> Arc<MethodSeries> {
+        let inner = &self.inner;
+        let known = inner
             .methods
             .read()
-            .ok()
-            .and_then(|m| m.get(path).cloned());
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned();
         if let Some(series) = known {
             return series;
         }
-        if code == UNIMPLEMENTED {
-            return self.unknown();
-        }
-        let Ok(mut methods) = self.inner.methods.write() else {
-            return self.unknown();
-        };
-        if let Some(series) = methods.get(path) {
-            return series.clone();
-        }
-        if methods.len() >= MAX_METHODS {
-            return self.unknown();
+        if !inner.served.contains(path) {
+            return inner
+                .unknown
+                .get_or_init(|| Arc::new(MethodSeries::new(UNKNOWN, UNKNOWN)))
+                .clone();
         }
         let (service, method) = split_path(path);
-        let series = Arc::new(MethodSeries::new(service, method));
-        methods.insert(path.into(), series.clone());
-        series
-    }
-
-    fn unknown(&self) -> Arc<MethodSeries> {
-        self.inner
-            .unknown
-            .get_or_init(|| Arc::new(MethodSeries::new(UNKNOWN, UNKNOWN)))
+        inner
+            .methods
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(path.into())
+            .or_insert_with(|| Arc::new(MethodSeries::new(service, method)))
             .clone()
     }
 }
 
 /// "/pkg.Service/Method" → ("pkg.Service", "Method").
-pub fn split_path(path: &str) -> (&str, &str) {
+pub(crate) fn split_path(path: &str) -> (&str, &str) {
     let trimmed = path.trim_start_matches('/');
     trimmed.split_once('/').unwrap_or((trimmed, ""))
+}
+
+/// The full paths of every method of these services (full names, "pkg.Service"), as the
+/// encoded descriptor sets describe them.
+pub(crate) fn methods_of(services: &[String], descriptor_sets: &[&[u8]]) -> Vec<String> {
+    use prost::Message;
+    let mut paths = Vec::new();
+    for set in descriptor_sets {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
+            continue;
+        };
+        for file in &set.file {
+            for service in &file.service {
+                let full = match file.package() {
+                    "" => service.name().to_string(),
+                    package => format!("{package}.{}", service.name()),
+                };
+                if services.contains(&full) {
+                    paths.extend(
+                        service
+                            .method
+                            .iter()
+                            .map(|m| format!("/{full}/{}", m.name())),
+                    );
+                }
+            }
+        }
+    }
+    paths
 }
 
 #[cfg(test)]
@@ -156,16 +178,19 @@ mod tests {
     use super::*;
     use metrics_exporter_prometheus::PrometheusBuilder;
 
-    /// The /metrics text after recording `calls` (path, code) with a fresh recorder.
-    fn render(calls: &[(&str, i32)], max: usize) -> String {
+    const SVC: &str = "guestloop.guestprofile.v1.GuestProfileService";
+    const GET: &str = "/guestloop.guestprofile.v1.GuestProfileService/GetGuest";
+
+    /// The /metrics text after recording `calls` (path, code) with a fresh recorder, for a
+    /// process that serves GetGuest only.
+    fn render(calls: &[(&str, i32)]) -> String {
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            let rpc = RpcMetrics::default();
+            let rpc = RpcMetrics::new([GET.to_string()]);
             for (path, code) in calls {
                 rpc.record(path, *code, Duration::from_millis(1));
             }
-            assert!(rpc.inner.methods.read().unwrap().len() <= max);
         });
         handle.render()
     }
@@ -181,64 +206,100 @@ mod tests {
 
     #[test]
     fn calls_are_counted_by_method_and_code() {
-        const GET: &str = "/guestloop.guestprofile.v1.GuestProfileService/GetGuest";
-        const SVC: &str = "guestloop.guestprofile.v1.GuestProfileService";
-        let body = render(&[(GET, 0), (GET, 0), (GET, 5), (GET, 0), (GET, 99)], 1);
-        // (method, code, count)
+        let body = render(&[(GET, 0), (GET, 0), (GET, 5), (GET, 0), (GET, 99), (GET, -1)]);
+        // (code, count): a code outside gRPC's is UNKNOWN, as tonic reads it.
         let cases = [
-            ("GetGuest", "Ok", Some(3)),
-            ("GetGuest", "NotFound", Some(1)),
-            ("GetGuest", "Unknown(99)", Some(1)),
-            ("GetGuest", "Internal", None),
+            ("Ok", Some(3)),
+            ("NotFound", Some(1)),
+            ("Unknown", Some(2)),
+            ("Internal", None),
         ];
-        for (method, code, want) in cases {
-            assert_eq!(
-                count(&body, SVC, method, code),
-                want,
-                "{method} {code}\n{body}"
-            );
+        for (code, want) in cases {
+            assert_eq!(count(&body, SVC, "GetGuest", code), want, "{code}\n{body}");
         }
-        assert!(
-            body.contains(&format!(
-                "grpc_server_request_duration_seconds_count{{service=\"{SVC}\",method=\"GetGuest\"}} 5"
-            )),
-            "{body}"
+        let latency = format!(
+            "grpc_server_request_duration_seconds_count{{service=\"{SVC}\",method=\"GetGuest\"}} 6"
         );
+        assert!(body.contains(&latency), "{body}");
     }
 
     #[test]
-    fn invented_methods_do_not_grow_the_series() {
-        let invented: Vec<String> = (0..MAX_METHODS + 10)
-            .map(|n| format!("/made.Up/Method{n}"))
+    fn paths_this_process_does_not_serve_are_one_unknown_series() {
+        // Invented methods, under an invented service and under a served one, answered as
+        // the layers before the method look-up answer them.
+        let invented: Vec<String> = (0..300)
+            .flat_map(|n| [format!("/made.Up/Method{n}"), format!("/{SVC}/Invented{n}")])
             .collect();
-        let mut calls: Vec<(&str, i32)> = invented.iter().map(|p| (p.as_str(), 12)).collect();
-        // Past the bound, even methods that answer are counted as unknown.
-        calls.extend(invented.iter().map(|p| (p.as_str(), 0)));
-        let body = render(&calls, MAX_METHODS);
-        let unknown = (MAX_METHODS + 10) as u64;
-        assert_eq!(
-            count(&body, "unknown", "unknown", "Unimplemented"),
-            Some(unknown)
-        );
-        assert_eq!(count(&body, "unknown", "unknown", "Ok"), Some(10));
-        assert_eq!(count(&body, "made.Up", "Method0", "Ok"), Some(1));
-        assert_eq!(count(&body, "made.Up", "Method0", "Unimplemented"), None);
+        let codes = [12, 16, 8, 14];
+        let calls: Vec<(&str, i32)> = invented
+            .iter()
+            .zip(codes.iter().cycle())
+            .map(|(p, c)| (p.as_str(), *c))
+            .chain([(GET, 0)])
+            .collect();
+        let body = render(&calls);
+        // (service, method, code, count)
+        let cases = [
+            ("unknown", "unknown", "Unimplemented", Some(150)),
+            ("unknown", "unknown", "Unauthenticated", Some(150)),
+            ("unknown", "unknown", "ResourceExhausted", Some(150)),
+            ("unknown", "unknown", "Unavailable", Some(150)),
+            (SVC, "GetGuest", "Ok", Some(1)),
+            ("made.Up", "Method0", "Unimplemented", None),
+            (SVC, "Invented1", "Unauthenticated", None),
+        ];
+        for (service, method, code, want) in cases {
+            let got = count(&body, service, method, code);
+            assert_eq!(got, want, "{service}/{method} {code}\n{body}");
+        }
         let series = body
             .lines()
             .filter(|l| l.starts_with("grpc_server_requests_total{"))
             .count();
-        assert_eq!(series, MAX_METHODS + 2, "{body}");
+        assert_eq!(series, 5, "{body}");
+    }
+
+    #[test]
+    fn the_served_methods_come_from_the_descriptors() {
+        let services = [
+            "guestloop.guestprofile.v1.GuestProfileService".to_string(),
+            "grpc.health.v1.Health".to_string(),
+            "not.a.Service".to_string(),
+        ];
+        let sets = [
+            guestloop_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ];
+        let methods = methods_of(&services, &sets);
+        // (path, served)
+        let cases = [
+            (GET, true),
+            (
+                "/guestloop.guestprofile.v1.GuestProfileService/CreateGuest",
+                true,
+            ),
+            ("/grpc.health.v1.Health/Check", true),
+            ("/grpc.health.v1.Health/Watch", true),
+            (
+                "/guestloop.feedback.v1.FeedbackIntakeService/SubmitFeedback",
+                false,
+            ),
+            ("/not.a.Service/Anything", false),
+        ];
+        for (path, served) in cases {
+            assert_eq!(
+                methods.iter().any(|m| m == path),
+                served,
+                "{path}: {methods:?}"
+            );
+        }
     }
 
     #[test]
     fn splits_grpc_paths() {
         // (path, service, method)
         let cases = [
-            (
-                "/guestloop.guestprofile.v1.GuestProfileService/GetGuest",
-                "guestloop.guestprofile.v1.GuestProfileService",
-                "GetGuest",
-            ),
+            (GET, SVC, "GetGuest"),
             ("/no-method", "no-method", ""),
             ("", "", ""),
         ];

@@ -281,18 +281,23 @@ fn nested(depth: usize) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
-async fn a_deeply_nested_message_answers_resource_exhausted_and_the_server_goes_on() {
-    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
-    let channel = tonic::transport::Endpoint::from_shared(s.addr.clone())
+/// A connected channel to the server under test.
+async fn channel(s: &Running) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(s.addr.clone())
         .unwrap()
         .connect()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_deeply_nested_message_answers_resource_exhausted_and_the_server_goes_on() {
+    let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
     let path = http::uri::PathAndQuery::from_static(
         "/guestloop.events.v1.EventIngestService/DeliverEvents",
     );
-    let mut grpc = tonic::client::Grpc::new(channel);
+    // Any path, any codec: what the generated client cannot send.
+    let mut grpc = tonic::client::Grpc::new(channel(&s).await);
     let mut send = async |body: Vec<u8>| {
         grpc.ready().await.unwrap();
         grpc.unary(Request::new(body), path.clone(), RawRequest)
@@ -427,12 +432,7 @@ async fn reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
-    let channel = tonic::transport::Endpoint::from_shared(s.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut r = ServerReflectionClient::new(channel);
+    let mut r = ServerReflectionClient::new(channel(&s).await);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -489,15 +489,18 @@ async fn metrics_endpoint_counts_calls_by_method_and_code() {
 #[tokio::test]
 async fn invented_methods_are_counted_as_unknown_not_as_series_of_their_own() {
     let s = start(Duration::ZERO, 10, Duration::from_secs(10)).await;
-    let channel = tonic::transport::Endpoint::from_shared(s.addr.clone())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    for n in 0..3 {
+    let mut grpc = tonic::client::Grpc::new(channel(&s).await);
+    // (path, answer): invented services and methods, and a served method that itself
+    // answers UNIMPLEMENTED.
+    let cases = [
+        ("/made.Up/Method0", Code::Unimplemented),
+        ("/made.Up/Method1", Code::Unimplemented),
+        ("/made.Up/Method2", Code::Unimplemented),
+        (&format!("/{SERVICE}/Invented") as &str, Code::Unimplemented),
+        (&format!("/{SERVICE}/GetGuestErasures"), Code::Unimplemented),
+    ];
+    for (path, code) in cases {
         grpc.ready().await.unwrap();
-        let path = format!("/made.Up/Method{n}");
         let answer: Result<tonic::Response<DeliverEventsResponse>, Status> = grpc
             .unary(
                 Request::new(events(&["x"])),
@@ -505,16 +508,22 @@ async fn invented_methods_are_counted_as_unknown_not_as_series_of_their_own() {
                 tonic_prost::ProstCodec::default(),
             )
             .await;
-        assert_eq!(answer.unwrap_err().code(), Code::Unimplemented);
+        assert_eq!(answer.unwrap_err().code(), code, "{path}");
     }
     let body = guestloop_testkit::scrape(s.admin).await.unwrap();
-    assert!(!body.contains("made.Up"), "{body}");
+    let series = |labels: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("grpc_server_requests_total{{{labels}}}")))
+            .map(|v| v.trim().to_string())
+    };
     assert!(
-        body.lines().any(|l| l.starts_with(
-            "grpc_server_requests_total{service=\"unknown\",method=\"unknown\",code=\"Unimplemented\"} 3"
-        )),
+        !body.contains("made.Up") && !body.contains("Invented"),
         "{body}"
     );
+    let unknown = r#"service="unknown",method="unknown",code="Unimplemented""#;
+    assert_eq!(series(unknown).as_deref(), Some("4"), "{body}");
+    let served = format!(r#"service="{SERVICE}",method="GetGuestErasures",code="Unimplemented""#);
+    assert_eq!(series(&served).as_deref(), Some("1"), "{body}");
 }
 
 #[tokio::test]
