@@ -34,7 +34,14 @@ done
 (cd "$src" && SQLX_OFFLINE=true CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=0 \
    CARGO_TARGET_DIR=$CACHE/previous-target \
    cargo build --locked --quiet --bins "${packages[@]}" >&2)
-mkdir -p "$out.tmp"
-for b in "${BINS[@]}"; do install -m 0755 "$CACHE/previous-target/debug/$b" "$out.tmp/"; done
-rm -rf "$out" && mv "$out.tmp" "$out"
+# A directory of this run's own, moved into place whole: two runs sharing the cache (two
+# CI checkouts at once) each build, and neither sees the other's half-installed binaries.
+tmp=$(mktemp -d "$out.tmp.XXXXXX")
+for b in "${BINS[@]}"; do install -m 0755 "$CACHE/previous-target/debug/$b" "$tmp/"; done
+if have_all; then
+  rm -rf "$tmp"  # another run put the same commit's binaries in place meanwhile
+else
+  rm -rf "$out"
+  mv -T "$tmp" "$out" 2>/dev/null || { rm -rf "$tmp"; have_all; }
+fi
 echo "$out"
