@@ -15,8 +15,8 @@
 //! /metrics by inventing method names.
 
 use metrics::{Counter, Histogram};
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The label a path gets when it is no method of this process.
@@ -27,26 +27,22 @@ const UNKNOWN: &str = "unknown";
 const CODES: usize = 17;
 const UNKNOWN_CODE: usize = 2;
 
-/// One method's series; a code's counter is registered the first time a call ends with it,
-/// so /metrics lists only the codes a method has answered.
+/// One method's series, registered the first time a call records into them, so /metrics
+/// lists only the methods called and the codes they answered.
 struct MethodSeries {
     service: String,
     method: String,
     requests: [OnceLock<Counter>; CODES],
-    duration: Histogram,
+    duration: OnceLock<Histogram>,
 }
 
 impl MethodSeries {
     fn new(service: &str, method: &str) -> Self {
-        let labels = [
-            ("service", service.to_string()),
-            ("method", method.to_string()),
-        ];
         Self {
             service: service.to_string(),
             method: method.to_string(),
             requests: std::array::from_fn(|_| OnceLock::new()),
-            duration: metrics::histogram!("grpc_server_request_duration_seconds", &labels),
+            duration: OnceLock::new(),
         }
     }
 
@@ -56,39 +52,46 @@ impl MethodSeries {
             .filter(|c| *c < CODES)
             .unwrap_or(UNKNOWN_CODE);
         self.requests[code]
-            .get_or_init(|| self.counter(code))
+            .get_or_init(|| {
+                let name = format!("{:?}", tonic::Code::from_i32(code as i32));
+                metrics::counter!("grpc_server_requests_total", &self.labels(Some(name)))
+            })
             .increment(1);
-        self.duration.record(elapsed.as_secs_f64());
+        self.duration
+            .get_or_init(|| {
+                metrics::histogram!("grpc_server_request_duration_seconds", &self.labels(None))
+            })
+            .record(elapsed.as_secs_f64());
     }
 
-    fn counter(&self, code: usize) -> Counter {
-        let name = format!("{:?}", tonic::Code::from_i32(code as i32));
-        let labels = [
+    /// service, method and, for the call counter, the code.
+    fn labels(&self, code: Option<String>) -> Vec<(&'static str, String)> {
+        let mut labels = vec![
             ("service", self.service.clone()),
             ("method", self.method.clone()),
-            ("code", name),
         ];
-        metrics::counter!("grpc_server_requests_total", &labels)
+        labels.extend(code.map(|c| ("code", c)));
+        labels
     }
 }
 
-/// The series of every method this process serves; cheap to clone.
+/// The series of every method this process serves, known from the start, so a call looks
+/// its method up without a lock; cheap to clone.
 #[derive(Clone)]
 pub struct RpcMetrics {
     inner: Arc<Registered>,
 }
 
 struct Registered {
-    /// Full paths ("/pkg.Service/Method") that get series of their own.
-    served: HashSet<Box<str>>,
-    methods: RwLock<HashMap<Box<str>, Arc<MethodSeries>>>,
-    unknown: OnceLock<Arc<MethodSeries>>,
+    /// By full path ("/pkg.Service/Method").
+    methods: HashMap<Box<str>, MethodSeries>,
+    unknown: MethodSeries,
 }
 
 impl std::fmt::Debug for RpcMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RpcMetrics")
-            .field("served", &self.inner.served.len())
+            .field("methods", &self.inner.methods.len())
             .finish()
     }
 }
@@ -96,45 +99,30 @@ impl std::fmt::Debug for RpcMetrics {
 impl RpcMetrics {
     /// Series for these full method paths; every other path is counted as unknown.
     pub fn new(served: impl IntoIterator<Item = String>) -> Self {
+        let methods = served
+            .into_iter()
+            .map(|path| {
+                let (service, method) = split_path(&path);
+                let series = MethodSeries::new(service, method);
+                (path.into_boxed_str(), series)
+            })
+            .collect();
         Self {
             inner: Arc::new(Registered {
-                served: served.into_iter().map(String::into_boxed_str).collect(),
-                methods: RwLock::default(),
-                unknown: OnceLock::new(),
+                methods,
+                unknown: MethodSeries::new(UNKNOWN, UNKNOWN),
             }),
         }
     }
 
     /// Records one call to `path` that ended with gRPC status `code`.
     pub fn record(&self, path: &str, code: i32, elapsed: Duration) {
-        self.series(path).record(code, elapsed);
-    }
-
-    fn series(&self, path: &str) -> Arc<MethodSeries> {
         let inner = &self.inner;
-        let known = inner
-            .methods
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(path)
-            .cloned();
-        if let Some(series) = known {
-            return series;
-        }
-        if !inner.served.contains(path) {
-            return inner
-                .unknown
-                .get_or_init(|| Arc::new(MethodSeries::new(UNKNOWN, UNKNOWN)))
-                .clone();
-        }
-        let (service, method) = split_path(path);
         inner
             .methods
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(path.into())
-            .or_insert_with(|| Arc::new(MethodSeries::new(service, method)))
-            .clone()
+            .get(path)
+            .unwrap_or(&inner.unknown)
+            .record(code, elapsed);
     }
 }
 
@@ -150,9 +138,10 @@ pub(crate) fn methods_of(services: &[String], descriptor_sets: &[&[u8]]) -> Vec<
     use prost::Message;
     let mut paths = Vec::new();
     for set in descriptor_sets {
-        let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
-            continue;
-        };
+        // Compiled into the binary: one that does not decode is a broken build, and
+        // counting every call as unknown would hide it.
+        let set = prost_types::FileDescriptorSet::decode(*set)
+            .expect("a compiled-in descriptor set decodes");
         for file in &set.file {
             for service in &file.service {
                 let full = match file.package() {
