@@ -5,7 +5,6 @@
 
 use crate::rpc_metrics::{RpcMetrics, split_path};
 use futures::future::BoxFuture;
-use guestloop_telemetry::propagation;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
@@ -88,13 +87,12 @@ where
                 rpc.method = method,
                 guestloop.service = self.service_name,
                 property_id = tracing::field::Empty,
+                // Filled when the call writes its first log line (telemetry's
+                // TraceIdOnFirstLine): most calls write none.
                 trace_id = tracing::field::Empty,
                 rpc.grpc.status_code = tracing::field::Empty,
             );
             set_parent(&span, request.headers());
-            if let Some(id) = propagation::trace_id(&span) {
-                span.record("trace_id", id.as_str());
-            }
             span
         };
         let started = Instant::now();

@@ -3,12 +3,13 @@
 //! tracing-subscriber's own `JsonFields` collects each span's fields into a map of
 //! `serde_json::Value`s and serializes it, and parses the object back and rewrites it each
 //! time a field is recorded on an open span. Every RPC span is created with six fields and
-//! records three more (the trace id, the property, the status code), for log lines that are
-//! almost never written: in a profile of GetGuest (guestloop-bench P6, perf with DWARF call
-//! graphs) the span's JSON was 7.6 % of the service's CPU, new span 3.3 and records 4.4.
-//! Here fields are written as `"key":value` members as they are visited, and a recorded
-//! field is found by a scan of the object's top-level members and replaced in place (or
-//! appended), so the object keeps one member per key however often a key is recorded.
+//! records two more (the property, the status code; the trace id only when a line is
+//! written, `trace_id_field.rs`), for log lines that are almost never written: in a
+//! profile of GetGuest (guestloop-bench P6, perf with DWARF call graphs) the span's JSON
+//! was 7.6 % of the service's CPU, new span 3.3 and records 4.4. Here fields are written
+//! as `"key":value` members as they are visited, and a recorded field is found by a scan
+//! of the object's top-level members and replaced in place (or appended), so the object
+//! keeps one member per key however often a key is recorded.
 
 use std::fmt;
 use tracing::field::{Field, Visit};
@@ -220,7 +221,7 @@ fn key_of(member: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use crate::test_support::Buffer;
 
     #[test]
     fn objects_are_merged() {
@@ -257,19 +258,6 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// The one log line `body` writes, parsed, under the JSON log layer with `fields` as
     /// its span field formatter.
     fn log_line<N>(fields: N, body: impl FnOnce()) -> serde_json::Value
@@ -286,7 +274,7 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, body);
-        let line = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line = buffer.text();
         serde_json::from_str(line.trim()).unwrap()
     }
 

@@ -6,8 +6,12 @@ mod client_layer;
 mod json_fields;
 mod otlp;
 pub mod propagation;
+#[cfg(test)]
+mod test_support;
+mod trace_id_field;
 
 pub use client_layer::{TraceContextLayer, TraceContextService};
+use trace_id_field::TraceIdOnFirstLine;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -134,6 +138,7 @@ pub fn init_exporting_to(
 
     tracing_subscriber::registry()
         .with(filter)
+        .with(TraceIdOnFirstLine::default())
         .with(json)
         .with(Some(otel))
         .try_init()

@@ -64,12 +64,3 @@ pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: &str) {
         let _ = span.set_parent(extract(&headers));
     }
 }
-
-/// The trace id of `span`, as 32 hex digits, when it belongs to a valid trace.
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
-    use opentelemetry::trace::TraceContextExt;
-    let context = span.context();
-    let span_ref = context.span();
-    let sc = span_ref.span_context();
-    sc.is_valid().then(|| sc.trace_id().to_string())
-}
