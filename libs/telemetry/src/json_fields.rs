@@ -7,9 +7,10 @@
 //! written, `trace_id_field.rs`), for log lines that are almost never written: in a
 //! profile of GetGuest (guestloop-bench P6, perf with DWARF call graphs) the span's JSON
 //! was 7.6 % of the service's CPU, new span 3.3 and records 4.4. Here fields are written
-//! as `"key":value` members as they are visited, and a recorded field is found by a scan
-//! of the object's top-level members and replaced in place (or appended), so the object
-//! keeps one member per key however often a key is recorded.
+//! as `"key":value` members as they are visited (the OpenTelemetry layer's `otel.*` ones
+//! left out), and a recorded field is found by a scan of the object's top-level members
+//! and replaced in place (or appended), so the object keeps one member per key however
+//! often a key is recorded.
 
 use std::fmt;
 use tracing::field::{Field, Visit};
@@ -17,8 +18,11 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
-/// `JsonFields`' objects (the same members and values; members in field order rather than
-/// sorted), written without a map in between and merged as text instead of by re-parsing.
+const OTEL_PREFIX: &str = "otel.";
+
+/// `JsonFields`' objects (the same members and values, without `otel.*`; members in field
+/// order rather than sorted), written without a map in between and merged as text instead
+/// of by re-parsing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AppendingJsonFields;
 
@@ -63,7 +67,11 @@ impl<W: fmt::Write> JsonObject<W> {
     }
 
     fn member(&mut self, key: &str, value: &(impl serde::Serialize + ?Sized)) {
-        if self.result.is_err() {
+        // `otel.*` fields tell the OpenTelemetry layer a span's name, kind and status; it
+        // exports them as those, not as attributes. In a log line they only repeated other
+        // fields (an RPC's `otel.name` is its `rpc.service` and `rpc.method`), and every
+        // RPC span paid for writing them.
+        if self.result.is_err() || key.starts_with(OTEL_PREFIX) {
             return;
         }
         let separator = if self.empty { '{' } else { ',' };
@@ -335,13 +343,17 @@ mod tests {
         let log = log_line(AppendingJsonFields, || {
             let span = tracing::info_span!(
                 "grpc",
+                otel.name = "/guestloop.profile.v1.GuestProfileService/GetGuest",
+                otel.kind = "server",
                 rpc.method = "GetGuest",
                 property_id = tracing::field::Empty,
                 code = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
             );
             span.record("property_id", "sh-bund");
             span.record("code", 5);
             span.record("code", 0);
+            span.record("otel.status_code", "error");
             span.in_scope(|| tracing::warn!(answer = 42, "inside"));
         });
         let (span, line) = (&log["span"], &log);
@@ -350,5 +362,13 @@ mod tests {
         assert_eq!(span["code"], 0, "{line}");
         assert_eq!(span["name"], "grpc", "{line}");
         assert_eq!(log["answer"], 42, "{line}");
+        // The OpenTelemetry layer's instructions stay out of the line.
+        let mut names: Vec<&String> = span.as_object().unwrap().keys().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["code", "name", "property_id", "rpc.method"],
+            "{line}"
+        );
     }
 }
