@@ -2,15 +2,15 @@
 //! the field values and merged into by key as text when fields are recorded later.
 //! tracing-subscriber's own `JsonFields` collects each span's fields into a map of
 //! `serde_json::Value`s and serializes it, and parses the object back and rewrites it each
-//! time a field is recorded on an open span. Every RPC span is created with six fields and
-//! records two more (the property, the status code; the trace id only when a line is
-//! written, `trace_id_field.rs`), for log lines that are almost never written: in a
-//! profile of GetGuest (guestloop-bench P6, perf with DWARF call graphs) the span's JSON
-//! was 7.6 % of the service's CPU, new span 3.3 and records 4.4. Here fields are written
-//! as `"key":value` members as they are visited (the OpenTelemetry layer's `otel.*` ones
-//! left out), and a recorded field is found by a scan of the object's top-level members
-//! and replaced in place (or appended), so the object keeps one member per key however
-//! often a key is recorded.
+//! time a field is recorded on an open span. Every RPC span is created with six fields
+//! (four of them written here) and records two more (the property, the status code; the
+//! trace id only when a line is written, `trace_id_field.rs`), for log lines that are
+//! almost never written: in a profile of GetGuest (guestloop-bench P6, perf with DWARF call
+//! graphs) the span's JSON was 7.6 % of the service's CPU, new span 3.3 and records 4.4.
+//! Here fields are written as `"key":value` members as they are visited (the OpenTelemetry
+//! layer's `otel.name`, `otel.kind` and `otel.status_*` left out), and a recorded field is
+//! found by a scan of the object's top-level members and replaced in place (or appended),
+//! so the object keeps one member per key however often a key is recorded.
 
 use std::fmt;
 use tracing::field::{Field, Visit};
@@ -18,11 +18,18 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
-const OTEL_PREFIX: &str = "otel.";
+/// The fields tracing-opentelemetry reads as a span's name, kind and status rather than as
+/// attributes.
+const OTEL_INSTRUCTIONS: [&str; 4] = [
+    "otel.name",
+    "otel.kind",
+    "otel.status_code",
+    "otel.status_description",
+];
 
-/// `JsonFields`' objects (the same members and values, without `otel.*`; members in field
-/// order rather than sorted), written without a map in between and merged as text instead
-/// of by re-parsing.
+/// `JsonFields`' objects (the same members and values, without [`OTEL_INSTRUCTIONS`];
+/// members in field order rather than sorted), written without a map in between and merged
+/// as text instead of by re-parsing.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AppendingJsonFields;
 
@@ -67,11 +74,11 @@ impl<W: fmt::Write> JsonObject<W> {
     }
 
     fn member(&mut self, key: &str, value: &(impl serde::Serialize + ?Sized)) {
-        // `otel.*` fields tell the OpenTelemetry layer a span's name, kind and status; it
-        // exports them as those, not as attributes. In a log line they only repeated other
-        // fields (an RPC's `otel.name` is its `rpc.service` and `rpc.method`), and every
-        // RPC span paid for writing them.
-        if self.result.is_err() || key.starts_with(OTEL_PREFIX) {
+        // `otel.name`/`kind`/`status_*` tell the OpenTelemetry layer a span's name, kind and
+        // status; it exports them as those, not as attributes. In a log line they only
+        // repeated other fields (an RPC's `otel.name` is its `rpc.service` and
+        // `rpc.method`), and every RPC span paid for writing them.
+        if self.result.is_err() || OTEL_INSTRUCTIONS.contains(&key) {
             return;
         }
         let separator = if self.empty { '{' } else { ',' };
@@ -119,8 +126,8 @@ impl<W: fmt::Write> Visit for JsonObject<W> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
         // As JsonFields: `log.*` fields are the log crate's metadata, and a raw identifier
-        // is named without its `r#`.
-        if name.starts_with("log.") {
+        // is named without its `r#`. The OpenTelemetry layer's fields before formatting.
+        if name.starts_with("log.") || OTEL_INSTRUCTIONS.contains(&name) {
             return;
         }
         let name = name.strip_prefix("r#").unwrap_or(name);
@@ -349,6 +356,7 @@ mod tests {
                 property_id = tracing::field::Empty,
                 code = tracing::field::Empty,
                 otel.status_code = tracing::field::Empty,
+                otel.scope = "not an instruction: kept",
             );
             span.record("property_id", "sh-bund");
             span.record("code", 5);
@@ -367,7 +375,7 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            ["code", "name", "property_id", "rpc.method"],
+            ["code", "name", "otel.scope", "property_id", "rpc.method"],
             "{line}"
         );
     }

@@ -15,7 +15,9 @@ use trace_id_field::TraceIdOnFirstLine;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
@@ -97,14 +99,7 @@ pub fn init_exporting_to(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(true)
-        .fmt_fields(json_fields::AppendingJsonFields)
-        .boxed();
+    let json = json_layer(std::io::stdout).boxed();
 
     // Spans always get W3C trace and span ids (so logs carry a trace id and context
     // propagates); they are exported only when an OTLP endpoint is configured.
@@ -121,21 +116,10 @@ pub fn init_exporting_to(
     }
     let provider = builder.build();
     opentelemetry::global::set_tracer_provider(provider.clone());
-    // Source location, thread and busy/idle attributes are left out: an RPC span's name
-    // and fields say where it ran, and these eight attributes per span were most of what
-    // exporting a span costs (guestloop-bench P6, docs/benchmarks/README.md).
-    // No OpenTelemetry context is attached on each span enter: nothing here reads
-    // `opentelemetry::Context::current()` (propagation takes the span's own context), and a
-    // span is entered on every poll of its future, for a big read once per row.
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer(service_name.to_string()))
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .boxed();
+    let otel = otel_layer(provider.tracer(service_name.to_string())).boxed();
     let provider = exporting.then_some(provider);
 
+    // In this order: the trace id is filled in before the JSON layer writes a line.
     tracing_subscriber::registry()
         .with(filter)
         .with(TraceIdOnFirstLine::default())
@@ -144,4 +128,38 @@ pub fn init_exporting_to(
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(TelemetryGuard { provider })
+}
+
+/// JSON lines, one object per event, the current span's fields under `"span"`.
+fn json_layer<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(true)
+        .fmt_fields(json_fields::AppendingJsonFields)
+        .with_writer(writer)
+}
+
+/// Source location, thread and busy/idle attributes are left out: an RPC span's name and
+/// fields say where it ran, and these eight attributes per span were most of what
+/// exporting a span costs (guestloop-bench P6, docs/benchmarks/README.md).
+/// No OpenTelemetry context is attached on each span enter: nothing here reads
+/// `opentelemetry::Context::current()` (propagation takes the span's own context), and a
+/// span is entered on every poll of its future, for a big read once per row.
+fn otel_layer<S>(tracer: opentelemetry_sdk::trace::SdkTracer) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
 }
