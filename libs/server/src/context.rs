@@ -70,8 +70,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let path = request.uri().path().to_string();
-        let (service, method) = split_path(&path);
+        let path = request.uri().path();
+        let (service, method) = split_path(path);
         let infrastructure = service.starts_with("grpc.");
         let span = if infrastructure {
             tracing::Span::none()
@@ -80,7 +80,7 @@ where
             // string of its own before writing it.
             let span = tracing::info_span!(
                 "grpc",
-                otel.name = path.as_str(),
+                otel.name = path,
                 otel.kind = "server",
                 rpc.system = "grpc",
                 rpc.service = service,
@@ -96,7 +96,7 @@ where
             span
         };
         let started = Instant::now();
-        let rpc_metrics = self.metrics.clone();
+        let series = self.metrics.method(path);
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -111,7 +111,7 @@ where
                     Err(_) => 2,
                 };
                 tracing::Span::current().record("rpc.grpc.status_code", code);
-                rpc_metrics.record(&path, code, started.elapsed());
+                series.record(code, started.elapsed());
                 result
             }
             .instrument(span),

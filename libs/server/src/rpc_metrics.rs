@@ -29,7 +29,7 @@ const UNKNOWN_CODE: usize = 2;
 
 /// One method's series, registered the first time a call records into them, so /metrics
 /// lists only the methods called and the codes they answered.
-struct MethodSeries {
+pub(crate) struct MethodSeries {
     service: String,
     method: String,
     requests: [OnceLock<Counter>; CODES],
@@ -46,7 +46,8 @@ impl MethodSeries {
         }
     }
 
-    fn record(&self, code: i32, elapsed: Duration) {
+    /// Records one call that ended with gRPC status `code`.
+    pub(crate) fn record(&self, code: i32, elapsed: Duration) {
         let code = usize::try_from(code)
             .ok()
             .filter(|c| *c < CODES)
@@ -84,8 +85,8 @@ pub struct RpcMetrics {
 
 struct Registered {
     /// By full path ("/pkg.Service/Method").
-    methods: HashMap<Box<str>, MethodSeries>,
-    unknown: MethodSeries,
+    methods: HashMap<Box<str>, Arc<MethodSeries>>,
+    unknown: Arc<MethodSeries>,
 }
 
 impl std::fmt::Debug for RpcMetrics {
@@ -103,26 +104,23 @@ impl RpcMetrics {
             .into_iter()
             .map(|path| {
                 let (service, method) = split_path(&path);
-                let series = MethodSeries::new(service, method);
+                let series = Arc::new(MethodSeries::new(service, method));
                 (path.into_boxed_str(), series)
             })
             .collect();
         Self {
             inner: Arc::new(Registered {
                 methods,
-                unknown: MethodSeries::new(UNKNOWN, UNKNOWN),
+                unknown: Arc::new(MethodSeries::new(UNKNOWN, UNKNOWN)),
             }),
         }
     }
 
-    /// Records one call to `path` that ended with gRPC status `code`.
-    pub fn record(&self, path: &str, code: i32, elapsed: Duration) {
+    /// The series a call to `path` records into, looked up when the call starts so the
+    /// call need not keep its path until it ends.
+    pub(crate) fn method(&self, path: &str) -> Arc<MethodSeries> {
         let inner = &self.inner;
-        inner
-            .methods
-            .get(path)
-            .unwrap_or(&inner.unknown)
-            .record(code, elapsed);
+        Arc::clone(inner.methods.get(path).unwrap_or(&inner.unknown))
     }
 }
 
@@ -178,7 +176,7 @@ mod tests {
         metrics::with_local_recorder(&recorder, || {
             let rpc = RpcMetrics::new([GET.to_string()]);
             for (path, code) in calls {
-                rpc.record(path, *code, Duration::from_millis(1));
+                rpc.method(path).record(*code, Duration::from_millis(1));
             }
         });
         handle.render()
