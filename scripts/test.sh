@@ -51,6 +51,9 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "buf lint" bash scripts/buf-lint.sh
 step "helm chart and Dockerfile" bash scripts/check-deploy.sh
+# The benchmarks' floor experiment is a patch beside the report; it must still apply to
+# the code it describes (docs/benchmarks/README.md, round of 2026-12-08).
+step "floor experiment applies" git apply --check docs/benchmarks/floor-experiment.patch
 # The cross-process tests run the service binaries, so build them first.
 step "build binaries" cargo build --workspace --bins --locked
 # The rolling-upgrade test runs the previous release (tests/previous-release) beside this
